@@ -1,0 +1,195 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole bridge configuration: one file per bridge instance.
+type Config struct {
+	// Environment is what this bridge serves, e.g. "prod" or "test". Every
+	// endpoint declares its own and startup refuses to mix them.
+	Environment string    `yaml:"environment"`
+	JetStream   JetStream `yaml:"jetstream"`
+	Forward     Forward   `yaml:"forward"`
+	ERP         ERP       `yaml:"erp"`
+	Partners    []Partner `yaml:"partners"`
+	Admin       Admin     `yaml:"admin"`
+	Log         Log       `yaml:"log"`
+}
+
+// Connector names a registered connector type and carries its options,
+// which the connector itself decodes and validates.
+type Connector struct {
+	Type    string    `yaml:"type"`
+	Options yaml.Node `yaml:"options"`
+}
+
+// ERP is the single outbound link towards the ERP's internal queue.
+type ERP struct {
+	Environment string    `yaml:"environment"`
+	Sink        Connector `yaml:",inline"`
+}
+
+// Partner is one external party with its own inbound connector.
+type Partner struct {
+	Name        string    `yaml:"name"`
+	Environment string    `yaml:"environment"`
+	Inbound     Connector `yaml:"inbound"`
+}
+
+// Forward tunes the forwarder that moves stored events to the ERP.
+type Forward struct {
+	// BatchSize is how many stored events are sent to the ERP sink at once.
+	BatchSize int `yaml:"batch_size"`
+	// MaxAckPending bounds events handed to the forwarder but not yet
+	// confirmed by the ERP, per partner.
+	MaxAckPending int           `yaml:"max_ack_pending"`
+	AckWait       time.Duration `yaml:"ack_wait"`
+	// RetryDelay is how long a failed forward waits before it is retried.
+	RetryDelay time.Duration `yaml:"retry_delay"`
+}
+
+// Admin is the operators' HTTP listener.
+type Admin struct {
+	Listen string `yaml:"listen"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+var partnerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Load reads, expands, decodes, defaults and validates a config file.
+// Connector options are checked later by the connector registry.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(raw)
+}
+
+// Parse is Load for an in-memory document.
+func Parse(raw []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, FieldErrors{{Msg: fmt.Sprintf("invalid YAML: %v", err)}}
+	}
+	var cfg Config
+	if err := DecodeStrict(&root, &cfg); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	c.JetStream.applyDefaults()
+	if c.Forward.BatchSize == 0 {
+		c.Forward.BatchSize = 256
+	}
+	if c.Forward.MaxAckPending == 0 {
+		c.Forward.MaxAckPending = 4096
+	}
+	if c.Forward.AckWait == 0 {
+		c.Forward.AckWait = 30 * time.Second
+	}
+	if c.Forward.RetryDelay == 0 {
+		c.Forward.RetryDelay = time.Second
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:9180"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.ERP.Environment == "" {
+		c.ERP.Environment = c.Environment
+	}
+	for i := range c.Partners {
+		if c.Partners[i].Environment == "" {
+			c.Partners[i].Environment = c.Environment
+		}
+	}
+}
+
+// Validate reports every problem in the file, each with its field path.
+func (c *Config) Validate() error {
+	var errs FieldErrors
+	if c.Environment == "" {
+		errs.Add("environment", "required (e.g. prod or test)")
+	}
+	errs.Merge("jetstream", c.JetStream.validate())
+	c.Forward.validate(&errs)
+	if c.ERP.Sink.Type == "" {
+		errs.Add("erp.type", "required")
+	}
+	if c.ERP.Environment != c.Environment {
+		errs.Add("erp.environment", "is %q but the bridge serves %q: test and production flows never mix", c.ERP.Environment, c.Environment)
+	}
+	if len(c.Partners) == 0 {
+		errs.Add("partners", "at least one partner is required")
+	}
+	seen := map[string]int{}
+	for i, p := range c.Partners {
+		path := "partners[" + strconv.Itoa(i) + "]"
+		switch {
+		case p.Name == "":
+			errs.Add(path+".name", "required")
+		case !partnerName.MatchString(p.Name):
+			errs.Add(path+".name", "%q must be lowercase letters, digits, '-' or '_' (it becomes a subject token)", p.Name)
+		default:
+			if j, dup := seen[p.Name]; dup {
+				errs.Add(path+".name", "%q already used by partners[%d]", p.Name, j)
+			}
+			seen[p.Name] = i
+		}
+		if p.Environment != c.Environment {
+			errs.Add(path+".environment", "is %q but the bridge serves %q: test and production flows never mix", p.Environment, c.Environment)
+		}
+		if p.Inbound.Type == "" {
+			errs.Add(path+".inbound.type", "required")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs.Add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs.Add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return errs.Err()
+}
+
+func (f *Forward) validate(errs *FieldErrors) {
+	if f.BatchSize < 1 || f.BatchSize > 10000 {
+		errs.Add("forward.batch_size", "%d is outside 1..10000", f.BatchSize)
+	}
+	if f.MaxAckPending < f.BatchSize {
+		errs.Add("forward.max_ack_pending", "%d must be at least forward.batch_size (%d)", f.MaxAckPending, f.BatchSize)
+	}
+	if f.AckWait < time.Second {
+		errs.Add("forward.ack_wait", "%v is below 1s", f.AckWait)
+	}
+	if f.RetryDelay <= 0 {
+		errs.Add("forward.retry_delay", "must be positive")
+	}
+}

@@ -1,0 +1,135 @@
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// forwarder moves one partner's stored events to the ERP sink. One per
+// partner, each on its own durable consumer, so one partner's failures
+// never stall another's flow.
+type forwarder struct {
+	partner    string
+	cons       jetstream.Consumer
+	sink       Sink
+	normalize  Normalizer
+	batchSize  int
+	retryDelay time.Duration
+	ackWait    time.Duration
+	obs        Observer
+	log        *slog.Logger
+	now        func() time.Time
+	deadLetter func(ctx context.Context, env *Envelope, r *Rejection) error
+}
+
+func (f *forwarder) run(ctx context.Context) {
+	msgs := make(chan jetstream.Msg, f.batchSize)
+	cc, err := f.cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			// Not acknowledged: JetStream redelivers it after AckWait.
+		}
+	},
+		jetstream.PullMaxMessages(2*f.batchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			f.log.Debug("forwarder consume", "err", err)
+		}))
+	if err != nil {
+		f.log.Error("forwarder cannot consume", "err", err)
+		return
+	}
+	defer cc.Stop()
+	for {
+		batch := make([]jetstream.Msg, 0, f.batchSize)
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-msgs:
+			batch = append(batch, m)
+		}
+	fill:
+		for len(batch) < f.batchSize {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		// The batch in hand is finished even during shutdown, so what the
+		// ERP confirmed is also acknowledged to JetStream.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ackWait)
+		f.forward(bctx, batch)
+		cancel()
+	}
+}
+
+func (f *forwarder) forward(ctx context.Context, batch []jetstream.Msg) {
+	envs := make([]*Envelope, 0, len(batch))
+	held := make([]jetstream.Msg, 0, len(batch))
+	out := make([]*ERPMessage, 0, len(batch))
+	for _, m := range batch {
+		env, erp, rej := f.prepare(m)
+		if rej != nil {
+			f.giveUp(ctx, m, env, rej)
+			continue
+		}
+		envs, held, out = append(envs, env), append(held, m), append(out, erp)
+	}
+	if len(out) == 0 {
+		return
+	}
+	errs := f.sink.Publish(ctx, out)
+	now := f.now()
+	for i, m := range held {
+		if errs == nil || errs[i] == nil {
+			if err := m.Ack(); err != nil {
+				f.log.Warn("ack after ERP confirm failed; the event will be redelivered and deduplicated by id", "id", envs[i].ID, "err", err)
+			}
+			f.obs.Forwarded(envs[i], now.Sub(envs[i].ReceivedAt))
+			continue
+		}
+		f.obs.ForwardFailed(envs[i], errs[i])
+		f.log.Warn("ERP sink did not confirm, will retry", "id", envs[i].ID, "attempt", envs[i].Attempt, "err", errs[i])
+		if err := m.NakWithDelay(f.retryDelay); err != nil {
+			f.log.Warn("nak failed; JetStream redelivers after ack wait", "id", envs[i].ID, "err", err)
+		}
+	}
+}
+
+// prepare decodes a stored message and builds its ERP form.
+func (f *forwarder) prepare(m jetstream.Msg) (*Envelope, *ERPMessage, *Rejection) {
+	env, err := Decode(m.Subject(), m.Headers(), m.Data())
+	if err != nil {
+		return &Envelope{Partner: f.partner, ID: "unknown", Payload: m.Data(), Headers: map[string]string{}}, nil,
+			Reject(ReasonUnhandled, "stored message cannot be decoded: %v", err)
+	}
+	if md, err := m.Metadata(); err == nil {
+		env.Attempt = int(md.NumDelivered)
+	}
+	erp, err := f.normalize(env)
+	if err != nil {
+		if r, ok := AsRejection(err); ok {
+			return env, nil, r
+		}
+		return env, nil, Reject(ReasonUnhandled, "normalize: %v", err)
+	}
+	return env, erp, nil
+}
+
+// giveUp moves an event to the dead-letter stream and only then removes it
+// from the ingest stream.
+func (f *forwarder) giveUp(ctx context.Context, m jetstream.Msg, env *Envelope, r *Rejection) {
+	if err := f.deadLetter(ctx, env, r); err != nil {
+		f.log.Error("cannot dead-letter; will retry", "id", env.ID, "err", err)
+		_ = m.NakWithDelay(f.retryDelay)
+		return
+	}
+	if err := m.Ack(); err != nil {
+		f.log.Warn("ack after dead-letter failed", "id", env.ID, "err", err)
+	}
+}

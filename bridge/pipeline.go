@@ -1,0 +1,208 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// Normalizer turns a stored event into the message the ERP receives.
+type Normalizer func(env *Envelope) (*ERPMessage, error)
+
+// PassThrough hands the stored payload to the ERP unchanged, with the
+// bridge's identity headers. Validation and masking replace it with the
+// CloudEvents normalizer.
+func PassThrough(env *Envelope) (*ERPMessage, error) {
+	h := map[string]string{
+		HeaderPartner: env.Partner,
+		HeaderSource:  env.Source,
+	}
+	if env.EventType != "" {
+		h[HeaderEventType] = env.EventType
+	}
+	if tp := env.TraceParent(); tp != "" {
+		h[HeaderTraceParent] = tp
+	}
+	return &ERPMessage{ID: env.ID, Partner: env.Partner, EventType: env.EventType, Headers: h, Body: env.Payload}, nil
+}
+
+// Options assemble a pipeline.
+type Options struct {
+	JS        jetstream.JetStream
+	Topology  Topology
+	JetStream config.JetStream
+	Forward   config.Forward
+	Partners  []string
+	Stages    []Stage
+	Sink      Sink
+	Normalize Normalizer
+	Observer  Observer
+	Logger    *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Pipeline runs partner events from intake through JetStream to the ERP.
+// It implements Intake for the sources.
+type Pipeline struct {
+	opts   Options
+	log    *slog.Logger
+	obs    Observer
+	writer *StoreWriter
+}
+
+// New checks the options and prepares the pipeline; streams must exist
+// already (see Topology.EnsureStreams).
+func New(opts Options) (*Pipeline, error) {
+	if opts.JS == nil || opts.Sink == nil {
+		return nil, fmt.Errorf("pipeline needs a JetStream context and a sink")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Normalize == nil {
+		opts.Normalize = PassThrough
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = Observers(nil)
+	}
+	return &Pipeline{
+		opts:   opts,
+		log:    opts.Logger,
+		obs:    obs,
+		writer: NewStoreWriter(opts.JS, opts.JetStream.MaxPending, opts.JetStream.StallWait, opts.Logger),
+	}, nil
+}
+
+// Submit implements Intake.
+func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) error {
+	if env.ReceivedAt.IsZero() {
+		env.ReceivedAt = p.opts.Now()
+	}
+	if env.Headers == nil {
+		env.Headers = map[string]string{}
+	}
+	if env.ID == "" {
+		env.ID = ContentID(env.Partner, env.Payload)
+	}
+	p.obs.Received(env)
+	// Stages replace the payload rather than edit it, so the original stays
+	// intact for the dead-letter entry.
+	original := env.Payload
+	for _, st := range p.opts.Stages {
+		err := st.Process(ctx, env)
+		if err == nil {
+			continue
+		}
+		if r, ok := AsRejection(err); ok {
+			return p.deadLetter(ctx, env, original, r, done)
+		}
+		done(fmt.Errorf("stage %s: %w", st.Name(), err))
+		return nil
+	}
+	msg := ToMsg(p.opts.Topology.IngestSubject(env.Partner), env)
+	return p.writer.Write(ctx, msg, func(err error) {
+		if err == nil {
+			p.obs.Stored(env)
+		}
+		done(err)
+	})
+}
+
+func (p *Pipeline) deadLetter(ctx context.Context, env *Envelope, original []byte, r *Rejection, done func(error)) error {
+	dl := *env
+	dl.Payload = original
+	now := p.opts.Now()
+	msg := DeadLetterMsg(p.opts.Topology.DeadLetterSubject(env.Partner), &dl, r, now, now)
+	return p.writer.Write(ctx, msg, func(err error) {
+		if err == nil {
+			p.obs.DeadLettered(&dl, r)
+		}
+		done(err)
+	})
+}
+
+// Run starts the forwarders and the sources and blocks until ctx ends.
+// Shutdown drains in order: sources stop taking messages, every accepted
+// message gets its PubAck (and its source its ack), then the forwarders
+// finish the batch they hold and stop. Nothing accepted is dropped.
+func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
+	fwdCtx, stopForwarders := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopForwarders()
+
+	var fwg sync.WaitGroup
+	for _, partner := range p.opts.Partners {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			p.runForwarder(fwdCtx, partner)
+		}()
+	}
+
+	var swg sync.WaitGroup
+	for partner, src := range sources {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := src.Run(ctx, p); err != nil && ctx.Err() == nil {
+				p.log.Error("inbound connector stopped", "partner", partner, "err", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	p.log.Info("shutting down: stopping intake")
+	swg.Wait()
+
+	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.writer.Close(drainCtx); err != nil {
+		p.log.Error("drain of pending writes timed out; their sources will redeliver", "err", err)
+	}
+	stopForwarders()
+	fwg.Wait()
+	p.log.Info("pipeline stopped")
+	return nil
+}
+
+func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
+	log := p.log.With("partner", partner)
+	var cons jetstream.Consumer
+	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
+		var err error
+		cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
+		cons, err = p.opts.JS.CreateOrUpdateConsumer(ctx, p.opts.Topology.IngestStream(), cc)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	f := &forwarder{
+		partner: partner, cons: cons, sink: p.opts.Sink, normalize: p.opts.Normalize,
+		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
+		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
+		deadLetter: p.forwardDeadLetter,
+	}
+	f.run(ctx)
+}
+
+// forwardDeadLetter stores an event the forwarder must give up on and
+// reports whether it is durably in the dead-letter stream.
+func (p *Pipeline) forwardDeadLetter(ctx context.Context, env *Envelope, r *Rejection) error {
+	now := p.opts.Now()
+	msg := DeadLetterMsg(p.opts.Topology.DeadLetterSubject(env.Partner), env, r, env.ReceivedAt, now)
+	if _, err := p.opts.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", env.ID, err)
+	}
+	p.obs.DeadLettered(env, r)
+	return nil
+}

@@ -1,0 +1,96 @@
+package bridge
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// SourceSpec is what a source factory learns about the partner it serves.
+type SourceSpec struct {
+	Partner     string
+	Environment string
+	Logger      *slog.Logger
+}
+
+// SinkSpec is what a sink factory learns about the bridge.
+type SinkSpec struct {
+	Environment string
+	Logger      *slog.Logger
+}
+
+// SourceFactory decodes a connector's options and builds the source. It
+// must not connect: config check calls it to validate options. Option
+// errors are config.FieldErrors relative to the options node.
+type SourceFactory func(options *yaml.Node, spec SourceSpec) (Source, error)
+
+// SinkFactory is SourceFactory for the ERP sink.
+type SinkFactory func(options *yaml.Node, spec SinkSpec) (Sink, error)
+
+// Registry maps connector type names to factories. cmd builds one and each
+// connector package registers itself into it, so bridge never imports a
+// connector.
+type Registry struct {
+	sources map[string]SourceFactory
+	sinks   map[string]SinkFactory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{sources: map[string]SourceFactory{}, sinks: map[string]SinkFactory{}}
+}
+
+// RegisterSource adds an inbound connector type.
+func (r *Registry) RegisterSource(name string, f SourceFactory) { r.sources[name] = f }
+
+// RegisterSink adds an ERP sink type.
+func (r *Registry) RegisterSink(name string, f SinkFactory) { r.sinks[name] = f }
+
+// SourceTypes lists the registered inbound connector types.
+func (r *Registry) SourceTypes() []string { return sortedKeys(r.sources) }
+
+// SinkTypes lists the registered sink types.
+func (r *Registry) SinkTypes() []string { return sortedKeys(r.sinks) }
+
+// NewSource builds a source; errors are located under path.
+func (r *Registry) NewSource(path string, c config.Connector, spec SourceSpec) (Source, error) {
+	f, ok := r.sources[c.Type]
+	if !ok {
+		return nil, config.FieldErrors{{Path: path + ".type", Msg: fmt.Sprintf("unknown inbound connector %q (known: %v)", c.Type, r.SourceTypes())}}
+	}
+	src, err := f(&c.Options, spec)
+	if err != nil {
+		var errs config.FieldErrors
+		errs.Merge(path+".options", err)
+		return nil, errs
+	}
+	return src, nil
+}
+
+// NewSink builds the ERP sink; errors are located under path.
+func (r *Registry) NewSink(path string, c config.Connector, spec SinkSpec) (Sink, error) {
+	f, ok := r.sinks[c.Type]
+	if !ok {
+		return nil, config.FieldErrors{{Path: path + ".type", Msg: fmt.Sprintf("unknown ERP sink %q (known: %v)", c.Type, r.SinkTypes())}}
+	}
+	sink, err := f(&c.Options, spec)
+	if err != nil {
+		var errs config.FieldErrors
+		errs.Merge(path+".options", err)
+		return nil, errs
+	}
+	return sink, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

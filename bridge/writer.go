@@ -1,0 +1,142 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrClosed is returned by Submit once the pipeline is shutting down.
+var ErrClosed = errors.New("pipeline is closed")
+
+// StoreWriter publishes to JetStream asynchronously with a bounded window
+// and reports each message's outcome only after its PubAck. A failed
+// publish is retried with the same Nats-Msg-Id until it is stored or the
+// writer is closed: an error never turns into an acknowledgement.
+type StoreWriter struct {
+	js        jetstream.JetStream
+	stallWait time.Duration
+	log       *slog.Logger
+
+	mu       sync.RWMutex
+	closing  bool
+	inflight sync.WaitGroup
+
+	pending  chan pendingPub
+	loopDone chan struct{}
+	// life bounds retries of failed publishes; cancelled by Close once its
+	// drain deadline passes.
+	life       context.Context
+	cancelLife context.CancelFunc
+}
+
+type pendingPub struct {
+	fut  jetstream.PubAckFuture
+	msg  *nats.Msg
+	done func(error)
+}
+
+// NewStoreWriter starts the writer's acknowledgement loop. js must be made
+// with WithPublishAsyncMaxPending so the window is bounded.
+func NewStoreWriter(js jetstream.JetStream, window int, stallWait time.Duration, log *slog.Logger) *StoreWriter {
+	life, cancel := context.WithCancel(context.Background())
+	w := &StoreWriter{
+		js: js, stallWait: stallWait, log: log,
+		pending:  make(chan pendingPub, window),
+		loopDone: make(chan struct{}),
+		life:     life, cancelLife: cancel,
+	}
+	go w.ackLoop()
+	return w
+}
+
+// Write publishes msg and later calls done with its outcome. It blocks
+// while the window is full. A non-nil return means done will not be called.
+func (w *StoreWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
+	w.mu.RLock()
+	if w.closing {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.inflight.Add(1)
+	w.mu.RUnlock()
+	defer w.inflight.Done()
+
+	b := Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
+	for {
+		fut, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(w.stallWait))
+		if err == nil {
+			// The channel is as large as the window, so this rarely waits;
+			// the ack loop drains it until Close.
+			w.pending <- pendingPub{fut: fut, msg: msg, done: done}
+			return nil
+		}
+		w.log.Debug("async publish refused, retrying", "subject", msg.Subject, "err", err)
+		if !Sleep(ctx, b.Next()) {
+			return fmt.Errorf("publish to %s: %w (gave up: %w)", msg.Subject, err, ctx.Err())
+		}
+	}
+}
+
+func (w *StoreWriter) ackLoop() {
+	defer close(w.loopDone)
+	for p := range w.pending {
+		select {
+		case <-p.fut.Ok():
+			p.done(nil)
+		case err := <-p.fut.Err():
+			p.done(w.republish(p.msg, err))
+		}
+	}
+}
+
+// republish retries a message whose async publish failed, synchronously and
+// with the same Nats-Msg-Id so a copy that did reach the stream is
+// recognised as a duplicate. It holds up the ack loop, and with it the
+// window: intake pauses while JetStream refuses writes.
+func (w *StoreWriter) republish(orig *nats.Msg, first error) error {
+	msg := &nats.Msg{Subject: orig.Subject, Header: orig.Header, Data: orig.Data}
+	b := Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	err := first
+	for attempt := 1; ; attempt++ {
+		w.log.Warn("JetStream did not store message, retrying", "subject", msg.Subject,
+			"id", msg.Header.Get(HeaderMsgID), "attempt", attempt, "err", err)
+		if !Sleep(w.life, b.Next()) {
+			return fmt.Errorf("store %s: %w", msg.Subject, err)
+		}
+		ctx, cancel := context.WithTimeout(w.life, 10*time.Second)
+		_, err = w.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+}
+
+// Close stops accepting writes and waits until every accepted write has
+// its outcome reported. When ctx ends first, pending retries give up and
+// report an error, so their sources redeliver.
+func (w *StoreWriter) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		<-w.loopDone
+		return nil
+	}
+	w.closing = true
+	w.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, w.cancelLife)
+	defer stop()
+	w.inflight.Wait()
+	close(w.pending)
+	<-w.loopDone
+	w.cancelLife()
+	return ctx.Err()
+}

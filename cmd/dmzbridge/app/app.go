@@ -1,0 +1,193 @@
+// Package app wires a configuration into a running bridge: JetStream,
+// streams, connectors and the pipeline. The dmzbridge commands and the
+// end-to-end tests both start the bridge through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
+	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
+)
+
+// Version is set at build time with -ldflags "-X …/app.Version=v1.2.3".
+var Version = "dev"
+
+// Registry returns every connector the binary ships.
+func Registry() *bridge.Registry {
+	r := bridge.NewRegistry()
+	natsconn.Register(r)
+	amqpconn.Register(r)
+	return r
+}
+
+// Check validates a loaded config including every connector's options,
+// without connecting to anything.
+func Check(cfg *config.Config, reg *bridge.Registry) error {
+	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
+	return err
+}
+
+func buildConnectors(cfg *config.Config, reg *bridge.Registry, log *slog.Logger) (map[string]bridge.Source, bridge.Sink, error) {
+	var errs config.FieldErrors
+	sources := map[string]bridge.Source{}
+	for i, p := range cfg.Partners {
+		src, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log})
+		if err != nil {
+			errs.Merge("", err)
+			continue
+		}
+		sources[p.Name] = src
+	}
+	sink, err := reg.NewSink("erp", cfg.ERP.Sink, bridge.SinkSpec{Environment: cfg.ERP.Environment, Logger: log})
+	errs.Merge("", err)
+	if err := errs.Err(); err != nil {
+		return nil, nil, err
+	}
+	return sources, sink, nil
+}
+
+// Options adjust a bridge beyond its config file.
+type Options struct {
+	Logger    *slog.Logger
+	Registry  *bridge.Registry
+	Observers []bridge.Observer
+	Stages    []bridge.Stage
+}
+
+// Bridge is a configured, connected bridge ready to Run.
+type Bridge struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	embedded *store.Embedded
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	sink     bridge.Sink
+	sources  map[string]bridge.Source
+	pipeline *bridge.Pipeline
+	topo     bridge.Topology
+}
+
+// Start connects JetStream (starting the embedded server if configured),
+// creates the streams and builds the pipeline. A JetStream server that is
+// not reachable yet is retried until ctx ends.
+func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = Registry()
+	}
+	sources, sink, err := buildConnectors(cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix)}
+	logDurability(log, cfg.JetStream)
+	url := cfg.JetStream.URL
+	if cfg.JetStream.Embedded {
+		b.embedded, err = store.StartEmbedded(cfg.JetStream, log)
+		if err != nil {
+			return nil, err
+		}
+		url = b.embedded.URL()
+	}
+	if err := b.connect(ctx, url); err != nil {
+		b.Close()
+		return nil, err
+	}
+	partners := make([]string, len(cfg.Partners))
+	for i, p := range cfg.Partners {
+		partners[i] = p.Name
+	}
+	b.pipeline, err = bridge.New(bridge.Options{
+		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+		Partners: partners, Stages: opts.Stages, Sink: sink,
+		Observer: bridge.Observers(opts.Observers), Logger: log,
+	})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bridge) connect(ctx context.Context, url string) error {
+	nc, err := store.Connect(ctx, url, "dmzbridge", b.cfg.JetStream, b.log)
+	if err != nil {
+		return err
+	}
+	b.nc = nc
+	b.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(b.cfg.JetStream.MaxPending),
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return bridge.Retry(ctx, b.log, "create JetStream streams", func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return b.topo.EnsureStreams(cctx, b.js, b.cfg.JetStream)
+	})
+}
+
+func logDurability(log *slog.Logger, js config.JetStream) {
+	switch js.Durability {
+	case config.DurabilityRelaxed:
+		log.Warn("durability relaxed: JetStream acknowledges writes before they reach the disk; acknowledged events can be lost to a power loss")
+	case config.DurabilityReplicated:
+		log.Info("durability replicated: assuming every JetStream node runs with sync_interval: always", "replicas", js.Replicas)
+	default:
+		log.Info("durability fsync: every event is on disk before it is acknowledged to its partner")
+	}
+}
+
+// Run serves until ctx ends, then drains and stops.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.log.Info("dmzbridge running", "environment", b.cfg.Environment, "partners", len(b.sources), "erp", b.cfg.ERP.Sink.Type)
+	return b.pipeline.Run(ctx, b.sources)
+}
+
+// JetStream exposes the bridge's JetStream context (for the CLI and tests).
+func (b *Bridge) JetStream() jetstream.JetStream { return b.js }
+
+// Topology exposes the stream names in use.
+func (b *Bridge) Topology() bridge.Topology { return b.topo }
+
+// NATSURL is the JetStream server the bridge uses.
+func (b *Bridge) NATSURL() string {
+	if b.embedded != nil {
+		return b.embedded.URL()
+	}
+	return b.cfg.JetStream.URL
+}
+
+// Close releases connections and stops the embedded server.
+func (b *Bridge) Close() error {
+	var errs []error
+	if b.sink != nil {
+		errs = append(errs, b.sink.Close())
+	}
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Shutdown()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+)
+
+func newServeCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the bridge until SIGINT or SIGTERM",
+		Long: `Run the bridge: take partner events in, persist them in JetStream and
+forward them to the ERP. On SIGINT or SIGTERM intake stops, in-flight events
+are stored and acknowledged, and the process exits without losing anything.`,
+		Example: `  dmzbridge serve --config /etc/dmzbridge/bridge.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log)
+			b, err := app.Start(cmd.Context(), cfg, app.Options{Logger: log})
+			if err != nil {
+				return fmt.Errorf("start: %w", err)
+			}
+			defer b.Close()
+			return b.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "dmzbridge.yaml", "configuration file")
+	return cmd
+}

@@ -1,0 +1,13 @@
+// Package amqp connects RabbitMQ (AMQP 0-9-1) to the bridge: the ERP sink
+// with publisher confirms, and partners' dedicated exchanges as sources.
+package amqp
+
+import "github.com/dmzbridge/dmzbridge/bridge"
+
+// Name is the connector type used in configuration.
+const Name = "amqp"
+
+// Register adds the AMQP connectors to r.
+func Register(r *bridge.Registry) {
+	r.RegisterSink(Name, NewSink)
+}

@@ -1,0 +1,14 @@
+package nats
+
+import (
+	"github.com/dmzbridge/dmzbridge/bridge"
+)
+
+// Name is the connector type used in configuration.
+const Name = "nats"
+
+// Register adds the NATS source and sink to r.
+func Register(r *bridge.Registry) {
+	r.RegisterSource(Name, NewSource)
+	r.RegisterSink(Name, NewSink)
+}

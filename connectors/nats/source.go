@@ -1,0 +1,230 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// SourceOptions configure a partner's NATS inbound connector.
+type SourceOptions struct {
+	Endpoint `yaml:",inline"`
+	// Subject the partner publishes on; wildcards allowed.
+	Subject string `yaml:"subject"`
+	// Stream, when set, consumes the partner's JetStream stream through a
+	// durable consumer: at-least-once, acknowledged only once stored.
+	// Without it the source subscribes with core NATS, which is at-most-once
+	// unless the partner uses request-reply and waits for "+OK".
+	Stream string `yaml:"stream"`
+	// Durable names the JetStream consumer (default dmzbridge-<partner>).
+	Durable string `yaml:"durable"`
+	// Queue is the core NATS queue group shared by bridge replicas.
+	Queue string `yaml:"queue"`
+	// MaxInFlight bounds messages taken but not yet stored (backpressure).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// AckWait is how long JetStream waits before redelivering.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// IDHeader names a header holding the partner's message id, used when
+	// Nats-Msg-Id is absent.
+	IDHeader string `yaml:"id_header"`
+}
+
+// Source consumes one partner's NATS subject.
+type Source struct {
+	opts SourceOptions
+	spec bridge.SourceSpec
+	log  *slog.Logger
+}
+
+// NewSource decodes and validates options; it does not connect.
+func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
+	var o SourceOptions
+	if err := config.DecodeStrict(node, &o); err != nil {
+		return nil, err
+	}
+	if o.Durable == "" {
+		o.Durable = "dmzbridge-" + spec.Partner
+	}
+	if o.Queue == "" {
+		o.Queue = "dmzbridge"
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 1024
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 30 * time.Second
+	}
+	var errs config.FieldErrors
+	o.Endpoint.validate(&errs)
+	if o.Subject == "" {
+		errs.Add("subject", "required")
+	}
+	if o.MaxInFlight < 1 {
+		errs.Add("max_in_flight", "must be at least 1")
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{opts: o, spec: spec, log: log.With("connector", Name, "partner", spec.Partner)}, nil
+}
+
+// Run implements bridge.Source.
+func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
+	nc, err := s.opts.dial("dmzbridge-in-"+s.spec.Partner, s.log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	var outstanding sync.WaitGroup
+	if s.opts.Stream != "" {
+		err = s.runJetStream(ctx, nc, in, &outstanding)
+	} else {
+		err = s.runCore(ctx, nc, in, &outstanding)
+	}
+	waitTimeout(&outstanding, 30*time.Second)
+	return err
+}
+
+func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Intake, outstanding *sync.WaitGroup) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	var cons jetstream.Consumer
+	err = bridge.Retry(ctx, s.log, "create consumer on partner stream "+s.opts.Stream, func(ctx context.Context) error {
+		var err error
+		cons, err = js.CreateOrUpdateConsumer(ctx, s.opts.Stream, jetstream.ConsumerConfig{
+			Durable:       s.opts.Durable,
+			FilterSubject: s.opts.Subject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.opts.AckWait,
+			MaxAckPending: s.opts.MaxInFlight,
+			MaxDeliver:    -1,
+		})
+		return err
+	})
+	if err != nil {
+		return nil // ctx ended while the partner's server was unreachable
+	}
+	s.log.Info("consuming partner stream", "stream", s.opts.Stream, "subject", s.opts.Subject)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		env := s.envelope(m.Subject(), m.Headers(), m.Data())
+		if env.ID == "" {
+			if md, err := m.Metadata(); err == nil {
+				env.ID = s.opts.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+			}
+		}
+		outstanding.Add(1)
+		err := in.Submit(ctx, env, func(err error) {
+			defer outstanding.Done()
+			if err != nil {
+				s.log.Warn("not stored, partner's broker will redeliver", "id", env.ID, "err", err)
+				_ = m.NakWithDelay(time.Second)
+				return
+			}
+			if err := m.Ack(); err != nil {
+				s.log.Warn("ack failed; the redelivered copy is deduplicated", "id", env.ID, "err", err)
+			}
+		})
+		if err != nil {
+			outstanding.Done()
+			_ = m.Nak()
+		}
+	},
+		jetstream.PullMaxMessages(min(s.opts.MaxInFlight, 1000)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			s.log.Debug("consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", s.opts.Stream, err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	<-cc.Closed()
+	return nil
+}
+
+func (s *Source) runCore(ctx context.Context, nc *nats.Conn, in bridge.Intake, outstanding *sync.WaitGroup) error {
+	sub, err := nc.QueueSubscribe(s.opts.Subject, s.opts.Queue, func(m *nats.Msg) {
+		env := s.envelope(m.Subject, m.Header, m.Data)
+		if env.ID == "" {
+			env.ID = bridge.ContentID(s.spec.Partner, m.Data)
+		}
+		outstanding.Add(1)
+		err := in.Submit(ctx, env, func(err error) {
+			defer outstanding.Done()
+			if m.Reply == "" {
+				return
+			}
+			reply := "+OK"
+			if err != nil {
+				reply = "-ERR not stored"
+			}
+			_ = m.Respond([]byte(reply))
+		})
+		if err != nil {
+			outstanding.Done()
+			if m.Reply != "" {
+				_ = m.Respond([]byte("-ERR bridge shutting down"))
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", s.opts.Subject, err)
+	}
+	// Submit blocks when the pipeline is full; let the client buffer rather
+	// than the server cutting the subscription off as a slow consumer.
+	_ = sub.SetPendingLimits(-1, 256<<20)
+	s.log.Info("subscribed to partner subject", "subject", s.opts.Subject, "queue", s.opts.Queue)
+	<-ctx.Done()
+	if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		s.log.Warn("drain subscription", "err", err)
+	}
+	return nil
+}
+
+func (s *Source) envelope(subject string, h nats.Header, data []byte) *bridge.Envelope {
+	env := &bridge.Envelope{
+		Partner: s.spec.Partner,
+		Source:  Name,
+		Payload: data,
+		Headers: make(map[string]string, len(h)+1),
+	}
+	for k, vs := range h {
+		if len(vs) > 0 {
+			env.Headers[k] = vs[0]
+		}
+	}
+	env.Headers["Nats-Subject"] = subject
+	env.ID = h.Get(nats.MsgIdHdr)
+	if env.ID == "" && s.opts.IDHeader != "" {
+		env.ID = h.Get(s.opts.IDHeader)
+	}
+	return env
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
