@@ -1,0 +1,212 @@
+// Package integration_test runs the bridge end to end against real brokers:
+// embedded nats-server instances (JetStream) and the RabbitMQ started by
+// deploy/dev/brokers.sh. Each test uses its own servers, streams and
+// exchanges, so nothing collides with other users of the machine.
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+)
+
+const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
+
+// missingBroker fails under CI and skips elsewhere: CI must never go green
+// because a broker was absent.
+func missingBroker(t testing.TB, what string, err error) {
+	t.Helper()
+	msg := fmt.Sprintf("%s is not reachable (%v); run deploy/dev/brokers.sh", what, err)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// requireRabbit returns a connection to the local RabbitMQ.
+func requireRabbit(t testing.TB) *amqp.Connection {
+	t.Helper()
+	conn, err := amqp.Dial(rabbitURL)
+	if err != nil {
+		missingBroker(t, "RabbitMQ at 127.0.0.1:5672", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// natsServer is an embedded nats-server with JetStream on a random port.
+type natsServer struct {
+	srv  *server.Server
+	opts *server.Options
+}
+
+func startNATS(t testing.TB, dir string) *natsServer {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true}
+	ns := &natsServer{opts: opts}
+	ns.start(t)
+	t.Cleanup(ns.stop)
+	return ns
+}
+
+func (n *natsServer) start(t testing.TB) {
+	t.Helper()
+	srv, err := server.NewServer(n.opts)
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	// Keep the port across restarts so clients reconnect to the same place.
+	n.opts.Port = srv.Addr().(*net.TCPAddr).Port
+	n.srv = srv
+}
+
+func (n *natsServer) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
+
+func (n *natsServer) js(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(n.url(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect %s: %v", n.url(), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+func createStream(t testing.TB, js jetstream.JetStream, name string, subjects ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: subjects, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatalf("create stream %s: %v", name, err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// bridgeYAML returns a config for a bridge with an embedded JetStream in
+// storeDir, the given ERP sink block and partner blocks (already indented
+// as list items).
+func bridgeYAML(storeDir string, port int, erp string, partners ...string) string {
+	return fmt.Sprintf(`environment: test
+jetstream:
+  embedded: true
+  store_dir: %s
+  listen: 127.0.0.1:%d
+forward:
+  retry_delay: 200ms
+erp:
+%s
+partners:
+%s
+`, storeDir, port, indent(erp, "  "), strings.Join(partners, "\n"))
+}
+
+func indent(s, pre string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runningBridge is a bridge started in-process by a test.
+type runningBridge struct {
+	b    *app.Bridge
+	stop context.CancelFunc
+	done chan error
+}
+
+func startBridge(t testing.TB, yaml string, opts app.Options) *runningBridge {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := app.Start(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		t.Fatalf("start bridge: %v", err)
+	}
+	rb := &runningBridge{b: b, stop: cancel, done: make(chan error, 1)}
+	go func() { rb.done <- b.Run(ctx) }()
+	t.Cleanup(rb.shutdown)
+	return rb
+}
+
+// shutdown stops the bridge gracefully; safe to call twice.
+func (rb *runningBridge) shutdown() {
+	if rb.stop == nil {
+		return
+	}
+	rb.stop()
+	<-rb.done
+	rb.b.Close()
+	rb.stop = nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("DMZ_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", d, what, last)
+}
