@@ -93,7 +93,7 @@ func natsERP(t *testing.T) erpSide {
 		}
 	})
 	return erpSide{
-		yaml: fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.url()),
+		yaml:    fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.url()),
 		collect: c,
 	}
 }

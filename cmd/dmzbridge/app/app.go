@@ -65,7 +65,8 @@ type Options struct {
 	Logger    *slog.Logger
 	Registry  *bridge.Registry
 	Observers []bridge.Observer
-	Stages    []bridge.Stage
+	// Stages replaces the stages built from the config (tests).
+	Stages []bridge.Stage
 }
 
 // Bridge is a configured, connected bridge ready to Run.
@@ -111,13 +112,25 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
+	stages := opts.Stages
+	if stages == nil {
+		if stages, err = Stages(cfg); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
+	normalize, err := Normalizer(cfg)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
 	partners := make([]string, len(cfg.Partners))
 	for i, p := range cfg.Partners {
 		partners[i] = p.Name
 	}
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
-		Partners: partners, Stages: opts.Stages, Sink: sink,
+		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
 		Observer: bridge.Observers(opts.Observers), Logger: log,
 	})
 	if err != nil {
