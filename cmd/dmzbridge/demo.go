@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -179,7 +180,7 @@ func demoPublish(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, per
 					return sent, fmt.Errorf("partner %s publish: %w", p.name, err)
 				}
 			default:
-				reply, err := nc.RequestMsgWithContext(ctx, m)
+				reply, err := requestWithRetry(ctx, nc, m)
 				if err != nil {
 					return sent, fmt.Errorf("partner %s request: %w", p.name, err)
 				}
@@ -200,4 +201,18 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// requestWithRetry retries while the bridge's subscription is not up yet,
+// as a partner would after "no responders".
+func requestWithRetry(ctx context.Context, nc *nats.Conn, m *nats.Msg) (*nats.Msg, error) {
+	for {
+		reply, err := nc.RequestMsgWithContext(ctx, m)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return reply, err
+		}
+		if !bridge.Sleep(ctx, 100*time.Millisecond) {
+			return nil, err
+		}
+	}
 }
