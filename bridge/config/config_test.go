@@ -59,7 +59,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			return strings.Replace(s, "  - name: bank-a", "  - name: bank-a\n    nmae: x", 1)
 		}, "partners[0].nmae: unknown field"},
 		{"missing environment", func(s string) string { return strings.Replace(s, "environment: test\n", "", 1) }, "environment: required"},
-		{"missing erp type", func(s string) string { return strings.Replace(s, "  type: nats\n  options:\n    url: nats://erp", "  options:\n    url: nats://erp", 1) }, "erp.type: required"},
+		{"missing erp type", func(s string) string {
+			return strings.Replace(s, "  type: nats\n  options:\n    url: nats://erp", "  options:\n    url: nats://erp", 1)
+		}, "erp.type: required"},
 		{"partner name required", func(s string) string { return strings.Replace(s, "name: bank-a", "name: \"\"", 1) }, "partners[0].name: required"},
 		{"partner name syntax", func(s string) string { return strings.Replace(s, "name: bank-a", "name: Bank A", 1) }, "partners[0].name: \"Bank A\" must be lowercase"},
 		{"duplicate partner", func(s string) string {
