@@ -41,6 +41,7 @@ type Partner struct {
 	Name        string    `yaml:"name"`
 	Environment string    `yaml:"environment"`
 	Inbound     Connector `yaml:"inbound"`
+	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
@@ -53,6 +54,7 @@ type Forward struct {
 	AckWait       time.Duration `yaml:"ack_wait"`
 	// RetryDelay is how long a failed forward waits before it is retried.
 	RetryDelay time.Duration `yaml:"retry_delay"`
+	Retry      Retry         `yaml:"retry"` // backoff and dead-lettering (retry.go)
 }
 
 // Admin is the operators' HTTP listener.
@@ -138,6 +140,7 @@ func (c *Config) Validate() error {
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
 	c.Forward.validate(&errs)
+	c.validateRetry(&errs)
 	if c.ERP.Sink.Type == "" {
 		errs.Add("erp.type", "required")
 	}

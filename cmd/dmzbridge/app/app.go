@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		partners[i] = p.Name
 	}
 	b.pipeline, err = bridge.New(bridge.Options{
-		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
 		Observer: bridge.Observers(opts.Observers), Logger: log,
 	})
