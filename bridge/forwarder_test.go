@@ -32,8 +32,10 @@ func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
 	counters := NewCounters()
 	p, err := New(Options{
 		JS: js, Topology: topo, JetStream: jsCfg,
-		Forward:  config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: time.Second},
-		Retry:    func(string) config.Retry { return config.Retry{InitialDelay: 20 * time.Millisecond, MaxDelay: 80 * time.Millisecond, MaxAttempts: 3} },
+		Forward: config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: time.Second},
+		Retry: func(string) config.Retry {
+			return config.Retry{InitialDelay: 20 * time.Millisecond, MaxDelay: 80 * time.Millisecond, MaxAttempts: 3}
+		},
 		Partners: []string{"bank-a"}, Sink: sink, Observer: counters,
 	})
 	if err != nil {
