@@ -281,7 +281,9 @@ partners:
 	}
 	var recorded []string
 	deps.recorder = func(context.Context, jetstream.JetStream, *config.Config, string) (dlq.Recorder, error) {
-		return recorderFunc(func(action string, seq uint64, outcome string) { recorded = append(recorded, fmt.Sprintf("%s %d %s", action, seq, outcome)) }), nil
+		return recorderFunc(func(action string, seq uint64, outcome string) {
+			recorded = append(recorded, fmt.Sprintf("%s %d %s", action, seq, outcome))
+		}), nil
 	}
 
 	out, _, code := runDlq(t, deps, "replay", "--all", "--dry-run", "--config", cfgPath)
