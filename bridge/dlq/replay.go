@@ -128,13 +128,18 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 		return r.record(ctx, "replay", e, res)
 	}
 	res.Duplicate = ack.Duplicate
-	// Only now is the event safe in the ingest stream.
-	if err := r.Store.Delete(ctx, e.Seq); err != nil {
-		res.Outcome, res.Detail = Failed, err.Error()
-		return r.record(ctx, "replay", e, res)
-	}
+	// Only now is the event safe in the ingest stream. It is recorded
+	// before the entry is deleted: a run killed in between leaves the
+	// entry, and the re-run stores nothing twice (same replay id) and
+	// records nothing twice (a Recorder keys its record by entry).
 	res.Outcome = Replayed
-	return r.record(ctx, "replay", e, res)
+	if res, err := r.record(ctx, "replay", e, res); err != nil {
+		return res, err
+	}
+	if err := r.Store.Delete(ctx, e.Seq); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Result) (Result, error) {
@@ -147,16 +152,17 @@ func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Resu
 	return res, nil
 }
 
-// Purge deletes one entry and records it.
+// Purge records and then deletes one entry: no entry disappears without
+// its record.
 func Purge(ctx context.Context, s *Store, rec Recorder, e *Entry) (Result, error) {
 	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: Purged}
-	if err := s.Delete(ctx, e.Seq); err != nil {
-		return res, err
-	}
 	if rec != nil {
 		if err := rec.Record(ctx, "purge", e, res); err != nil {
 			return res, fmt.Errorf("audit purge of entry %d: %w", e.Seq, err)
 		}
+	}
+	if err := s.Delete(ctx, e.Seq); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -49,7 +49,7 @@ type dlqDeps struct {
 	now    func() time.Time
 	stages func(*config.Config) ([]bridge.Stage, error)
 	// recorder builds the audit recorder for replay and purge.
-	recorder func(ctx context.Context, js jetstream.JetStream, cfg *config.Config, operator string) (dlq.Recorder, error)
+	recorder func(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error)
 	// policy builds the display masking policy from the config.
 	policy func(*config.Config) (func(partner, eventType string, doc any) any, error)
 	stderr io.Writer
@@ -236,18 +236,18 @@ func (f *filterFlags) register(cmd *cobra.Command, withID bool) {
 func (f *filterFlags) filter(now time.Time) (dlq.Filter, error) {
 	out := dlq.Filter{Partners: f.partners, Reasons: f.reasons, Types: f.types, IDs: f.ids}
 	var err error
-	if out.Since, err = parseWhen(f.since, now); err != nil {
+	if out.Since, err = parseDlqWhen(f.since, now); err != nil {
 		return out, usageError{fmt.Errorf("--since: %w", err)}
 	}
-	if out.Until, err = parseWhen(f.until, now); err != nil {
+	if out.Until, err = parseDlqWhen(f.until, now); err != nil {
 		return out, usageError{fmt.Errorf("--until: %w", err)}
 	}
 	return out, nil
 }
 
-// parseWhen accepts an RFC 3339 time, a date, or a duration meaning that
+// parseDlqWhen accepts an RFC 3339 time, a date, or a duration meaning that
 // long before now.
-func parseWhen(s string, now time.Time) (time.Time, error) {
+func parseDlqWhen(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -616,7 +616,7 @@ the audit trail with the operator.`,
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
 			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.recorder(ctx, s.store.JetStream(), s.cfg, operatorName(operator)); err != nil {
+				if r.Recorder, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
 					return err
 				}
 			}
@@ -676,7 +676,7 @@ recorded in the audit trail with the operator.`,
 			defer s.Close()
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.store.JetStream(), s.cfg, operatorName(operator)); err != nil {
+				if rec, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
 					return err
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
 )
@@ -46,7 +47,11 @@ func dlqServer(t *testing.T) (string, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	topo := bridge.NewTopology("DMZ")
-	if err := topo.EnsureStreams(context.Background(), js, config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}
+	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.EnsureStream(context.Background(), js, topo, jsCfg, config.Retention{}); err != nil {
 		t.Fatal(err)
 	}
 	return srv.ClientURL(), js
@@ -234,9 +239,22 @@ func TestDlqPurge(t *testing.T) {
 	if n := dlqCount(t, js); n != 4 {
 		t.Fatalf("dry run deleted entries: %d left", n)
 	}
-	out, _, code = runDlq(t, testDeps(), "purge", "--partner", "bank-a", "--yes", "--server", url)
+	out, _, code = runDlq(t, testDeps(), "purge", "--partner", "bank-a", "--yes", "--operator", "alice", "--server", url)
 	if code != exitOK || !strings.Contains(out, "2 selected: 0 replayed, 2 purged") {
 		t.Fatalf("purge: exit %d\n%s", code, out)
+	}
+	recs, err := audit.Query(context.Background(), js, bridge.NewTopology("DMZ"), audit.Filter{Partner: "bank-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("audit trail holds %d records, want one per purged entry: %+v", len(recs), recs)
+	}
+	for i, r := range recs {
+		wantID := []string{"bank-a-0001", "bank-a-0002"}[i]
+		if r.Action != audit.ActionPurged || r.Operator != "alice" || r.MessageID != wantID || len(r.PayloadSHA256) != 64 {
+			t.Errorf("audit record %d: %+v", i, r)
+		}
 	}
 	if n := dlqCount(t, js); n != 2 {
 		t.Fatalf("after purge %d entries, want 2", n)
@@ -280,7 +298,7 @@ partners:
 		}}}, nil
 	}
 	var recorded []string
-	deps.recorder = func(context.Context, jetstream.JetStream, *config.Config, string) (dlq.Recorder, error) {
+	deps.recorder = func(context.Context, jetstream.JetStream, bridge.Topology, *config.Config, string, func() time.Time) (dlq.Recorder, error) {
 		return recorderFunc(func(action string, seq uint64, outcome string) {
 			recorded = append(recorded, fmt.Sprintf("%s %d %s", action, seq, outcome))
 		}), nil
