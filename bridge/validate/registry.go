@@ -198,7 +198,7 @@ func jsonErr(raw []byte, err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := 1, 1
-		for _, b := range raw[:min(int(se.Offset), len(raw))] {
+		for _, b := range raw[:min(max(int(se.Offset)-1, 0), len(raw))] {
 			if b == '\n' {
 				line, col = line+1, 1
 			} else {
