@@ -67,17 +67,18 @@ func Compile(path string, m config.Masking, getenv func(string) string) (*Policy
 		var tp typePolicy
 		for j, f := range pol.Fields {
 			fp := pp + ".fields[" + strconv.Itoa(j) + "]"
-			pth, err := ParsePath(f.Path)
-			if err != nil {
-				errs.Add(fp+".path", "%v", err)
-				continue
-			}
 			act, err := newAction(f.Action, f.Keep)
 			if err != nil {
 				errs.Add(fp+".action", "%v", err)
-				continue
 			}
 			needKey = needKey || act.kind == config.MaskHash
+			pth, perr := ParsePath(f.Path)
+			if perr != nil {
+				errs.Add(fp+".path", "%v", perr)
+			}
+			if err != nil || perr != nil {
+				continue
+			}
 			tp.fields = append(tp.fields, fieldRule{path: pth, act: act})
 		}
 		for j, name := range pol.Detectors {
