@@ -42,6 +42,11 @@ type Envelope struct {
 	// Headers are the partner's transport headers, including W3C traceparent.
 	Headers map[string]string
 	Payload []byte
+	// Rejection is set by a source for a message it cannot hand on at all
+	// (too large, redelivered too often): Submit stores it in the
+	// dead-letter stream without running the stages, so the source can
+	// acknowledge it instead of requeueing it forever.
+	Rejection *Rejection
 }
 
 // TraceParent returns the W3C trace parent carried by the event, if any.

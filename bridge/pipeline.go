@@ -99,6 +99,9 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 	// Stages replace the payload rather than edit it, so the original stays
 	// intact for the dead-letter entry.
 	original := env.Payload
+	if env.Rejection != nil {
+		return p.deadLetter(ctx, env, original, env.Rejection, done)
+	}
 	for _, st := range p.opts.Stages {
 		err := st.Process(ctx, env)
 		if err == nil {

@@ -76,6 +76,9 @@ const (
 	ReasonPartnerMismatch = "partner_mismatch"
 	ReasonMaxAttempts     = "max_attempts"
 	ReasonUnhandled       = "unhandled"
+	// ReasonRedelivered: the source's broker delivered the message more
+	// often than the connector's limit without it being stored.
+	ReasonRedelivered = "redelivery_limit"
 )
 
 // Rejection is a permanent failure: the event goes to the dead-letter stream

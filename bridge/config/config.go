@@ -89,11 +89,13 @@ func Parse(raw []byte) (*Config, error) {
 		return nil, FieldErrors{{Msg: fmt.Sprintf("invalid YAML: %v", err)}}
 	}
 	var cfg Config
-	if err := DecodeStrict(&root, &cfg); err != nil {
-		return nil, err
-	}
+	var errs FieldErrors
+	// Decoding goes on past unknown fields and type errors, so validation
+	// still runs and the operator sees every problem at once.
+	errs.Merge("", DecodeStrict(&root, &cfg))
 	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
+	errs.Merge("", cfg.Validate())
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil

@@ -39,6 +39,8 @@ type JetStream struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	Ingest          Retention     `yaml:"ingest"`
 	DeadLetter      Retention     `yaml:"dead_letter"`
+	// Audit is the audit trail's retention (default 365 days).
+	Audit Retention `yaml:"audit"`
 	// MaxPending bounds asynchronous publishes awaiting their PubAck.
 	MaxPending int `yaml:"max_pending"`
 	// StallWait is how long a publish waits for room in the window.

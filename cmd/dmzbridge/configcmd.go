@@ -19,7 +19,7 @@ values, environment variables, connector options. Every problem is reported
 with its field path; the exit code is 3 when any file is invalid.`,
 		Example: `  dmzbridge config check deploy/config/bank.yaml
   dmzbridge config check deploy/config/*.yaml`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var failed error
 			for _, f := range files {
@@ -65,7 +65,7 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "dmzbridge", app.Version)
 		},

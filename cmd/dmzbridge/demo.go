@@ -33,7 +33,7 @@ let three simulated partners publish sample events, print what the ERP
 receives and end with a summary. Needs no broker and no configuration.`,
 		Example: `  dmzbridge demo
   dmzbridge demo --events 1000 --verbose`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), perPartner, verbose)
 		},

@@ -41,6 +41,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
+	root.AddCommand(newAuditCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -48,6 +49,16 @@ func newRoot() *cobra.Command {
 }
 
 type usageError struct{ error }
+
+// usageArgs marks argument-count errors as usage errors (exit code 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
 
 func exitCode(err error) int {
 	if err == nil {

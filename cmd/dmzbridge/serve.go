@@ -18,7 +18,7 @@ func newServeCmd() *cobra.Command {
 forward them to the ERP. On SIGINT or SIGTERM intake stops, in-flight events
 are stored and acknowledged, and the process exits without losing anything.`,
 		Example: `  dmzbridge serve --config /etc/dmzbridge/bridge.yaml`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if err != nil {

@@ -84,6 +84,7 @@ type Bridge struct {
 	sources  map[string]bridge.Source
 	pipeline *bridge.Pipeline
 	topo     bridge.Topology
+	obs      *observability
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -116,6 +117,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
+	extra, err := b.startObservability(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
 	stages := opts.Stages
 	if stages == nil {
 		if stages, err = Stages(cfg); err != nil {
@@ -135,7 +141,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
 		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
-		Observer: bridge.Observers(opts.Observers), Logger: log,
+		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})
 	if err != nil {
 		b.Close()
@@ -177,7 +183,9 @@ func logDurability(log *slog.Logger, js config.JetStream) {
 // Run serves until ctx ends, then drains and stops.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info("dmzbridge running", "environment", b.cfg.Environment, "partners", len(b.sources), "erp", b.cfg.ERP.Sink.Type)
-	return b.pipeline.Run(ctx, b.sources)
+	err := b.pipeline.Run(ctx, b.sources)
+	b.stopObservability()
+	return err
 }
 
 // JetStream exposes the bridge's JetStream context (for the CLI and tests).
@@ -197,6 +205,7 @@ func (b *Bridge) NATSURL() string {
 // Close releases connections and stops the embedded server.
 func (b *Bridge) Close() error {
 	var errs []error
+	b.stopObservability()
 	if b.sink != nil {
 		errs = append(errs, b.sink.Close())
 	}

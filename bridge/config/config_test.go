@@ -1,0 +1,158 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const validBase = `environment: test
+jetstream:
+  embedded: true
+  store_dir: /tmp/x
+erp:
+  type: nats
+  options:
+    url: nats://erp:4222
+    subject: erp.events
+partners:
+  - name: bank-a
+    inbound:
+      type: nats
+      options: {url: "nats://p:4222", subject: "bank.>"}
+`
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse([]byte(validBase))
+	if err != nil {
+		t.Fatalf("valid config rejected: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"durability defaults to fsync when embedded", cfg.JetStream.Durability, DurabilityFsync},
+		{"replicas default", cfg.JetStream.Replicas, 1},
+		{"partner inherits environment", cfg.Partners[0].Environment, "test"},
+		{"erp inherits environment", cfg.ERP.Environment, "test"},
+		{"erp type", cfg.ERP.Sink.Type, "nats"},
+		{"admin loopback default", cfg.Admin.Listen, "127.0.0.1:9180"},
+		{"dead letter retention 7 days", cfg.JetStream.DeadLetter.MaxAge.Hours(), 168.0},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(string) string
+		want string
+	}{
+		{"unknown top-level field", func(s string) string { return s + "bogus: 1\n" }, "bogus: unknown field"},
+		{"unknown nested field", func(s string) string {
+			return strings.Replace(s, "  store_dir: /tmp/x", "  store_dir: /tmp/x\n  stor_dir: y", 1)
+		}, "jetstream.stor_dir: unknown field"},
+		{"unknown partner field", func(s string) string {
+			return strings.Replace(s, "  - name: bank-a", "  - name: bank-a\n    nmae: x", 1)
+		}, "partners[0].nmae: unknown field"},
+		{"missing environment", func(s string) string { return strings.Replace(s, "environment: test\n", "", 1) }, "environment: required"},
+		{"missing erp type", func(s string) string {
+			return strings.Replace(s, "  type: nats\n  options:\n    url: nats://erp", "  options:\n    url: nats://erp", 1)
+		}, "erp.type: required"},
+		{"partner name required", func(s string) string { return strings.Replace(s, "name: bank-a", "name: \"\"", 1) }, "partners[0].name: required"},
+		{"partner name syntax", func(s string) string { return strings.Replace(s, "name: bank-a", "name: Bank A", 1) }, "partners[0].name: \"Bank A\" must be lowercase"},
+		{"duplicate partner", func(s string) string {
+			return s + "  - name: bank-a\n    inbound: {type: nats}\n"
+		}, "partners[1].name: \"bank-a\" already used by partners[0]"},
+		{"environments never mix", func(s string) string {
+			return strings.Replace(s, "  - name: bank-a", "  - name: bank-a\n    environment: prod", 1)
+		}, "partners[0].environment: is \"prod\" but the bridge serves \"test\""},
+		{"erp environment mismatch", func(s string) string {
+			return strings.Replace(s, "erp:\n", "erp:\n  environment: prod\n", 1)
+		}, "erp.environment: is \"prod\""},
+		{"bad durability", func(s string) string {
+			return strings.Replace(s, "  embedded: true", "  embedded: true\n  durability: maybe", 1)
+		}, "jetstream.durability: \"maybe\" is not one of"},
+		{"replicated needs cluster", func(s string) string {
+			return strings.Replace(s, "  embedded: true", "  embedded: true\n  durability: replicated", 1)
+		}, "jetstream.durability: replicated needs a JetStream cluster"},
+		{"embedded and url", func(s string) string {
+			return strings.Replace(s, "  embedded: true", "  embedded: true\n  url: nats://x", 1)
+		}, "jetstream.url: set either embedded"},
+		{"type error located", func(s string) string {
+			return strings.Replace(s, "  embedded: true", "  embedded: true\n  max_pending: lots", 1)
+		}, "jetstream.max_pending: cannot unmarshal"},
+		{"bad duration located", func(s string) string {
+			return s + "forward:\n  ack_wait: soon\n"
+		}, "forward.ack_wait:"},
+		{"tls cert without key", func(s string) string {
+			return strings.Replace(s, "  store_dir: /tmp/x", "  store_dir: /tmp/x\n  tls: {cert: a.pem}", 1)
+		}, "jetstream.tls.cert: cert and key must be given together"},
+		{"unset env var", func(s string) string {
+			return strings.Replace(s, "store_dir: /tmp/x", "store_dir: ${DMZ_TEST_SURELY_UNSET}", 1)
+		}, "jetstream.store_dir: environment variable DMZ_TEST_SURELY_UNSET is not set"},
+		{"no partners", func(s string) string { return s[:strings.Index(s, "partners:")] }, "partners: at least one partner is required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.edit(validBase)))
+			if err == nil {
+				t.Fatalf("accepted; want error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	t.Setenv("DMZ_TEST_DIR", "/var/lib/dmz")
+	t.Setenv("DMZ_TEST_PENDING", "512")
+	t.Setenv("DMZ_TEST_TRICKY", "a: b\nc: [d")
+	src := strings.Replace(validBase, "store_dir: /tmp/x", "store_dir: ${DMZ_TEST_DIR}/js\n  max_pending: ${DMZ_TEST_PENDING}\n  password: ${DMZ_TEST_TRICKY}\n  user: ${DMZ_TEST_USER:-bridge}", 1)
+	cfg, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.JetStream.StoreDir != "/var/lib/dmz/js" {
+		t.Errorf("store_dir = %q", cfg.JetStream.StoreDir)
+	}
+	if cfg.JetStream.MaxPending != 512 {
+		t.Errorf("max_pending = %d; an expanded number must fill an int field", cfg.JetStream.MaxPending)
+	}
+	if cfg.JetStream.Password != "a: b\nc: [d" {
+		t.Errorf("a secret with YAML syntax must stay a literal value, got %q", cfg.JetStream.Password)
+	}
+	if cfg.JetStream.User != "bridge" {
+		t.Errorf("default not applied: %q", cfg.JetStream.User)
+	}
+}
+
+func TestEveryErrorReported(t *testing.T) {
+	src := strings.Replace(validBase, "environment: test\n", "", 1) + "bogus: 1\n"
+	_, err := Parse([]byte(src))
+	fe, ok := err.(FieldErrors)
+	if !ok {
+		t.Fatalf("want FieldErrors, got %T %v", err, err)
+	}
+	if len(fe) < 2 {
+		t.Fatalf("want both problems reported at once, got %v", fe)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(validBase))
+	f.Add([]byte("environment: [\n"))
+	f.Add([]byte("partners: {a: b}\n"))
+	f.Add([]byte("jetstream: ${X:-}\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := Parse(raw)
+		if err == nil && cfg.Environment == "" {
+			t.Fatal("accepted a config without environment")
+		}
+	})
+}

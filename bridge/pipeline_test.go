@@ -1,0 +1,240 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// recordingSink is the ERP side of a pipeline test: it confirms or fails
+// each publish as the test says.
+type recordingSink struct {
+	mu   sync.Mutex
+	got  []*ERPMessage
+	fail func(*ERPMessage) error
+}
+
+func (s *recordingSink) Publish(_ context.Context, batch []*ERPMessage) []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := make([]error, len(batch))
+	failed := false
+	for i, m := range batch {
+		if s.fail != nil {
+			errs[i] = s.fail(m)
+		}
+		if errs[i] == nil {
+			s.got = append(s.got, m)
+		} else {
+			failed = true
+		}
+	}
+	if failed {
+		return errs
+	}
+	return nil
+}
+
+func (s *recordingSink) Ready() error { return nil }
+func (s *recordingSink) Close() error { return nil }
+
+func (s *recordingSink) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.got))
+	for i, m := range s.got {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func testJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func testPipeline(t *testing.T, sink Sink, stages ...Stage) (*Pipeline, jetstream.JetStream, Topology, *Counters) {
+	t.Helper()
+	js := testJetStream(t)
+	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
+	topo := NewTopology("T")
+	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
+		t.Fatal(err)
+	}
+	counters := NewCounters()
+	p, err := New(Options{
+		JS: js, Topology: topo, JetStream: jsCfg,
+		Forward:  config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: 50 * time.Millisecond},
+		Partners: []string{"bank-a"}, Stages: stages, Sink: sink, Observer: counters,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, js, topo, counters
+}
+
+func submitAndWait(t *testing.T, p *Pipeline, env *Envelope) error {
+	t.Helper()
+	res := make(chan error, 1)
+	if err := p.Submit(context.Background(), env, func(err error) { res <- err }); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("done was never called")
+		return nil
+	}
+}
+
+func TestSubmitOutcomes(t *testing.T) {
+	transient := errors.New("schema registry unavailable")
+	stage := StageFunc{StageName: "check", Fn: func(_ context.Context, e *Envelope) error {
+		switch string(e.Payload) {
+		case "reject":
+			return Reject(ReasonSchemaInvalid, "missing field")
+		case "transient":
+			return transient
+		}
+		e.Payload = append([]byte("masked:"), e.Payload...)
+		return nil
+	}}
+	p, js, topo, counters := testPipeline(t, &recordingSink{}, stage)
+	ctx := context.Background()
+
+	if err := submitAndWait(t, p, &Envelope{ID: "ok-1", Partner: "bank-a", Source: "test", Payload: []byte("good")}); err != nil {
+		t.Fatalf("valid event: done(%v), want nil", err)
+	}
+	if err := submitAndWait(t, p, &Envelope{ID: "bad-1", Partner: "bank-a", Source: "test", Payload: []byte("reject")}); err != nil {
+		t.Fatalf("rejected event is stored in the DLQ, so done must be nil, got %v", err)
+	}
+	if err := submitAndWait(t, p, &Envelope{ID: "tr-1", Partner: "bank-a", Source: "test", Payload: []byte("transient")}); !errors.Is(err, transient) {
+		t.Fatalf("transient stage failure: done(%v), want the error so the source redelivers", err)
+	}
+
+	ingest, _ := js.Stream(ctx, topo.IngestStream())
+	if n := ingest.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("ingest holds %d messages, want 1", n)
+	}
+	stored, err := ingest.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stored.Data) != "masked:good" {
+		t.Fatalf("ingest must hold the staged payload, got %q", stored.Data)
+	}
+	dlq, err := js.Stream(ctx, topo.DeadLetterStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := dlq.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatalf("dead-letter entry missing: %v", err)
+	}
+	if dl.Header.Get(HeaderReason) != ReasonSchemaInvalid || string(dl.Data) != "reject" || dl.Header.Get(HeaderOriginalID) != "bad-1" {
+		t.Fatalf("dead-letter entry wrong: reason %q data %q id %q", dl.Header.Get(HeaderReason), dl.Data, dl.Header.Get(HeaderOriginalID))
+	}
+	tot := counters.Total()
+	if tot.Received != 3 || tot.Stored != 1 || tot.DeadLettered != 1 {
+		t.Fatalf("counters %+v", tot)
+	}
+}
+
+func TestDuplicateIDStoredOnce(t *testing.T) {
+	p, js, topo, _ := testPipeline(t, &recordingSink{})
+	for range 3 {
+		if err := submitAndWait(t, p, &Envelope{ID: "same", Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest, _ := js.Stream(context.Background(), topo.IngestStream())
+	if n := ingest.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("a redelivered event must be deduplicated by id; ingest holds %d", n)
+	}
+}
+
+func TestForwarderRetriesUntilSinkRecovers(t *testing.T) {
+	var mu sync.Mutex
+	down := true
+	sink := &recordingSink{fail: func(*ERPMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return errors.New("ERP unreachable")
+		}
+		return nil
+	}}
+	p, _, _, counters := testPipeline(t, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, nil) }()
+	for i := range 5 {
+		if err := submitAndWait(t, p, &Envelope{ID: string(rune('a' + i)), Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return counters.Total().ForwardFailed >= 5 })
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	waitFor(t, func() bool { return len(sink.ids()) == 5 })
+	cancel()
+	<-done
+	want := []string{"a", "b", "c", "d", "e"}
+	for i, id := range sink.ids() {
+		if id != want[i] {
+			t.Fatalf("ERP order %v, want %v", sink.ids(), want)
+		}
+	}
+}
+
+func TestSubmitAfterCloseRefused(t *testing.T) {
+	p, _, _, _ := testPipeline(t, &recordingSink{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = p.Run(ctx, nil)
+	err := p.Submit(context.Background(), &Envelope{ID: "late", Partner: "bank-a", Payload: []byte("x")}, func(error) {
+		t.Error("done must not be called when Submit refuses")
+	})
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after shutdown = %v, want ErrClosed", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), exitCode(err)
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigCheck(t *testing.T) {
+	good := writeFile(t, "good.yaml", `environment: test
+jetstream: {embedded: true, store_dir: /tmp/x}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - name: bank-a
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}
+`)
+	bad := writeFile(t, "bad.yaml", `environment: test
+jetstream: {embedded: true}
+erp: {type: carrier-pigeon}
+partners:
+  - name: bank-a
+    inbound: {type: nats, options: {url: "nats://p:4222"}}
+  - name: dealer-c
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "d.>", colour: blue}}
+`)
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync"}},
+		{"every error with its path", []string{"config", "check", bad}, exitConfig, []string{
+			"bad.yaml: invalid",
+			"partners[0].inbound.options.subject: required",
+			"partners[1].inbound.options.colour: unknown field",
+			`erp.type: unknown ERP sink "carrier-pigeon"`,
+		}},
+		{"missing file", []string{"config", "check", filepath.Join(t.TempDir(), "nope.yaml")}, exitConfig, []string{"no such file"}},
+		{"no file given is a usage error", []string{"config", "check"}, exitUsage, nil},
+		{"unknown flag is a usage error", []string{"config", "check", "--bogus", good}, exitUsage, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runCLI(t, tc.args...)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tc.wantCode, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "environment: test\n")
+	_, code := runCLI(t, "serve", "--config", bad)
+	if code != exitConfig {
+		t.Fatalf("serve with an invalid config exited %d, want %d", code, exitConfig)
+	}
+}
+
+func TestDemoRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded JetStream")
+	}
+	out, code := runCLI(t, "demo", "--events", "30")
+	if code != exitOK {
+		t.Fatalf("demo exited %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "summary: sent 90") || !strings.Contains(out, "arrived at ERP 90") {
+		t.Fatalf("demo summary wrong:\n%s", out)
+	}
+}
