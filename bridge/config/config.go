@@ -21,6 +21,8 @@ type Config struct {
 	Partners    []Partner `yaml:"partners"`
 	Admin       Admin     `yaml:"admin"`
 	Log         Log       `yaml:"log"`
+	// SchemasDir holds the event types' JSON Schemas (see validation.go).
+	SchemasDir string `yaml:"schemas_dir"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -42,6 +44,8 @@ type Partner struct {
 	Environment string    `yaml:"environment"`
 	Inbound     Connector `yaml:"inbound"`
 	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
+	// PartnerChecks: event type, allowed types, size limit, masking.
+	PartnerChecks `yaml:",inline"`
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
@@ -171,6 +175,7 @@ func (c *Config) Validate() error {
 			errs.Add(path+".inbound.type", "required")
 		}
 	}
+	c.validateChecks(&errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -37,7 +37,11 @@ func Registry() *bridge.Registry {
 // without connecting to anything.
 func Check(cfg *config.Config, reg *bridge.Registry) error {
 	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
-	return err
+	var errs config.FieldErrors
+	errs.Merge("", err)
+	_, err = Stages(cfg)
+	errs.Merge("", err)
+	return errs.Err()
 }
 
 func buildConnectors(cfg *config.Config, reg *bridge.Registry, log *slog.Logger) (map[string]bridge.Source, bridge.Sink, error) {
