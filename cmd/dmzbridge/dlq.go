@@ -382,7 +382,7 @@ where the data may be seen.`,
 			m := displayMasker{}
 			if s.cfg != nil && deps.policy != nil {
 				if m.policy, err = deps.policy(s.cfg); err != nil {
-					return err
+					fmt.Fprintf(deps.stderr, "dmzbridge: masking policy partly unavailable (generic masking still applies): %v\n", err)
 				}
 			}
 			payload, shown := m.Payload(e.Partner, e.EventType, e.Payload, reveal)

@@ -161,6 +161,23 @@ func TestDlqGolden(t *testing.T) {
 		{"stats", []string{"stats"}},
 		{"stats_json", []string{"stats", "--json", "--partner", "bank-a"}},
 	}
+	// The partner's masking policy from the config applies in show, on top
+	// of the generic rules: the name is masked only by the policy, the
+	// IBAN keeps its last four characters as the policy says.
+	cfgPath := writeFile(t, "bridge.yaml", fmt.Sprintf(`environment: test
+jetstream: {url: %q, durability: relaxed, replicas: 1}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - name: bank-a
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}
+    masking:
+      policies:
+        - fields: [{path: /payer/name, action: redact}, {path: /payer/iban, action: last4}]
+`, url))
+	cases = append(cases, struct {
+		name string
+		args []string
+	}{"show_policy", []string{"show", "1", "--config", cfgPath}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := runDlq(t, testDeps(), append(tc.args, "--server", url)...)

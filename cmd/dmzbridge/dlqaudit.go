@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -16,12 +17,31 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
+	"github.com/dmzbridge/dmzbridge/bridge/mask"
 )
 
-// policyMasker builds the display masking policy from the config. Until
-// the masking package is wired in, the generic rules in dlqmask.go apply.
-func policyMasker(*config.Config) (func(partner, eventType string, doc any) any, error) {
-	return nil, nil
+// policyMasker compiles every partner's masking policy from the config, so
+// `dlq show` masks what the pipeline would mask. A policy that cannot be
+// compiled here (its HMAC key variable is not set for the operator) is
+// reported and left out; the generic rules still apply.
+func policyMasker(cfg *config.Config) (func(partner, eventType string, doc any) any, error) {
+	policies := map[string]*mask.Policy{}
+	var errs []error
+	for i, p := range cfg.Partners {
+		pol, err := mask.Compile("partners["+strconv.Itoa(i)+"].masking", p.Masking, os.Getenv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		policies[p.Name] = pol
+	}
+	apply := func(partner, eventType string, doc any) any {
+		if pol, ok := policies[partner]; ok {
+			return pol.Apply(eventType, doc)
+		}
+		return doc
+	}
+	return apply, errors.Join(errs...)
 }
 
 // auditTrail records replay and purge decisions in the bridge's audit

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/dmzbridge/dmzbridge/bridge/mask"
 )
 
 // redacted replaces a value `dlq show` hides.
@@ -46,6 +48,9 @@ func maskText(s string) string {
 // substrings elsewhere.
 func maskTree(v any) any {
 	switch x := v.(type) {
+	case mask.Masked:
+		// Already masked by the partner's policy (e.g. last4): kept.
+		return x
 	case map[string]any:
 		for k, e := range x {
 			if sensitiveKey.MatchString(k) {
@@ -74,6 +79,8 @@ func maskTree(v any) any {
 
 func redactAll(v any) any {
 	switch x := v.(type) {
+	case mask.Masked:
+		return x
 	case map[string]any:
 		for k, e := range x {
 			x[k] = redactAll(e)
