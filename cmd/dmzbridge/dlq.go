@@ -106,7 +106,8 @@ SEQ column); show and --id also accept an event id.
 
 Exit codes: 0 success, 1 runtime failure (e.g. JetStream unreachable),
 2 usage error, 3 invalid configuration, 4 entry not found, 5 some selected
-entries were left in the dead-letter stream (still rejected or failed).`,
+entries were left in the dead-letter stream (still rejected or failed), or
+with --dry-run would be.`,
 		Example: `  dmzbridge dlq list --config /etc/dmzbridge/bridge.yaml --partner bank-a --since 24h
   dmzbridge dlq show 42 --config /etc/dmzbridge/bridge.yaml
   dmzbridge dlq stats --server nats://127.0.0.1:14222 --json
@@ -762,6 +763,9 @@ func runBatch(cmd *cobra.Command, deps dlqDeps, entries []*dlq.Entry, asJSON boo
 	}
 	if left := sum.StillRejected + sum.Failed; left > 0 {
 		return codedError{exitPartial, fmt.Errorf("%d of %d entries left in the dead-letter stream", left, sum.Selected)}
+	}
+	if sum.WouldReject > 0 {
+		return codedError{exitPartial, fmt.Errorf("%d of %d entries would be left in the dead-letter stream", sum.WouldReject, sum.Selected)}
 	}
 	return nil
 }

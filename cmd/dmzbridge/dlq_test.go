@@ -322,7 +322,7 @@ partners:
 	}
 
 	out, _, code := runDlq(t, deps, "replay", "--all", "--dry-run", "--config", cfgPath)
-	if code != exitOK || !strings.Contains(out, "4 selected: 0 replayed, 0 purged, 0 still rejected, 0 failed, 2 would replay, 2 would be rejected") {
+	if code != exitPartial || !strings.Contains(out, "4 selected: 0 replayed, 0 purged, 0 still rejected, 0 failed, 2 would replay, 2 would be rejected") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 	if n := dlqCount(t, js); n != 4 || len(recorded) != 0 {
