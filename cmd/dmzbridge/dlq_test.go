@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -371,4 +374,64 @@ type recorderFunc func(action string, seq uint64, outcome string)
 func (f recorderFunc) Record(_ context.Context, action string, e *dlq.Entry, r dlq.Result) error {
 	f(action, e.Seq, string(r.Outcome))
 	return nil
+}
+
+// TestDlqOpensEmbeddedStoreWhenBridgeIsDown: with an embedded JetStream in
+// the config and no bridge running, the CLI opens the store itself, and
+// releases it when done.
+func TestDlqOpensEmbeddedStoreWhenBridgeIsDown(t *testing.T) {
+	port := freeTCPPort(t)
+	storeDir := filepath.Join(t.TempDir(), "js")
+	cfgPath := writeFile(t, "bridge.yaml", fmt.Sprintf(`environment: test
+jetstream: {embedded: true, store_dir: %s, listen: "127.0.0.1:%d"}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
+`, storeDir, port))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bridge ran once, dead-lettered events, and stopped.
+	emb, err := store.StartEmbedded(cfg.JetStream, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(emb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if err := bridge.NewTopology("DMZ").EnsureStreams(context.Background(), js, cfg.JetStream); err != nil {
+		t.Fatal(err)
+	}
+	seedDLQ(t, js)
+	nc.Close()
+	emb.Shutdown()
+
+	out, errOut, code := runDlq(t, testDeps(), "list", "--config", cfgPath)
+	if code != exitOK || !strings.Contains(out, "4 entries") || !strings.Contains(errOut, "no bridge is running") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The store was released: a bridge could start on it now.
+	emb, err = store.StartEmbedded(cfg.JetStream, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("store still held after the command: %v", err)
+	}
+	defer emb.Shutdown()
+	// And with a server running on the address, the CLI uses it.
+	out, errOut, code = runDlq(t, testDeps(), "stats", "--config", cfgPath)
+	if code != exitOK || !strings.Contains(out, "TOTAL") || strings.Contains(errOut, "no bridge is running") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
