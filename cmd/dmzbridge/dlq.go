@@ -612,7 +612,10 @@ the audit trail with the operator.`,
 			if err != nil {
 				return err
 			}
-			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun}
+			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun, Partners: map[string]bool{}}
+			for _, p := range s.cfg.Partners {
+				r.Partners[p.Name] = true
+			}
 			if perSecond > 0 {
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}

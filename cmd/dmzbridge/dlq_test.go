@@ -304,6 +304,14 @@ jetstream: {url: %q, durability: relaxed, replicas: 1}
 erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
 partners:
   - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
+  - {name: dealer-c, inbound: {type: nats, options: {url: "nats://p:4222", subject: "dealer.>"}}}
+  - {name: logistics-b, inbound: {type: nats, options: {url: "nats://p:4222", subject: "log.>"}}}
+`, url))
+	onlyBank := writeFile(t, "bank-only.yaml", fmt.Sprintf(`environment: test
+jetstream: {url: %q, durability: relaxed, replicas: 1}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
 `, url))
 	deps := testDeps()
 	deps.stages = func(*config.Config) ([]bridge.Stage, error) {
@@ -331,6 +339,12 @@ partners:
 	if n := dlqCount(t, js); n != 4 || len(recorded) != 0 {
 		t.Fatalf("dry run changed something: %d entries, recorded %v", n, recorded)
 	}
+	// A partner the bridge no longer serves has no forwarder: its entries stay.
+	out, _, code = runDlq(t, deps, "replay", "--partner", "dealer-c", "--config", onlyBank)
+	if code != exitPartial || !strings.Contains(out, `failed 3 dealer-c dealer-c-0001: partner "dealer-c" is not in the configuration`) {
+		t.Fatalf("unknown partner: exit %d\n%s", code, out)
+	}
+	recorded = nil
 	out, errOut, code := runDlq(t, deps, "replay", "--all", "--config", cfgPath, "--operator", "alice")
 	if code != exitPartial {
 		t.Fatalf("exit %d, want %d (entries left)\n%s\n%s", code, exitPartial, out, errOut)
