@@ -125,3 +125,68 @@ func (c *Cluster) DropConnections(d time.Duration) int64 {
 	time.Sleep(d)
 	return dropped.Load()
 }
+
+// GroupLag sums, over topic's partitions, the end offset minus group's
+// committed offset (a partition without a commit counts from 0).
+func GroupLag(ctx context.Context, brokers []string, group, topic string) (int64, error) {
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("metadata: %w", err)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		return 0, fmt.Errorf("metadata of %s: %+v", topic, md.Topics)
+	}
+	var parts []int
+	var reqs []kafkago.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		parts = append(parts, p.ID)
+		reqs = append(reqs, kafkago.LastOffsetOf(p.ID))
+	}
+	ends, err := cl.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, fmt.Errorf("list offsets: %w", err)
+	}
+	committed, err := cl.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, fmt.Errorf("offset fetch: %w", err)
+	}
+	done := map[int]int64{}
+	for _, p := range committed.Topics[topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("offset fetch partition %d: %w", p.Partition, p.Error)
+		}
+		done[p.Partition] = max(p.CommittedOffset, 0)
+	}
+	var lag int64
+	for _, p := range ends.Topics[topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("list offsets partition %d: %w", p.Partition, p.Error)
+		}
+		lag += p.LastOffset - done[p.Partition]
+	}
+	return lag, nil
+}
+
+// GroupAssignments returns group's state and, per member, how many
+// partitions it is assigned.
+func GroupAssignments(ctx context.Context, brokers []string, group string) (string, map[string]int, error) {
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	resp, err := cl.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return "", nil, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	if len(resp.Groups) != 1 || resp.Groups[0].Error != nil {
+		return "", nil, fmt.Errorf("describe group %s: %+v", group, resp.Groups)
+	}
+	g := resp.Groups[0]
+	out := map[string]int{}
+	for _, m := range g.Members {
+		n := 0
+		for _, t := range m.MemberAssignments.Topics {
+			n += len(t.Partitions)
+		}
+		out[m.MemberID] = n
+	}
+	return g.GroupState, out, nil
+}
