@@ -39,7 +39,11 @@ func Registry() *bridge.Registry {
 // without connecting to anything.
 func Check(cfg *config.Config, reg *bridge.Registry) error {
 	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
-	return err
+	var errs config.FieldErrors
+	errs.Merge("", err)
+	_, err = Stages(cfg)
+	errs.Merge("", err)
+	return errs.Err()
 }
 
 func buildConnectors(cfg *config.Config, reg *bridge.Registry, log *slog.Logger) (map[string]bridge.Source, bridge.Sink, error) {
@@ -137,7 +141,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		partners[i] = p.Name
 	}
 	b.pipeline, err = bridge.New(bridge.Options{
-		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
 		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})
