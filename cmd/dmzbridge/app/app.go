@@ -19,6 +19,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
@@ -30,6 +31,7 @@ func Registry() *bridge.Registry {
 	r := bridge.NewRegistry()
 	natsconn.Register(r)
 	amqpconn.Register(r)
+	kafkaconn.Register(r)
 	return r
 }
 
