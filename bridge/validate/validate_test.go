@@ -209,7 +209,9 @@ func TestMaskingReplacesPayload(t *testing.T) {
 
 func TestEventTypeSources(t *testing.T) {
 	two := 2
-	withPayload := func(body string) string { return strings.Replace(validPayment, `{"payment_id"`, body+`,"payment_id"`, 1) }
+	withPayload := func(body string) string {
+		return strings.Replace(validPayment, `{"payment_id"`, body+`,"payment_id"`, 1)
+	}
 	for _, tc := range []struct {
 		name    string
 		src     config.EventTypeSource
