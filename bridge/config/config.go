@@ -43,6 +43,7 @@ type Partner struct {
 	Name        string    `yaml:"name"`
 	Environment string    `yaml:"environment"`
 	Inbound     Connector `yaml:"inbound"`
+	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
 	// PartnerChecks: event type, allowed types, size limit, masking.
 	PartnerChecks `yaml:",inline"`
 }
@@ -57,6 +58,7 @@ type Forward struct {
 	AckWait       time.Duration `yaml:"ack_wait"`
 	// RetryDelay is how long a failed forward waits before it is retried.
 	RetryDelay time.Duration `yaml:"retry_delay"`
+	Retry      Retry         `yaml:"retry"` // backoff and dead-lettering (retry.go)
 }
 
 // Admin is the operators' HTTP listener.
@@ -142,6 +144,7 @@ func (c *Config) Validate() error {
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
 	c.Forward.validate(&errs)
+	c.validateRetry(&errs)
 	if c.ERP.Sink.Type == "" {
 		errs.Add("erp.type", "required")
 	}
