@@ -10,4 +10,5 @@ const Name = "amqp"
 // Register adds the AMQP connectors to r.
 func Register(r *bridge.Registry) {
 	r.RegisterSink(Name, NewSink)
+	r.RegisterSource(Name, NewSource)
 }

@@ -1,0 +1,617 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
+)
+
+// SourceOptions configure a partner's AMQP inbound connector: the partner
+// publishes to its own exchange, the bridge consumes a queue bound to it.
+type SourceOptions struct {
+	// URL such as amqps://bank-a:${BANK_A_PASSWORD}@partner-mq:5671/partners.
+	URL string `yaml:"url"`
+	// User and Password override the URL's credentials, so a password
+	// needs no URL escaping.
+	User     string     `yaml:"user"`
+	Password string     `yaml:"password"`
+	TLS      config.TLS `yaml:"tls"`
+	// Exchange is the partner's dedicated exchange.
+	Exchange     string `yaml:"exchange"`
+	ExchangeType string `yaml:"exchange_type"` // topic (default) | direct | fanout
+	// Queue is bound to Exchange (default dmzbridge.<partner>).
+	Queue     string `yaml:"queue"`
+	QueueType string `yaml:"queue_type"` // quorum (default) | classic
+	// BindingKeys bind Queue to Exchange (default ["#"] for topic; ignored
+	// for fanout; required for direct).
+	BindingKeys []string `yaml:"binding_keys"`
+	// Passive declares nothing: exchange and queue must exist and are only
+	// checked, for brokers where the bridge has no configure permission.
+	Passive bool `yaml:"passive"`
+	// Prefetch is the QoS window: deliveries handed out but not yet
+	// acknowledged. It is the backpressure towards the partner's broker.
+	Prefetch int `yaml:"prefetch"`
+	// IDHeader names a header holding the partner's message id, used when
+	// the AMQP message-id property is absent.
+	IDHeader string `yaml:"id_header"`
+	// MaxDeliveries bounds how often a message is delivered without being
+	// stored; the next delivery goes to the dead-letter stream. On quorum
+	// queues the broker's x-delivery-count is used, on classic queues a
+	// count kept by this process. Keep it below the queue's delivery-limit.
+	MaxDeliveries int `yaml:"max_deliveries"`
+	// MaxMessageBytes: larger bodies are dead-lettered (without the body)
+	// instead of being retried against JetStream's payload limit forever.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// ConnectionName is shown in the broker's management tools.
+	ConnectionName string        `yaml:"connection_name"`
+	Heartbeat      time.Duration `yaml:"heartbeat"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ReconnectInitial and ReconnectMax bound the jittered exponential
+	// delay between connection attempts.
+	ReconnectInitial time.Duration `yaml:"reconnect_initial"`
+	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+	// DrainTimeout bounds how long a stopping source waits for messages it
+	// handed to the pipeline; whatever is left is redelivered by the broker.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Phase is where a source's connection stands.
+type Phase string
+
+// Phases of a source, in the order a healthy source passes them.
+const (
+	PhaseIdle       Phase = "idle"
+	PhaseConnecting Phase = "connecting"
+	PhaseConnected  Phase = "connected"
+	// PhaseWaiting: the last attempt failed or the connection was lost; the
+	// source waits out its backoff before connecting again.
+	PhaseWaiting Phase = "waiting"
+	PhaseStopped Phase = "stopped"
+)
+
+// State is a snapshot of a source for health checks and metrics.
+type State struct {
+	Phase Phase
+	Since time.Time
+	// LastError is the most recent connection or channel error.
+	LastError string
+	// Connects counts sessions that reached PhaseConnected.
+	Connects int
+	// InFlight counts deliveries handed to the pipeline and not yet settled.
+	InFlight int
+}
+
+// Source consumes one partner's queue on RabbitMQ over its own connection.
+type Source struct {
+	opts SourceOptions
+	spec bridge.SourceSpec
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	state State
+
+	// counts holds deliveries per message id on classic queues, which have
+	// no x-delivery-count. Bounded: cleared when it grows past maxCounts.
+	counts map[string]int
+}
+
+const maxCounts = 100000
+
+// NewSource decodes and validates options; it does not connect.
+func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
+	var o SourceOptions
+	if err := config.DecodeStrict(node, &o); err != nil {
+		return nil, err
+	}
+	o.defaults(spec.Partner)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{
+		opts:   o,
+		spec:   spec,
+		log:    log.With("connector", Name, "partner", spec.Partner, "queue", o.Queue),
+		state:  State{Phase: PhaseIdle, Since: time.Now()},
+		counts: map[string]int{},
+	}, nil
+}
+
+func (o *SourceOptions) defaults(partner string) {
+	if o.ExchangeType == "" {
+		o.ExchangeType = "topic"
+	}
+	if o.Queue == "" {
+		o.Queue = "dmzbridge." + partner
+	}
+	if o.QueueType == "" {
+		o.QueueType = "quorum"
+	}
+	if len(o.BindingKeys) == 0 && o.ExchangeType == "topic" {
+		o.BindingKeys = []string{"#"}
+	}
+	if o.ExchangeType == "fanout" {
+		o.BindingKeys = []string{""}
+	}
+	if o.Prefetch == 0 {
+		o.Prefetch = 256
+	}
+	if o.MaxDeliveries == 0 {
+		o.MaxDeliveries = 20
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 8 << 20
+	}
+	if o.ConnectionName == "" {
+		o.ConnectionName = "dmzbridge-in-" + partner
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 10 * time.Second
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.ReconnectInitial == 0 {
+		o.ReconnectInitial = 200 * time.Millisecond
+	}
+	if o.ReconnectMax == 0 {
+		o.ReconnectMax = 15 * time.Second
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+}
+
+func (o *SourceOptions) validate() error {
+	var errs config.FieldErrors
+	if o.URL == "" {
+		errs.Add("url", "required")
+	} else if uri, err := amqp.ParseURI(o.URL); err != nil {
+		errs.Add("url", "%v", err)
+	} else if o.TLS.Enabled() && uri.Scheme != "amqps" {
+		errs.Add("url", "tls is configured, so the URL must use amqps://")
+	}
+	if o.Password != "" && o.User == "" {
+		errs.Add("user", "required when password is set")
+	}
+	if o.Exchange == "" {
+		errs.Add("exchange", "required (a partner publishes to its own exchange, not the default one)")
+	}
+	switch o.ExchangeType {
+	case "topic", "fanout":
+	case "direct":
+		if len(o.BindingKeys) == 0 {
+			errs.Add("binding_keys", "required for a direct exchange")
+		}
+	default:
+		errs.Add("exchange_type", "%q is not one of topic, direct, fanout", o.ExchangeType)
+	}
+	switch o.QueueType {
+	case "quorum", "classic":
+	default:
+		errs.Add("queue_type", "%q is not one of quorum, classic", o.QueueType)
+	}
+	if o.Prefetch < 1 || o.Prefetch > 65535 {
+		errs.Add("prefetch", "must be between 1 and 65535")
+	}
+	if o.MaxDeliveries < 2 {
+		errs.Add("max_deliveries", "must be at least 2 (one delivery plus a retry)")
+	}
+	if o.MaxMessageBytes < 1 {
+		errs.Add("max_message_bytes", "must be positive")
+	}
+	if o.ReconnectMax < o.ReconnectInitial {
+		errs.Add("reconnect_max", "must not be below reconnect_initial")
+	}
+	errs.Merge("tls", o.TLS.Validate())
+	return errs.Err()
+}
+
+// State reports the source's connection state.
+func (s *Source) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+func (s *Source) setPhase(p Phase, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Phase != p {
+		s.state.Phase, s.state.Since = p, time.Now()
+	}
+	if p == PhaseConnected {
+		s.state.Connects++
+	}
+	if err != nil {
+		s.state.LastError = err.Error()
+	}
+}
+
+func (s *Source) addInFlight(n int) {
+	s.mu.Lock()
+	s.state.InFlight += n
+	s.mu.Unlock()
+}
+
+// Run implements bridge.Source: it keeps a session (connection, channel,
+// consumer) alive until ctx ends, reconnecting with jittered backoff after
+// any connection or channel loss.
+func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
+	defer s.setPhase(PhaseStopped, nil)
+	b := bridge.Backoff{Initial: s.opts.ReconnectInitial, Max: s.opts.ReconnectMax}
+	for {
+		s.setPhase(PhaseConnecting, nil)
+		consumed, err := s.session(ctx, in)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if consumed {
+			b.Reset()
+		}
+		d := b.Next()
+		s.setPhase(PhaseWaiting, err)
+		s.log.Warn("partner broker session ended, reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		if !bridge.Sleep(ctx, d) {
+			return nil
+		}
+	}
+}
+
+func (s *Source) dial() (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(s.opts.ConnectionName)
+	cfg := amqp.Config{
+		Heartbeat:  s.opts.Heartbeat,
+		Properties: props,
+		Dial:       amqp.DefaultDial(s.opts.ConnectTimeout),
+	}
+	if s.opts.User != "" {
+		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: s.opts.User, Password: s.opts.Password}}
+	}
+	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
+		tc, err := store.ClientTLS(s.opts.TLS)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLSClientConfig = tc
+	}
+	conn, err := amqp.DialConfig(s.opts.URL, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(s.opts.URL), err)
+	}
+	return conn, nil
+}
+
+// declare sets up (or, passive, checks) the partner's exchange and queue.
+func (s *Source) declare(ch *amqp.Channel) error {
+	o := s.opts
+	if o.Passive {
+		if err := ch.ExchangeDeclarePassive(o.Exchange, o.ExchangeType, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("check exchange %s (passive): %w", o.Exchange, err)
+		}
+		if _, err := ch.QueueDeclarePassive(o.Queue, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("check queue %s (passive): %w", o.Queue, err)
+		}
+		return nil
+	}
+	if err := ch.ExchangeDeclare(o.Exchange, o.ExchangeType, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", o.Exchange, err)
+	}
+	args := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeClassic}
+	if o.QueueType == "quorum" {
+		args[amqp.QueueTypeArg] = amqp.QueueTypeQuorum
+	}
+	if _, err := ch.QueueDeclare(o.Queue, true, false, false, false, args); err != nil {
+		return fmt.Errorf("declare %s queue %s (an existing queue of another type or arguments is refused): %w", o.QueueType, o.Queue, err)
+	}
+	for _, key := range o.BindingKeys {
+		if err := ch.QueueBind(o.Queue, key, o.Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to %s with key %q: %w", o.Queue, o.Exchange, key, err)
+		}
+	}
+	return nil
+}
+
+// session runs one connection until it is lost or ctx ends. consumed
+// reports whether the consumer was established, which resets the backoff.
+func (s *Source) session(ctx context.Context, in bridge.Intake) (consumed bool, err error) {
+	conn, err := s.dial()
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		// Closing the connection returns every unacknowledged delivery to
+		// the queue; JetStream deduplicates the copies by message id.
+		if cerr := conn.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
+			s.log.Debug("close connection", "err", cerr)
+		}
+	}()
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	ch, err := conn.Channel()
+	if err != nil {
+		return false, fmt.Errorf("open channel: %w", err)
+	}
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	if err := s.declare(ch); err != nil {
+		return false, err
+	}
+	if err := ch.Qos(s.opts.Prefetch, 0, false); err != nil {
+		return false, fmt.Errorf("set prefetch %d: %w", s.opts.Prefetch, err)
+	}
+	tag := s.opts.ConnectionName
+	deliveries, err := ch.Consume(s.opts.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return false, fmt.Errorf("consume %s: %w", s.opts.Queue, err)
+	}
+	s.setPhase(PhaseConnected, nil)
+	s.log.Info("consuming partner queue", "exchange", s.opts.Exchange, "queue_type", s.opts.QueueType, "prefetch", s.opts.Prefetch)
+
+	ack := newAcker(ch, s.opts.Prefetch, s.log)
+	ackDone := make(chan struct{})
+	go func() {
+		defer close(ackDone)
+		ack.run()
+	}()
+	defer func() {
+		ack.close()
+		<-ackDone
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			s.drain(ch, tag, ack)
+			return true, nil
+		case e := <-connClosed:
+			return true, fmt.Errorf("connection closed: %w", closeErr(e))
+		case e := <-chClosed:
+			return true, fmt.Errorf("channel closed: %w", closeErr(e))
+		case d, ok := <-deliveries:
+			if !ok {
+				// The broker cancelled the consumer (queue deleted, node
+				// failover) or the channel is going away.
+				return true, errors.New("consumer cancelled by the broker")
+			}
+			s.handle(ctx, in, ack, d)
+		}
+	}
+}
+
+func closeErr(e *amqp.Error) error {
+	if e == nil {
+		return amqp.ErrClosed
+	}
+	return e
+}
+
+// drain stops the consumer and waits until the pipeline has settled what it
+// holds, so those deliveries are acknowledged rather than redelivered.
+func (s *Source) drain(ch *amqp.Channel, tag string, ack *acker) {
+	if err := ch.Cancel(tag, false); err != nil {
+		s.log.Debug("cancel consumer", "err", err)
+	}
+	if !ack.wait(s.opts.DrainTimeout) {
+		s.log.Warn("drain timed out; the broker redelivers what was not stored", "pending", ack.pendingCount())
+	}
+}
+
+func (s *Source) handle(ctx context.Context, in bridge.Intake, ack *acker, d amqp.Delivery) {
+	env := s.envelope(d)
+	if s.opts.QueueType == "classic" {
+		s.countDelivery(env)
+	}
+	ack.add(d.DeliveryTag)
+	s.addInFlight(1)
+	settled := false
+	var once sync.Mutex
+	err := in.Submit(ctx, env, func(err error) {
+		once.Lock()
+		defer once.Unlock()
+		if settled {
+			return
+		}
+		settled = true
+		s.addInFlight(-1)
+		if err != nil {
+			s.log.Warn("not stored, requeued on the partner's broker", "id", env.ID, "err", err)
+		} else if s.opts.QueueType == "classic" {
+			s.forget(env.ID)
+		}
+		ack.settle(d.DeliveryTag, err == nil)
+	})
+	if err != nil {
+		once.Lock()
+		settled = true
+		once.Unlock()
+		s.addInFlight(-1)
+		ack.settle(d.DeliveryTag, false)
+	}
+}
+
+// deliveryCount returns how many times this message was delivered before,
+// as far as the broker or this process knows.
+func (s *Source) priorDeliveries(d amqp.Delivery) int {
+	if v, ok := d.Headers["x-delivery-count"]; ok {
+		if n, ok := toInt(v); ok {
+			return n
+		}
+	}
+	return 0
+}
+
+func (s *Source) countDelivery(env *bridge.Envelope) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.counts) >= maxCounts {
+		clear(s.counts)
+	}
+	s.counts[env.ID]++
+	if n := s.counts[env.ID]; n > s.opts.MaxDeliveries && env.Rejection == nil {
+		env.Rejection = bridge.Reject(bridge.ReasonRedelivered, "delivered %d times without being stored (max_deliveries %d)", n, s.opts.MaxDeliveries)
+	}
+}
+
+func (s *Source) forget(id string) {
+	s.mu.Lock()
+	delete(s.counts, id)
+	s.mu.Unlock()
+}
+
+func toInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int8:
+		return int(n), true
+	case int16:
+		return int(n), true
+	case int32:
+		return int(n), true
+	case int64:
+		return int(n), true
+	case uint8:
+		return int(n), true
+	case uint16:
+		return int(n), true
+	case uint32:
+		return int(n), true
+	case uint64:
+		return int(n), true
+	}
+	return 0, false
+}
+
+// Header names under which AMQP properties travel in the envelope.
+const (
+	HeaderExchange        = "Amqp-Exchange"
+	HeaderRoutingKey      = "Amqp-Routing-Key"
+	HeaderContentType     = "Content-Type"
+	HeaderContentEncoding = "Content-Encoding"
+	HeaderCorrelationID   = "Amqp-Correlation-Id"
+	HeaderTimestamp       = "Amqp-Timestamp"
+)
+
+// envelope turns a delivery into an envelope. Every delivery yields one;
+// one the pipeline must not store as forwardable carries a Rejection.
+func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
+	env := &bridge.Envelope{
+		Partner:   s.spec.Partner,
+		Source:    Name,
+		EventType: cleanValue(d.Type),
+		Payload:   d.Body,
+		Headers:   make(map[string]string, len(d.Headers)+4),
+	}
+	for k, v := range d.Headers {
+		if strings.HasPrefix(k, "x-") {
+			continue // broker bookkeeping such as x-delivery-count
+		}
+		if sv, ok := headerString(v); ok && validHeaderKey(k) {
+			env.Headers[k] = sv
+		}
+	}
+	env.Headers[HeaderExchange] = d.Exchange
+	env.Headers[HeaderRoutingKey] = cleanValue(d.RoutingKey)
+	for k, v := range map[string]string{
+		HeaderContentType:     d.ContentType,
+		HeaderContentEncoding: d.ContentEncoding,
+		HeaderCorrelationID:   d.CorrelationId,
+	} {
+		if v = cleanValue(v); v != "" {
+			env.Headers[k] = v
+		}
+	}
+	if !d.Timestamp.IsZero() {
+		env.Headers[HeaderTimestamp] = d.Timestamp.UTC().Format(time.RFC3339)
+	}
+	env.ID = cleanValue(d.MessageId)
+	if env.ID == "" && s.opts.IDHeader != "" {
+		if v, ok := headerString(d.Headers[s.opts.IDHeader]); ok {
+			env.ID = v
+		}
+	}
+	if env.ID == "" {
+		env.ID = bridge.ContentID(s.spec.Partner, d.Body)
+	}
+	if len(d.Body) > s.opts.MaxMessageBytes {
+		env.Rejection = bridge.Reject(bridge.ReasonTooLarge, "body of %d bytes exceeds max_message_bytes %d (sha256 %s)",
+			len(d.Body), s.opts.MaxMessageBytes, bridge.PayloadDigest(d.Body))
+		env.Payload = nil
+	}
+	if prior := s.priorDeliveries(d); prior >= s.opts.MaxDeliveries && env.Rejection == nil {
+		env.Rejection = bridge.Reject(bridge.ReasonRedelivered, "delivered %d times without being stored (max_deliveries %d)",
+			prior+1, s.opts.MaxDeliveries)
+	}
+	return env
+}
+
+// headerString renders scalar header values; tables and arrays are skipped.
+func headerString(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	case bool:
+		s = strconv.FormatBool(x)
+	case float32:
+		s = strconv.FormatFloat(float64(x), 'g', -1, 32)
+	case float64:
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	case time.Time:
+		s = x.UTC().Format(time.RFC3339)
+	case amqp.Decimal:
+		s = fmt.Sprintf("%de-%d", x.Value, x.Scale)
+	default:
+		n, ok := toInt(v)
+		if !ok {
+			return "", false
+		}
+		s = strconv.Itoa(n)
+	}
+	s = cleanValue(s)
+	return s, s != ""
+}
+
+// cleanValue drops control characters: header values end up in NATS
+// headers, where a line break would forge another header.
+func cleanValue(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func validHeaderKey(k string) bool {
+	if k == "" || len(k) > 256 {
+		return false
+	}
+	for _, r := range k {
+		if r <= ' ' || r >= 0x7f || r == ':' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,382 @@
+package integration_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+)
+
+// jsCluster is a JetStream cluster of embedded nats-server instances on
+// loopback ports, every node with sync_interval: always as the
+// replicated durability mode requires.
+type jsCluster struct {
+	nodes []*server.Server
+	urls  []string
+}
+
+func startJSCluster(t *testing.T, size int) *jsCluster {
+	t.Helper()
+	clientPorts, routePorts := make([]int, size), make([]int, size)
+	routes := make([]string, size)
+	for i := range size {
+		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i])
+	}
+	c := &jsCluster{}
+	for i := range size {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       clientPorts[i],
+			JetStream:  true,
+			StoreDir:   filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1)),
+			SyncAlways: true,
+			Cluster:    server.ClusterOpts{Name: "dmz-test", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+			NoSigs:     true,
+			NoLog:      true,
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("cluster node %d: %v", i+1, err)
+		}
+		go srv.Start()
+		c.nodes = append(c.nodes, srv)
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Shutdown()
+			n.WaitForShutdown()
+		}
+	})
+	for _, n := range c.nodes {
+		if !n.ReadyForConnections(15 * time.Second) {
+			t.Fatalf("cluster node %s not ready", n.Name())
+		}
+	}
+	// R3 streams need a JetStream meta leader, elected once routes are up.
+	eventually(t, 30*time.Second, "JetStream meta leader", func() (bool, string) {
+		for _, n := range c.nodes {
+			if n.JetStreamIsLeader() {
+				return true, ""
+			}
+		}
+		return false, "no meta leader yet"
+	})
+	return c
+}
+
+func (c *jsCluster) url() string { return strings.Join(c.urls, ",") }
+
+// kill stops the node with the given server name; its store stays on disk.
+func (c *jsCluster) kill(t *testing.T, name string) {
+	t.Helper()
+	for _, n := range c.nodes {
+		if n.Name() == name {
+			n.Shutdown()
+			n.WaitForShutdown()
+			return
+		}
+	}
+	t.Fatalf("no cluster node named %q", name)
+}
+
+// erpByBridge records which bridge instance delivered each id to the ERP;
+// each bridge publishes on its own ERP subject prefix.
+type erpByBridge struct {
+	mu   sync.Mutex
+	seen map[string]bool
+	by   map[string]int
+	all  int
+}
+
+func (e *erpByBridge) add(subject, id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seen[id] = true
+	e.by[strings.Split(subject, ".")[1]]++
+	e.all++
+}
+
+func (e *erpByBridge) snapshot() (distinct int, by map[string]int, all int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	by = map[string]int{}
+	for k, v := range e.by {
+		by[k] = v
+	}
+	return len(e.seen), by, e.all
+}
+
+// clusterBridgeYAML is the config both replicas share, apart from the ERP
+// subject prefix that tells the test who delivered what.
+func clusterBridgeYAML(t *testing.T, clusterURL, erpURL, partnerURL, instance string, partners []string) string {
+	var ps strings.Builder
+	for _, p := range partners {
+		fmt.Fprintf(&ps, `  - name: %s
+    inbound:
+      type: nats
+      options:
+        url: %s
+        subject: %s.>
+        stream: %s
+        ack_wait: 5s
+`, p, partnerURL, p, partnerStream(p))
+	}
+	return fmt.Sprintf(`environment: test
+jetstream:
+  url: %s
+  durability: replicated
+  replicas: 3
+  stream_prefix: SCALE
+forward:
+  ack_wait: 5s
+  retry_delay: 200ms
+erp:
+  type: nats
+  options:
+    url: %s
+    subject: erp.%s.{partner}
+    jetstream: true
+partners:
+%sadmin:
+  listen: 127.0.0.1:%d
+`, clusterURL, erpURL, instance, ps.String(), freePort(t))
+}
+
+func partnerStream(p string) string { return "P_" + strings.ToUpper(strings.ReplaceAll(p, "-", "_")) }
+
+const clusterChildEnv = "DMZ_CLUSTER_BRIDGE_CONFIG"
+
+// TestClusterChildBridge is not a test of its own: TestClusterScaleOut runs
+// the test binary again with this test selected to get a bridge in a
+// separate process that it can SIGKILL.
+func TestClusterChildBridge(t *testing.T) {
+	path := os.Getenv(clusterChildEnv)
+	if path == "" {
+		t.Skip("child process of TestClusterScaleOut; runs only when it starts it")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := app.Start(ctx, cfg, app.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	fmt.Println("CHILD-BRIDGE-READY")
+	if err := b.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// childBridge is a bridge in its own process.
+type childBridge struct {
+	cmd    *exec.Cmd
+	output strings.Builder
+	mu     sync.Mutex
+}
+
+func startChildBridge(t *testing.T, yaml string) *childBridge {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestClusterChildBridge$", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), clusterChildEnv+"="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := &childBridge{cmd: cmd}
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		cb.mu.Lock()
+		defer cb.mu.Unlock()
+		return cb.output.Write(p)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			cb.mu.Lock()
+			t.Logf("child bridge output:\n%s", cb.output.String())
+			cb.mu.Unlock()
+		}
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "CHILD-BRIDGE-READY") {
+				close(ready)
+			}
+			cb.mu.Lock()
+			cb.output.WriteString(sc.Text() + "\n")
+			cb.mu.Unlock()
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("child bridge did not start within 30 s")
+	}
+	return cb
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+var _ io.Writer = writerFunc(nil)
+
+// TestClusterScaleOut runs two bridge replicas on a 3-node JetStream
+// cluster with R3 streams (durability replicated). Both share the partner
+// consumers and the forwarder consumers as work queues. Mid-stream the node
+// leading the ingest stream is stopped, then one bridge is killed with
+// SIGKILL; every event must still reach the ERP.
+func TestClusterScaleOut(t *testing.T) {
+	const perPartner = 3000
+	partners := []string{"bank-a", "dealer-b"}
+	total := perPartner * len(partners)
+
+	cluster := startJSCluster(t, 3)
+	partner := startNATS(t, "")
+	_, pjs := partner.js(t)
+	for _, p := range partners {
+		createStream(t, pjs, partnerStream(p), p+".>")
+	}
+	erp := startNATS(t, "")
+	enc, ejs := erp.js(t)
+	createStream(t, ejs, "ERP", "erp.>")
+	got := &erpByBridge{seen: map[string]bool{}, by: map[string]int{}}
+	sub, err := enc.Subscribe("erp.>", func(m *nats.Msg) { got.add(m.Subject, m.Header.Get(nats.MsgIdHdr)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	child := startChildBridge(t, clusterBridgeYAML(t, cluster.url(), erp.url(), partner.url(), "b", partners))
+	inproc := startBridge(t, clusterBridgeYAML(t, cluster.url(), erp.url(), partner.url(), "a", partners), app.Options{})
+
+	js := inproc.b.JetStream()
+	ingest := inproc.b.Topology().IngestStream()
+	info := streamInfo(t, js, ingest)
+	if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("ingest stream is not R3 on the cluster: replicas=%d cluster=%+v", info.Config.Replicas, info.Cluster)
+	}
+	leader := info.Cluster.Leader
+	t.Logf("ingest stream %s leader %s, followers %d", ingest, leader, len(info.Cluster.Replicas))
+
+	start := time.Now()
+	// The partners publish paced, so the faults below hit a flow in motion.
+	pubDone := make(chan error, 1)
+	go func() {
+		for i := range perPartner {
+			for _, p := range partners {
+				m := nats.NewMsg(p + ".order.created")
+				m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%05d", p, i))
+				m.Data = []byte(fmt.Sprintf(`{"seq":%d}`, i))
+				if _, err := pjs.PublishMsgAsync(m); err != nil {
+					pubDone <- fmt.Errorf("partner publish %s %d: %w", p, i, err)
+					return
+				}
+			}
+			if i%100 == 99 {
+				time.Sleep(60 * time.Millisecond)
+			}
+		}
+		select {
+		case <-pjs.PublishAsyncComplete():
+			pubDone <- nil
+		case <-time.After(30 * time.Second):
+			pubDone <- fmt.Errorf("partner publishes not acknowledged")
+		}
+	}()
+
+	progress := func(frac float64) func() (bool, string) {
+		return func() (bool, string) {
+			n, by, _ := got.snapshot()
+			return n >= int(frac*float64(total)), fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
+		}
+	}
+	eventually(t, 60*time.Second, "a quarter of the events at the ERP", progress(0.25))
+	cluster.kill(t, leader)
+	t.Logf("%v: stopped NATS node %s (ingest stream leader)", time.Since(start).Round(time.Millisecond), leader)
+
+	eventually(t, 60*time.Second, "both bridges forwarding and half the events at the ERP", func() (bool, string) {
+		n, by, _ := got.snapshot()
+		return n >= total/2 && by["a"] > 0 && by["b"] > 0, fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
+	})
+	if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL child bridge: %v", err)
+	}
+	_ = child.cmd.Wait()
+	_, byBeforeKill, _ := got.snapshot()
+	t.Logf("%v: SIGKILLed bridge b after it forwarded %d events", time.Since(start).Round(time.Millisecond), byBeforeKill["b"])
+
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "every event at the ERP", progress(1))
+	n, by, all := got.snapshot()
+	if n != total {
+		t.Fatalf("%d distinct ids at the ERP, want %d", n, total)
+	}
+	for _, p := range partners {
+		for i := range perPartner {
+			id := fmt.Sprintf("%s-%05d", p, i)
+			got.mu.Lock()
+			ok := got.seen[id]
+			got.mu.Unlock()
+			if !ok {
+				t.Fatalf("id %s never reached the ERP", id)
+			}
+		}
+	}
+	after := streamInfo(t, js, ingest)
+	if after.Cluster == nil || after.Cluster.Leader == "" || after.Cluster.Leader == leader {
+		t.Fatalf("ingest stream leader after stopping %s: %+v", leader, after.Cluster)
+	}
+	t.Logf("%v: all %d events at the ERP (%d deliveries, %d duplicates with the same id); by bridge %v; new ingest leader %s",
+		time.Since(start).Round(time.Millisecond), n, all, all-n, by, after.Cluster.Leader)
+}
+
+func streamInfo(t *testing.T, js jetstream.JetStream, name string) *jetstream.StreamInfo {
+	t.Helper()
+	var info *jetstream.StreamInfo
+	eventually(t, 30*time.Second, "stream info of "+name, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return false, err.Error()
+		}
+		info = s.CachedInfo()
+		return info.Cluster != nil && info.Cluster.Leader != "", fmt.Sprintf("cluster %+v", info.Cluster)
+	})
+	return info
+}
