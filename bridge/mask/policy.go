@@ -196,29 +196,37 @@ func (p *Policy) Apply(eventType string, doc any) any {
 		})
 	}
 	if len(tp.detectors) > 0 {
-		doc = p.scan(doc, tp)
+		if nd, changed := p.scan(doc, tp); changed {
+			doc = nd
+		}
 	}
 	return doc
 }
 
-// scan runs the detectors over every string value not already masked.
-func (p *Policy) scan(node any, tp *typePolicy) any {
+// scan runs the detectors over every string value not already masked. It
+// stores a value back only when it changed: re-boxing every string into an
+// interface would allocate for nothing.
+func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 	switch n := node.(type) {
 	case map[string]any:
 		for k, v := range n {
-			n[k] = p.scan(v, tp)
+			if nv, changed := p.scan(v, tp); changed {
+				n[k] = nv
+			}
 		}
 	case []any:
 		for i, v := range n {
-			n[i] = p.scan(v, tp)
+			if nv, changed := p.scan(v, tp); changed {
+				n[i] = nv
+			}
 		}
 	case string:
 		return p.scanString(n, tp)
 	}
-	return node
+	return node, false
 }
 
-func (p *Policy) scanString(s string, tp *typePolicy) any {
+func (p *Policy) scanString(s string, tp *typePolicy) (any, bool) {
 	var hits [][2]int
 	for _, d := range tp.detectors {
 		for _, h := range d.find(s) {
@@ -226,7 +234,7 @@ func (p *Policy) scanString(s string, tp *typePolicy) any {
 		}
 	}
 	if len(hits) == 0 {
-		return s
+		return s, false
 	}
 	out := make([]byte, 0, len(s))
 	last := 0
@@ -236,7 +244,7 @@ func (p *Policy) scanString(s string, tp *typePolicy) any {
 		last = h[1]
 	}
 	out = append(out, s[last:]...)
-	return Masked(out)
+	return Masked(out), true
 }
 
 // insertHit adds h to the sorted list, merging overlaps so that one

@@ -49,7 +49,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		var in struct {
 			Payer struct{ IBAN, Email, Phone, TaxID string } `json:"payer"`
-			Card  struct{ Number string }                   `json:"card"`
+			Card  struct{ Number string }                    `json:"card"`
 		}
 		_ = json.Unmarshal(payload, &in)
 		for _, secret := range []string{in.Payer.IBAN, in.Payer.Email, in.Payer.Phone, in.Payer.TaxID, in.Card.Number} {

@@ -17,8 +17,12 @@ import (
 )
 
 // SubjectHeader is where the NATS source records the subject a message
-// arrived on.
-const SubjectHeader = "Nats-Subject"
+// arrived on; RoutingKeyHeader is the AMQP source's routing key, which
+// subject_from_token reads when there is no subject.
+const (
+	SubjectHeader    = "Nats-Subject"
+	RoutingKeyHeader = "Amqp-Routing-Key"
+)
 
 // Masker rewrites a valid, decoded event before it is stored. Apply may
 // modify doc (the stage owns it) and returns the document to store.
@@ -138,13 +142,15 @@ func (s *Stage) Process(_ context.Context, env *bridge.Envelope) error {
 	if !ok {
 		return bridge.Reject(bridge.ReasonUnknownType, "event type %s has no schema", printable(eventType))
 	}
+	// A known type is recorded even on a rejection, so the dead-letter
+	// entry can be filtered by it; an unknown one may be any text.
+	env.EventType = eventType
 	if !p.allowed[sch.Type] {
 		return bridge.Reject(bridge.ReasonTypeNotAllowed, "%s may not send %s", p.Name, sch.Type)
 	}
 	if err := sch.schema.Validate(doc); err != nil {
 		return bridge.Reject(bridge.ReasonSchemaInvalid, "%s: %s", sch.ID, Summary(err, maxDetail))
 	}
-	env.EventType = eventType
 	if p.mask != nil && p.mask.Active(sch.Type) {
 		doc = p.mask.Apply(sch.Type, doc)
 		env.Payload = s.encode(make([]byte, 0, len(env.Payload)), doc)
@@ -167,7 +173,10 @@ func (p *Partner) eventType(env *bridge.Envelope, doc any) (string, string) {
 		t, _ := v.(string)
 		return t, "JSON field " + strings.Join(ts.field, ".")
 	case ts.fromToken >= 0:
-		subj := env.Headers[SubjectHeader]
+		subj, ok := env.Headers[SubjectHeader]
+		if !ok {
+			subj = env.Headers[RoutingKeyHeader]
+		}
 		where := "subject " + printable(subj) + " from token " + strconv.Itoa(ts.fromToken)
 		for range ts.fromToken {
 			i := strings.IndexByte(subj, '.')

@@ -123,6 +123,9 @@ func TestReasonCodes(t *testing.T) {
 			if string(env.Payload) != tc.payload {
 				t.Fatalf("a rejected event's payload changed")
 			}
+			if wantType := map[string]string{bridge.ReasonTypeNotAllowed: tc.typ, bridge.ReasonSchemaInvalid: tc.typ}[tc.reason]; env.EventType != wantType {
+				t.Fatalf("event type on the rejected envelope %q, want %q", env.EventType, wantType)
+			}
 		})
 	}
 }
@@ -209,7 +212,9 @@ func TestMaskingReplacesPayload(t *testing.T) {
 
 func TestEventTypeSources(t *testing.T) {
 	two := 2
-	withPayload := func(body string) string { return strings.Replace(validPayment, `{"payment_id"`, body+`,"payment_id"`, 1) }
+	withPayload := func(body string) string {
+		return strings.Replace(validPayment, `{"payment_id"`, body+`,"payment_id"`, 1)
+	}
 	for _, tc := range []struct {
 		name    string
 		src     config.EventTypeSource
@@ -222,6 +227,7 @@ func TestEventTypeSources(t *testing.T) {
 		{"json pointer", config.EventTypeSource{JSONField: "/type"}, nil, withPayload(`{"type":"payment.received"`), "payment.received"},
 		{"json field not a string", config.EventTypeSource{JSONField: "type"}, nil, withPayload(`{"type":7`), ""},
 		{"subject token", config.EventTypeSource{SubjectFromToken: &two}, map[string]string{SubjectHeader: "partners.bank-a.payment.received"}, validPayment, "payment.received"},
+		{"amqp routing key", config.EventTypeSource{SubjectFromToken: &two}, map[string]string{RoutingKeyHeader: "bank.eu.payment.received"}, validPayment, "payment.received"},
 		{"subject too short", config.EventTypeSource{SubjectFromToken: &two}, map[string]string{SubjectHeader: "partners.bank-a"}, validPayment, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
