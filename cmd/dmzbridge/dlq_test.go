@@ -156,6 +156,7 @@ func TestDlqGolden(t *testing.T) {
 		{"list", []string{"list"}},
 		{"list_filtered", []string{"list", "--partner", "bank-a", "--reason", "schema_invalid,max_attempts", "--since", "2026-11-23T09:00:00Z", "--until", "2h"}},
 		{"list_json", []string{"list", "--json", "--type", "payment.received"}},
+		{"list_limit", []string{"list", "--limit", "2", "--reason", "schema_invalid,malformed"}},
 		{"show", []string{"show", "1"}},
 		{"show_reveal", []string{"show", "1", "--reveal"}},
 		{"show_by_event_id", []string{"show", "bank-a-0002"}},
