@@ -38,6 +38,11 @@ func (f *forwarder) run(ctx context.Context) {
 	// stopping, so releaseOnStop can give them back in order.
 	cc, err := f.cons.Consume(func(m jetstream.Msg) { msgs <- m },
 		jetstream.PullMaxMessages(2*f.batchSize),
+		// A pull request lost with a consumer leader (cluster failover, or
+		// a consumer created a moment ago) is only renewed after two missed
+		// heartbeats; the default 30 s expiry would stall the partner's flow
+		// for 30 s, this one for about 4 s.
+		jetstream.PullExpiry(4*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			f.log.Debug("forwarder consume", "err", err)
 		}))
@@ -152,6 +157,7 @@ func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	if !ok {
 		first = now
 		if seq != 0 {
+			f.pruneFailures(now)
 			f.firstFailure[seq] = now
 		}
 	}
@@ -167,6 +173,26 @@ func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	f.log.Warn("ERP sink did not confirm, will retry", "id", env.ID, "attempt", env.Attempt, "in", delay.Round(time.Millisecond), "err", err)
 	if err := m.NakWithDelay(delay); err != nil {
 		f.log.Warn("nak failed; JetStream redelivers after ack wait", "id", env.ID, "err", err)
+	}
+}
+
+// maxTrackedFailures bounds firstFailure. Entries are removed when their
+// event is acknowledged or dead-lettered here; one acknowledged by another
+// bridge replica leaves its entry behind, which pruning removes.
+const maxTrackedFailures = 1 << 16
+
+func (f *forwarder) pruneFailures(now time.Time) {
+	if len(f.firstFailure) < maxTrackedFailures {
+		return
+	}
+	for seq, t := range f.firstFailure {
+		if now.Sub(t) > 24*time.Hour {
+			delete(f.firstFailure, seq)
+		}
+	}
+	if len(f.firstFailure) >= maxTrackedFailures {
+		// Only the first-failure time of a dead-letter entry is at stake.
+		clear(f.firstFailure)
 	}
 }
 
