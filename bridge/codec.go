@@ -16,6 +16,19 @@ const (
 	HeaderOriginalID   = "Dmz-Original-Id"
 	HeaderFirstFailure = "Dmz-First-Failure"
 	HeaderLastFailure  = "Dmz-Last-Failure"
+	// HeaderFailedIn says where the event failed: FailedAtIntake (the
+	// payload is the original as received) or FailedAtForward (the payload
+	// is what was stored, already validated and masked).
+	HeaderFailedIn = "Dmz-Failed-In"
+	// HeaderReplayOf marks an ingest message put back by `dlq replay`: the
+	// dead-letter stream sequence it came from.
+	HeaderReplayOf = "Dmz-Replay-Of"
+)
+
+// Where an event failed, the value of HeaderFailedIn.
+const (
+	FailedAtIntake  = "intake"
+	FailedAtForward = "forward"
 )
 
 // maxErrorHeader caps error detail so a huge validator report cannot bloat
@@ -58,8 +71,15 @@ func FromMsg(m *nats.Msg) (*Envelope, error) { return Decode(m.Subject, m.Header
 
 // Decode rebuilds an envelope from a stored message's parts.
 func Decode(subject string, h nats.Header, data []byte) (*Envelope, error) {
+	// Nats-Msg-Id is the storage key. A dead-letter entry or a replayed
+	// event has one of its own (so the duplicate window does not swallow
+	// it) and keeps the event's id in Dmz-Original-Id.
+	id := h.Get(HeaderOriginalID)
+	if id == "" {
+		id = h.Get(HeaderMsgID)
+	}
 	env := &Envelope{
-		ID:        h.Get(HeaderMsgID),
+		ID:        id,
 		Partner:   h.Get(HeaderPartner),
 		Source:    h.Get(HeaderSource),
 		EventType: h.Get(HeaderEventType),
@@ -97,24 +117,57 @@ func Decode(subject string, h nats.Header, data []byte) (*Envelope, error) {
 	return env, nil
 }
 
+// Failure describes why and when an event is dead-lettered.
+type Failure struct {
+	Rejection *Rejection
+	// First and Last are the first and the latest failure; First defaults
+	// to Last.
+	First, Last time.Time
+	// In is FailedAtIntake or FailedAtForward.
+	In string
+	// Key makes the entry's Nats-Msg-Id unique per failure: the same
+	// failure stored twice (a retried write) is deduplicated, a new failure
+	// of a replayed event is not. Defaults to the attempt count.
+	Key string
+}
+
 // DeadLetterMsg encodes a rejected event with its reason. The payload is
 // the original as received, so a replay can run it through the pipeline
 // again with today's schemas and policy.
 func DeadLetterMsg(subject string, env *Envelope, r *Rejection, firstFailure, now time.Time) *nats.Msg {
+	return DeadLetterEntry(subject, env, Failure{Rejection: r, First: firstFailure, Last: now, In: FailedAtIntake})
+}
+
+// DeadLetterEntry encodes a dead-letter entry: the envelope as stored
+// (partner, source, event type, received-at, attempts, trace context,
+// partner headers, payload) plus reason, detail and failure times.
+func DeadLetterEntry(subject string, env *Envelope, f Failure) *nats.Msg {
 	m := ToMsg(subject, env)
+	key := f.Key
+	if key == "" {
+		key = strconv.Itoa(env.Attempt)
+	}
 	// The dead-letter entry gets its own dedup id: the original id stays in
 	// a header so a later replay of the same event is not swallowed.
-	m.Header.Set(HeaderMsgID, "dlq-"+env.ID+"-"+strconv.Itoa(env.Attempt))
+	m.Header.Set(HeaderMsgID, "dlq-"+env.ID+"-"+key)
 	m.Header.Set(HeaderOriginalID, env.ID)
+	r := f.Rejection
+	if r == nil {
+		r = &Rejection{Reason: ReasonUnhandled}
+	}
 	m.Header.Set(HeaderReason, r.Reason)
 	if r.Detail != "" {
 		m.Header.Set(HeaderError, truncate(sanitizeHeader(r.Detail), maxErrorHeader))
 	}
-	if firstFailure.IsZero() {
-		firstFailure = now
+	first := f.First
+	if first.IsZero() {
+		first = f.Last
 	}
-	m.Header.Set(HeaderFirstFailure, firstFailure.UTC().Format(time.RFC3339Nano))
-	m.Header.Set(HeaderLastFailure, now.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(HeaderFirstFailure, first.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(HeaderLastFailure, f.Last.UTC().Format(time.RFC3339Nano))
+	if f.In != "" {
+		m.Header.Set(HeaderFailedIn, f.In)
+	}
 	return m
 }
 

@@ -38,6 +38,8 @@ type Options struct {
 	Topology  Topology
 	JetStream config.JetStream
 	Forward   config.Forward
+	// Retry gives a partner's retry settings; nil uses Forward's.
+	Retry     func(partner string) config.Retry
 	Partners  []string
 	Stages    []Stage
 	Sink      Sink
@@ -173,6 +175,11 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 	}
 	stopForwarders()
 	fwg.Wait()
+	// A round trip makes sure the server has processed the last acks and
+	// naks before the connection (or an embedded server) goes away.
+	if err := p.opts.JS.Conn().FlushTimeout(5 * time.Second); err != nil {
+		p.log.Warn("flush of final acks failed; unacknowledged events are redelivered and deduplicated", "err", err)
+	}
 	p.log.Info("pipeline stopped")
 	return nil
 }
@@ -192,20 +199,27 @@ func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
 	f := &forwarder{
 		partner: partner, cons: cons, sink: p.opts.Sink, normalize: p.opts.Normalize,
 		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
+		retry:   NewRetryPolicy(p.retryFor(partner)),
 		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
-		deadLetter: p.forwardDeadLetter,
+		deadLetter: p.forwardDeadLetter, firstFailure: map[uint64]time.Time{},
 	}
 	f.run(ctx)
 }
 
+func (p *Pipeline) retryFor(partner string) config.Retry {
+	if p.opts.Retry != nil {
+		return p.opts.Retry(partner)
+	}
+	return p.opts.Forward.EffectiveRetry()
+}
+
 // forwardDeadLetter stores an event the forwarder must give up on and
 // reports whether it is durably in the dead-letter stream.
-func (p *Pipeline) forwardDeadLetter(ctx context.Context, env *Envelope, r *Rejection) error {
-	now := p.opts.Now()
-	msg := DeadLetterMsg(p.opts.Topology.DeadLetterSubject(env.Partner), env, r, env.ReceivedAt, now)
+func (p *Pipeline) forwardDeadLetter(ctx context.Context, env *Envelope, f Failure) error {
+	msg := DeadLetterEntry(p.opts.Topology.DeadLetterSubject(env.Partner), env, f)
 	if _, err := p.opts.JS.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("dead-letter %s: %w", env.ID, err)
 	}
-	p.obs.DeadLettered(env, r)
+	p.obs.DeadLettered(env, f.Rejection)
 	return nil
 }

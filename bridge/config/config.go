@@ -21,6 +21,8 @@ type Config struct {
 	Partners    []Partner `yaml:"partners"`
 	Admin       Admin     `yaml:"admin"`
 	Log         Log       `yaml:"log"`
+	// SchemasDir holds the event types' JSON Schemas (see validation.go).
+	SchemasDir string `yaml:"schemas_dir"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -41,6 +43,9 @@ type Partner struct {
 	Name        string    `yaml:"name"`
 	Environment string    `yaml:"environment"`
 	Inbound     Connector `yaml:"inbound"`
+	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
+	// PartnerChecks: event type, allowed types, size limit, masking.
+	PartnerChecks `yaml:",inline"`
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
@@ -53,6 +58,7 @@ type Forward struct {
 	AckWait       time.Duration `yaml:"ack_wait"`
 	// RetryDelay is how long a failed forward waits before it is retried.
 	RetryDelay time.Duration `yaml:"retry_delay"`
+	Retry      Retry         `yaml:"retry"` // backoff and dead-lettering (retry.go)
 }
 
 // Admin is the operators' HTTP listener.
@@ -138,6 +144,7 @@ func (c *Config) Validate() error {
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
 	c.Forward.validate(&errs)
+	c.validateRetry(&errs)
 	if c.ERP.Sink.Type == "" {
 		errs.Add("erp.type", "required")
 	}
@@ -168,6 +175,7 @@ func (c *Config) Validate() error {
 			errs.Add(path+".inbound.type", "required")
 		}
 	}
+	c.validateChecks(&errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

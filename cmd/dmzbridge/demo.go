@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -20,6 +25,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+	"github.com/dmzbridge/dmzbridge/schemas"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -43,13 +49,45 @@ receives and end with a summary. Needs no broker and no configuration.`,
 	return cmd
 }
 
-var demoPartners = []struct{ name, kind, eventType string }{
-	{"bank-a", "jetstream", "payment.received"},
-	{"logistics-b", "request", "shipment.dispatched"},
-	{"dealer-c", "jetstream", "order.created"},
+// demoPartner is a simulated partner. typeSource says where the bridge
+// reads its event type: a header, a JSON field or the subject.
+type demoPartner struct{ name, kind, eventType, typeSource, checks string }
+
+var demoPartners = []demoPartner{
+	{"bank-a", "jetstream", "payment.received", "header", `    allowed_types: [payment.received]
+    masking:
+      hash_key_env: DMZ_DEMO_MASK_KEY
+      policies:
+        - fields:
+            - {path: /payer/iban, action: last4}
+            - {path: payer.email, action: hash}
+            - {path: payer.phone, action: redact}
+            - {path: payer.tax_id, action: drop}
+          detectors: [iban, email]
+`},
+	{"logistics-b", "request", "shipment.dispatched", "json", `    event_type: {json_field: /type}
+    allowed_types: [shipment.dispatched]
+    masking:
+      policies:
+        - fields:
+            - {path: recipient.email, action: redact}
+            - {path: recipient.phone, action: keep_last, keep: 3}
+          detectors: [email]
+`},
+	{"dealer-c", "jetstream", "order.created", "subject", `    event_type: {subject_from_token: 2}
+    allowed_types: [order.created]
+    masking:
+      policies:
+        - fields:
+            - {path: payment.card_number, action: last4}
+            - {path: customer.email, action: redact}
+          detectors: [card]
+`},
 }
 
 func demoConfig(dir string, port int) string {
+	// Each partner sends realistic events checked against the shipped
+	// schemas (copied to dir/schemas) and masked by its own policy.
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 	cfg := fmt.Sprintf(`environment: demo
 jetstream:
@@ -62,13 +100,15 @@ erp:
     url: %s
     subject: erp.events.{partner}
     jetstream: true
+schemas_dir: %s
 partners:
-`, dir, port, url)
+`, dir, port, url, filepath.Join(dir, "schemas"))
 	for _, p := range demoPartners {
 		cfg += fmt.Sprintf("  - name: %s\n    inbound:\n      type: nats\n      options:\n        url: %s\n        subject: partners.%s.>\n", p.name, url, p.name)
 		if p.kind == "jetstream" {
 			cfg += "        stream: DEMO_PARTNERS\n"
 		}
+		cfg += fmt.Sprintf("    max_message_bytes: %d\n", demoMaxBytes) + p.checks
 	}
 	return cfg
 }
@@ -85,6 +125,9 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 	if err != nil {
 		return err
 	}
+	if err := demoSchemas(dir); err != nil {
+		return err
+	}
 	cfg, err := config.Parse([]byte(demoConfig(dir, port)))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -94,7 +137,8 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 		log = newLogger(config.Log{Level: "info", Format: "text"})
 	}
 	counters := bridge.NewCounters()
-	b, err := app.Start(ctx, cfg, app.Options{Logger: log, Observers: []bridge.Observer{counters}})
+	reasons := &demoReasons{}
+	b, err := app.Start(ctx, cfg, app.Options{Logger: log, Observers: []bridge.Observer{counters, reasons}})
 	if err != nil {
 		return fmt.Errorf("start bridge: %w", err)
 	}
@@ -114,8 +158,12 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 		return err
 	}
 	var arrived atomic.Int64
+	var sample atomic.Pointer[[]byte]
 	erp, err := nc.Subscribe("erp.events.>", func(m *nats.Msg) {
 		n := arrived.Add(1)
+		if m.Subject == "erp.events.bank-a" {
+			sample.CompareAndSwap(nil, &m.Data)
+		}
 		if n <= 6 || n%250 == 0 {
 			fmt.Fprintf(out, "  ERP <- %-28s id=%s (%d so far)\n", m.Subject, m.Header.Get(nats.MsgIdHdr), n)
 		}
@@ -130,14 +178,14 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 	go func() { runDone <- b.Run(runCtx) }()
 
 	fmt.Fprintf(out, "partners publishing %d events each…\n", perPartner)
-	sent, err := demoPublish(ctx, nc, js, perPartner)
+	sent, valid, err := demoPublish(ctx, nc, js, perPartner)
 	if err != nil {
 		stopBridge()
 		<-runDone
 		return err
 	}
-	want := int64(sent)
-	for arrived.Load() < want && ctx.Err() == nil {
+	want := int64(valid)
+	for (arrived.Load() < want || counters.Total().DeadLettered < int64(sent-valid)) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stopBridge()
@@ -147,8 +195,19 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 	t := counters.Total()
 	fmt.Fprintf(out, "\nsummary: sent %d, received %d, stored %d, forwarded %d, dead-lettered %d, arrived at ERP %d\n",
 		sent, t.Received, t.Stored, t.Forwarded, t.DeadLettered, arrived.Load())
+	fmt.Fprintf(out, "valid %d, masked and delivered as CloudEvents; invalid %d, in the dead-letter stream %s by reason: %s\n",
+		valid, sent-valid, b.Topology().DeadLetterStream(), reasons)
+	if p := sample.Load(); p != nil {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, *p, "  ", "  ") == nil {
+			fmt.Fprintf(out, "\na masked payment as the ERP received it:\n  %s\n", pretty.String())
+		}
+	}
 	if arrived.Load() < want {
-		return fmt.Errorf("only %d of %d events reached the ERP before the demo timed out", arrived.Load(), want)
+		return fmt.Errorf("only %d of %d valid events reached the ERP before the demo timed out", arrived.Load(), want)
+	}
+	if t.DeadLettered != int64(sent-valid) {
+		return fmt.Errorf("%d events dead-lettered, want %d", t.DeadLettered, sent-valid)
 	}
 	return nil
 }
@@ -165,33 +224,71 @@ func demoStreams(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-func demoPublish(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, perPartner int) (int, error) {
-	sent := 0
+// demoPublish sends perPartner events from each partner, about one in ten
+// invalid, and reports how many it sent and how many were valid.
+func demoPublish(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, perPartner int) (sent, valid int, err error) {
 	for i := range perPartner {
-		for _, p := range demoPartners {
-			body, _ := json.Marshal(map[string]any{"seq": i, "partner_ref": fmt.Sprintf("%s-%06d", p.name, i), "amount": 100 + i})
-			m := nats.NewMsg("partners." + p.name + "." + p.eventType)
+		for pi, p := range demoPartners {
+			eventType, body, reason := demoEvent(p, pi, i)
+			m := nats.NewMsg("partners." + p.name + "." + eventType)
 			m.Data = body
 			m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%06d", p.name, i))
-			m.Header.Set("Event-Type", p.eventType)
+			if p.typeSource == "header" {
+				m.Header.Set(config.DefaultEventTypeHeader, eventType)
+			}
 			switch p.kind {
 			case "jetstream":
 				if _, err := js.PublishMsg(ctx, m); err != nil {
-					return sent, fmt.Errorf("partner %s publish: %w", p.name, err)
+					return sent, valid, fmt.Errorf("partner %s publish: %w", p.name, err)
 				}
 			default:
+				// A dead-lettered event is stored too, so it is also +OK.
 				reply, err := requestWithRetry(ctx, nc, m)
 				if err != nil {
-					return sent, fmt.Errorf("partner %s request: %w", p.name, err)
+					return sent, valid, fmt.Errorf("partner %s request: %w", p.name, err)
 				}
 				if string(reply.Data) != "+OK" {
-					return sent, fmt.Errorf("partner %s: bridge answered %q", p.name, reply.Data)
+					return sent, valid, fmt.Errorf("partner %s: bridge answered %q", p.name, reply.Data)
 				}
 			}
 			sent++
+			if reason == "" {
+				valid++
+			}
 		}
 	}
-	return sent, nil
+	return sent, valid, nil
+}
+
+// demoSchemas copies the shipped schemas into the demo's directory, so the
+// demo runs from any working directory.
+func demoSchemas(dir string) error {
+	out := filepath.Join(dir, "schemas")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("demo schemas: %w", err)
+	}
+	files, err := fs.Glob(schemas.FS, "*.json")
+	if err != nil {
+		return fmt.Errorf("demo schemas: %w", err)
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(schemas.FS, f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(out, f), b, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("demo schema %s: %w", f, err)
+		}
+	}
+	// The hash action needs a key; a demo run makes up its own.
+	if os.Getenv("DMZ_DEMO_MASK_KEY") == "" {
+		key := make([]byte, 24)
+		_, _ = rand.Read(key)
+		if err := os.Setenv("DMZ_DEMO_MASK_KEY", hex.EncodeToString(key)); err != nil {
+			return fmt.Errorf("demo masking key: %w", err)
+		}
+	}
+	return nil
 }
 
 func freePort() (int, error) {

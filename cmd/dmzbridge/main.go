@@ -41,6 +41,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
+	root.AddCommand(newDlqCmd(defaultDlqDeps()))
 	root.AddCommand(newAuditCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
@@ -67,7 +68,10 @@ func exitCode(err error) int {
 	fmt.Fprintln(os.Stderr, "dmzbridge:", err)
 	var fe config.FieldErrors
 	var ue usageError
+	var coded interface{ ExitCode() int }
 	switch {
+	case errors.As(err, &coded):
+		return coded.ExitCode()
 	case errors.As(err, &fe):
 		return exitConfig
 	case errors.As(err, &ue):

@@ -19,6 +19,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
@@ -30,6 +31,7 @@ func Registry() *bridge.Registry {
 	r := bridge.NewRegistry()
 	natsconn.Register(r)
 	amqpconn.Register(r)
+	kafkaconn.Register(r)
 	return r
 }
 
@@ -37,7 +39,11 @@ func Registry() *bridge.Registry {
 // without connecting to anything.
 func Check(cfg *config.Config, reg *bridge.Registry) error {
 	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
-	return err
+	var errs config.FieldErrors
+	errs.Merge("", err)
+	_, err = Stages(cfg)
+	errs.Merge("", err)
+	return errs.Err()
 }
 
 func buildConnectors(cfg *config.Config, reg *bridge.Registry, log *slog.Logger) (map[string]bridge.Source, bridge.Sink, error) {
@@ -136,7 +142,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		partners[i] = p.Name
 	}
 	b.pipeline, err = bridge.New(bridge.Options{
-		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
 		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})
@@ -155,7 +161,10 @@ func (b *Bridge) connect(ctx context.Context, url string) error {
 	b.nc = nc
 	b.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(b.cfg.JetStream.MaxPending),
-		jetstream.WithPublishAsyncTimeout(30*time.Second))
+		// A PubAck lost with a stream leader that died (cluster failover)
+		// holds the window until this timeout; the republish that follows
+		// carries the same Nats-Msg-Id, so a short timeout costs nothing.
+		jetstream.WithPublishAsyncTimeout(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

@@ -9,11 +9,11 @@ import (
 // is stored as forwardable. The serve command and `dlq replay` both use it,
 // so a replay runs today's schemas and policy.
 func Stages(cfg *config.Config) ([]bridge.Stage, error) {
-	return nil, nil
+	return validationStages(cfg)
 }
 
 // Normalizer builds the function that turns a stored event into what the
 // ERP receives.
 func Normalizer(cfg *config.Config) (bridge.Normalizer, error) {
-	return bridge.PassThrough, nil
+	return cloudEventsNormalizer(cfg)
 }

@@ -1,0 +1,124 @@
+// Package cloudevents turns a stored event into the CloudEvents 1.0
+// structured-mode JSON message the ERP receives.
+package cloudevents
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+)
+
+// ContentType is the media type of a structured-mode CloudEvent.
+const ContentType = "application/cloudevents+json; charset=utf-8"
+
+// Extension attribute names (lowercase alphanumerics, as the spec requires).
+const (
+	ExtTraceParent      = "traceparent"
+	ExtTraceState       = "tracestate"
+	ExtPartnerMessageID = "partnermessageid"
+	ExtSourceConnector  = "dmzconnector"
+)
+
+// Event is a CloudEvents 1.0 event in JSON form.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            string          `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	DataSchema      string          `json:"dataschema,omitempty"`
+	TraceParent     string          `json:"traceparent,omitempty"`
+	TraceState      string          `json:"tracestate,omitempty"`
+	PartnerMsgID    string          `json:"partnermessageid,omitempty"`
+	Connector       string          `json:"dmzconnector,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	DataBase64      string          `json:"data_base64,omitempty"`
+}
+
+// Options shape the events.
+type Options struct {
+	// SourcePrefix is put before the partner name in "source", e.g.
+	// "dmzbridge/partners/" → dmzbridge/partners/bank-a. Empty: the
+	// partner name alone.
+	SourcePrefix string
+	// DataSchema returns the schema URI of an event type ("" if none).
+	DataSchema func(eventType string) string
+	// PartnerIDHeader names the partner header that carries the partner's
+	// own message id when it differs from the bridge's id (e.g. a Kafka
+	// header); Nats-Msg-Id is tried as well.
+	PartnerIDHeader string
+}
+
+// Normalizer returns a bridge.Normalizer producing structured-mode
+// CloudEvents. Event data is the stored (validated, masked) payload: JSON
+// payloads go in "data", anything else base64 in "data_base64".
+func Normalizer(o Options) bridge.Normalizer {
+	return func(env *bridge.Envelope) (*bridge.ERPMessage, error) {
+		msg, err := bridge.PassThrough(env)
+		if err != nil {
+			return nil, err
+		}
+		ev := Event{
+			SpecVersion: "1.0",
+			ID:          env.ID,
+			Source:      o.SourcePrefix + env.Partner,
+			Type:        env.EventType,
+			TraceParent: env.TraceParent(),
+			TraceState:  env.Headers[bridge.HeaderTraceState],
+			Connector:   env.Source,
+		}
+		if ev.Type == "" {
+			ev.Type = "unknown"
+		}
+		if !env.ReceivedAt.IsZero() {
+			ev.Time = env.ReceivedAt.UTC().Format(time.RFC3339Nano)
+		}
+		if o.DataSchema != nil && env.EventType != "" {
+			ev.DataSchema = o.DataSchema(env.EventType)
+		}
+		ev.PartnerMsgID = env.Headers[o.PartnerIDHeader]
+		if ev.PartnerMsgID == "" {
+			ev.PartnerMsgID = env.Headers[bridge.HeaderMsgID]
+		}
+		if json.Valid(env.Payload) {
+			ev.DataContentType = "application/json"
+			ev.Data = env.Payload
+		} else {
+			ev.DataContentType = "application/octet-stream"
+			ev.DataBase64 = base64.StdEncoding.EncodeToString(env.Payload)
+		}
+		body, err := json.Marshal(&ev)
+		if err != nil {
+			return nil, bridge.Reject(bridge.ReasonUnhandled, "encode CloudEvent: %v", err)
+		}
+		msg.Body = body
+		msg.Headers["content-type"] = ContentType
+		return msg, nil
+	}
+}
+
+// Parse decodes a structured-mode CloudEvent (for consumers and tests) and
+// checks the required attributes.
+func Parse(b []byte) (*Event, error) {
+	var ev Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]string{"specversion": ev.SpecVersion, "id": ev.ID, "source": ev.Source, "type": ev.Type} {
+		if v == "" {
+			return nil, &missingError{name}
+		}
+	}
+	if ev.SpecVersion != "1.0" {
+		return nil, &missingError{"specversion 1.0 (got " + strconv.Quote(ev.SpecVersion) + ")"}
+	}
+	return &ev, nil
+}
+
+type missingError struct{ attr string }
+
+func (e *missingError) Error() string { return "CloudEvent lacks " + e.attr }

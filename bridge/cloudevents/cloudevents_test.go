@@ -1,0 +1,84 @@
+package cloudevents
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+)
+
+func TestNormalizer(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 123000000, time.FixedZone("CET", 3600))
+	n := Normalizer(Options{DataSchema: func(t string) string {
+		if t == "order.created" {
+			return "https://schemas.example/order.created/v1.json"
+		}
+		return ""
+	}})
+	for _, tc := range []struct {
+		name    string
+		env     bridge.Envelope
+		check   func(t *testing.T, ev map[string]any)
+		payload string
+	}{
+		{"json event with trace and partner id", bridge.Envelope{
+			ID: "id-1", Partner: "dealer-c", Source: "nats", EventType: "order.created", ReceivedAt: at,
+			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=b", "Nats-Msg-Id": "partner-7"},
+			Payload: []byte(`{"order_id":"O-1","total":21}`),
+		}, func(t *testing.T, ev map[string]any) {
+			want := map[string]any{
+				"specversion": "1.0", "id": "id-1", "source": "dealer-c", "type": "order.created",
+				"time": "2026-11-23T09:00:00.123Z", "datacontenttype": "application/json",
+				"dataschema":  "https://schemas.example/order.created/v1.json",
+				"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=b",
+				"partnermessageid": "partner-7", "dmzconnector": "nats",
+			}
+			for k, v := range want {
+				if ev[k] != v {
+					t.Errorf("%s = %v, want %v", k, ev[k], v)
+				}
+			}
+			data, _ := ev["data"].(map[string]any)
+			if data["order_id"] != "O-1" {
+				t.Errorf("data = %v", ev["data"])
+			}
+		}, ""},
+		{"binary payload goes base64", bridge.Envelope{ID: "id-2", Partner: "p", Payload: []byte{0xff, 0x00, 'x'}},
+			func(t *testing.T, ev map[string]any) {
+				if ev["data_base64"] != base64.StdEncoding.EncodeToString([]byte{0xff, 0x00, 'x'}) || ev["data"] != nil {
+					t.Errorf("data_base64 = %v, data = %v", ev["data_base64"], ev["data"])
+				}
+				if ev["type"] != "unknown" || ev["dataschema"] != nil || ev["datacontenttype"] != "application/octet-stream" {
+					t.Errorf("attributes: %v", ev)
+				}
+			}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := n(&tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg.ID != tc.env.ID || msg.Partner != tc.env.Partner || msg.Headers["content-type"] != ContentType {
+				t.Errorf("message: %+v", msg)
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(msg.Body, &ev); err != nil {
+				t.Fatalf("body is not JSON: %v", err)
+			}
+			tc.check(t, ev)
+			if _, err := Parse(msg.Body); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseRequiresAttributes(t *testing.T) {
+	for _, b := range []string{`{}`, `{"specversion":"1.0","id":"x","source":"s"}`, `{"specversion":"0.3","id":"x","source":"s","type":"t"}`, `nope`} {
+		if _, err := Parse([]byte(b)); err == nil {
+			t.Errorf("%s: accepted", b)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+)
+
+// Outcome of one entry in a replay or purge. Scripts read these words in
+// the --json output; they are stable.
+type Outcome string
+
+const (
+	// Replayed: stored in the ingest stream and removed from the
+	// dead-letter stream.
+	Replayed Outcome = "replayed"
+	// StillRejected: today's stages reject it again; the entry stays.
+	StillRejected Outcome = "still_rejected"
+	// Failed: a transient error (stage or JetStream); the entry stays and
+	// a later run retries it.
+	Failed Outcome = "failed"
+	// WouldReplay and WouldReject are the dry-run forms.
+	WouldReplay Outcome = "would_replay"
+	WouldReject Outcome = "would_reject"
+	// Purged: removed from the dead-letter stream.
+	Purged Outcome = "purged"
+)
+
+// Result is what happened to one entry.
+type Result struct {
+	Seq     uint64  `json:"seq"`
+	ID      string  `json:"id"`
+	Partner string  `json:"partner"`
+	Outcome Outcome `json:"outcome"`
+	// Reason is today's rejection reason for StillRejected/WouldReject.
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Duplicate: the ingest stream already held this replay (an earlier
+	// run stored it but was interrupted before removing the entry).
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Recorder is told about every replay and purge decision, for the audit
+// trail. It must not receive unmasked payloads; the entry's headers and
+// metadata are what it may record.
+type Recorder interface {
+	Record(ctx context.Context, action string, e *Entry, r Result) error
+}
+
+// Replayer puts dead-lettered events back into the ingest stream.
+type Replayer struct {
+	Store *Store
+	// Stages are today's intake stages (app.Stages): an event that failed
+	// at intake runs them again, so one rejected by a since-fixed schema
+	// now passes. Events that failed while forwarding were validated and
+	// masked before they were stored and go back unchanged.
+	Stages []bridge.Stage
+	// Limiter bounds replays per second; nil is unlimited.
+	Limiter *rate.Limiter
+	DryRun  bool
+	// Recorder, when set, is called after each decision; a failure to
+	// record stops the replay (an unrecorded replay is not allowed).
+	Recorder Recorder
+	// Partners, when set, are the partners the bridge serves: an entry of
+	// any other partner would wait in the ingest stream with no forwarder,
+	// so it is left in the dead-letter stream.
+	Partners map[string]bool
+}
+
+// ReplayMsgID is the Nats-Msg-Id of a replayed entry. It is fresh
+// (the event's own id may still be in the duplicate window) and derived
+// from the entry, so a re-run after an interruption publishes the same id
+// and JetStream stores the event once.
+func ReplayMsgID(stream string, seq uint64) string {
+	return "replay-" + stream + "-" + strconv.FormatUint(seq, 10)
+}
+
+// Replay handles one entry: stages (for intake failures), publish into the
+// ingest stream, wait for the PubAck, and only then delete the entry.
+func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
+	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner}
+	env, err := e.Envelope()
+	if err != nil {
+		res.Outcome, res.Reason, res.Detail = StillRejected, bridge.ReasonMalformed, err.Error()
+		return r.record(ctx, "replay", e, res)
+	}
+	if r.Partners != nil && !r.Partners[env.Partner] {
+		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
+		return r.record(ctx, "replay", e, res)
+	}
+	if e.FailedIn != bridge.FailedAtForward {
+		for _, st := range r.Stages {
+			err := st.Process(ctx, env)
+			if err == nil {
+				continue
+			}
+			if rej, ok := bridge.AsRejection(err); ok {
+				res.Outcome, res.Reason, res.Detail = StillRejected, rej.Reason, rej.Detail
+				if r.DryRun {
+					res.Outcome = WouldReject
+				}
+				return r.record(ctx, "replay", e, res)
+			}
+			res.Outcome, res.Detail = Failed, fmt.Sprintf("stage %s: %v", st.Name(), err)
+			return r.record(ctx, "replay", e, res)
+		}
+	}
+	if r.DryRun {
+		res.Outcome = WouldReplay
+		return res, nil
+	}
+	if r.Limiter != nil {
+		if err := r.Limiter.Wait(ctx); err != nil {
+			return res, fmt.Errorf("replay %d: %w", e.Seq, err)
+		}
+	}
+	topo := r.Store.Topology()
+	// The forwarder counts attempts afresh from JetStream's deliveries.
+	env.Attempt = 0
+	msg := bridge.ToMsg(topo.IngestSubject(env.Partner), env)
+	msg.Header.Set(bridge.HeaderMsgID, ReplayMsgID(topo.DeadLetterStream(), e.Seq))
+	msg.Header.Set(bridge.HeaderOriginalID, env.ID)
+	msg.Header.Set(bridge.HeaderReplayOf, strconv.FormatUint(e.Seq, 10))
+	ack, err := r.Store.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectStream(topo.IngestStream()))
+	if err != nil {
+		res.Outcome, res.Detail = Failed, fmt.Sprintf("publish to ingest: %v", err)
+		if errors.Is(err, context.Canceled) {
+			return res, err
+		}
+		return r.record(ctx, "replay", e, res)
+	}
+	res.Duplicate = ack.Duplicate
+	// Only now is the event safe in the ingest stream. It is recorded
+	// before the entry is deleted: a run killed in between leaves the
+	// entry, and the re-run stores nothing twice (same replay id) and
+	// records nothing twice (a Recorder keys its record by entry).
+	res.Outcome = Replayed
+	if res, err := r.record(ctx, "replay", e, res); err != nil {
+		return res, err
+	}
+	if err := r.Store.Delete(ctx, e.Seq); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Result) (Result, error) {
+	if r.Recorder == nil || r.DryRun {
+		return res, nil
+	}
+	if err := r.Recorder.Record(ctx, action, e, res); err != nil {
+		return res, fmt.Errorf("audit %s of entry %d: %w", action, e.Seq, err)
+	}
+	return res, nil
+}
+
+// Purge records and then deletes one entry: no entry disappears without
+// its record.
+func Purge(ctx context.Context, s *Store, rec Recorder, e *Entry) (Result, error) {
+	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: Purged}
+	if rec != nil {
+		if err := rec.Record(ctx, "purge", e, res); err != nil {
+			return res, fmt.Errorf("audit purge of entry %d: %w", e.Seq, err)
+		}
+	}
+	if err := s.Delete(ctx, e.Seq); err != nil {
+		return res, err
+	}
+	return res, nil
+}

@@ -1,0 +1,101 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// TestForwarderDeadLettersAfterMaxAttempts: an event the ERP never
+// confirms is tried exactly MaxAttempts times, then stored in the
+// dead-letter stream with reason max_attempts and its failure history.
+func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
+	var mu sync.Mutex
+	tries := map[string]int{}
+	sink := &recordingSink{fail: func(m *ERPMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[m.ID]++
+		return errors.New("negative confirm from ERP broker")
+	}}
+	js := testJetStream(t)
+	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
+	topo := NewTopology("F")
+	ctx := context.Background()
+	if err := topo.EnsureStreams(ctx, js, jsCfg); err != nil {
+		t.Fatal(err)
+	}
+	counters := NewCounters()
+	p, err := New(Options{
+		JS: js, Topology: topo, JetStream: jsCfg,
+		Forward: config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: time.Second},
+		Retry: func(string) config.Retry {
+			return config.Retry{InitialDelay: 20 * time.Millisecond, MaxDelay: 80 * time.Millisecond, MaxAttempts: 3}
+		},
+		Partners: []string{"bank-a"}, Sink: sink, Observer: counters,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx, nil) }()
+	defer func() { cancel(); <-done }()
+
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, id := range []string{"ev-1", "ev-2"} {
+		env := &Envelope{ID: id, Partner: "bank-a", Source: "nats", EventType: "payment.received",
+			Headers: map[string]string{HeaderTraceParent: tp}, Payload: []byte(`{"n":1}`)}
+		if err := submitAndWait(t, p, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return counters.Total().DeadLettered == 2 })
+
+	dlq, err := js.Stream(ctx, topo.DeadLetterStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dlq.CachedInfo().State.Msgs; n != 2 {
+		t.Fatalf("dead-letter stream holds %d entries, want 2", n)
+	}
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := dlq.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := m.Header
+		id := h.Get(HeaderOriginalID)
+		for k, want := range map[string]string{
+			HeaderReason: ReasonMaxAttempts, HeaderAttempt: "3", HeaderPartner: "bank-a", HeaderSource: "nats",
+			HeaderEventType: "payment.received", HeaderTraceParent: tp, HeaderFailedIn: FailedAtForward,
+		} {
+			if got := h.Get(k); got != want {
+				t.Errorf("entry %s: header %s = %q, want %q", id, k, got, want)
+			}
+		}
+		first, err1 := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstFailure))
+		last, err2 := time.Parse(time.RFC3339Nano, h.Get(HeaderLastFailure))
+		if err1 != nil || err2 != nil || !last.After(first) {
+			t.Errorf("entry %s: first failure %q must precede last failure %q", id, h.Get(HeaderFirstFailure), h.Get(HeaderLastFailure))
+		}
+		if h.Get(HeaderError) == "" || string(m.Data) != `{"n":1}` {
+			t.Errorf("entry %s: error %q payload %q", id, h.Get(HeaderError), m.Data)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range []string{"ev-1", "ev-2"} {
+		if tries[id] != 3 {
+			t.Errorf("%s was tried %d times, want exactly 3", id, tries[id])
+		}
+	}
+	ingest, _ := js.Stream(ctx, topo.IngestStream())
+	if n := ingest.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("ingest still holds %d events after dead-lettering", n)
+	}
+}

@@ -1,0 +1,168 @@
+package mask
+
+import (
+	"regexp"
+	"strings"
+)
+
+// A detector finds sensitive substrings in free text and returns their
+// byte ranges [start, end) in ascending order, non-overlapping.
+type detector struct {
+	name string
+	find func(s string) [][2]int
+}
+
+var detectors = map[string]detector{
+	"iban":  {"iban", findIBANs},
+	"card":  {"card", findCards},
+	"email": {"email", findEmails},
+}
+
+// DetectorNames lists the detectors a policy may name.
+func DetectorNames() []string { return []string{"card", "email", "iban"} }
+
+var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
+
+func findEmails(s string) [][2]int {
+	if strings.IndexByte(s, '@') < 0 {
+		return nil
+	}
+	var out [][2]int
+	for _, m := range emailRE.FindAllStringIndex(s, -1) {
+		out = append(out, [2]int{m[0], m[1]})
+	}
+	return out
+}
+
+// findCards finds runs of 13 to 19 digits, optionally grouped by single
+// spaces or dashes, that pass the Luhn check. Like findIBANs it shortens a
+// failing run group by group, so a date or amount after the number does
+// not hide it.
+func findCards(s string) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) || (i > 0 && isAlnum(s[i-1])) {
+			continue
+		}
+		j, digits := i, 0
+		var ends []int
+		for j < len(s) && digits < 19 {
+			c := s[j]
+			if isDigit(c) {
+				digits++
+				j++
+				if digits >= 13 && (j == len(s) || !isAlnum(s[j])) {
+					ends = append(ends, j)
+				}
+				continue
+			}
+			if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		for k := len(ends) - 1; k >= 0; k-- {
+			if luhn(s[i:ends[k]]) {
+				out = append(out, [2]int{i, ends[k]})
+				i = ends[k] - 1
+				break
+			}
+		}
+	}
+	return out
+}
+
+// luhn checks the Luhn checksum of the digits in s (separators skipped).
+func luhn(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if !isDigit(c) {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// findIBANs finds country code + check digits + 11..30 alphanumerics,
+// optionally in groups separated by single spaces, that pass the ISO 13616
+// mod-97 check. A greedy match that fails is shortened group by group, so
+// a reference glued to the IBAN does not hide it.
+func findIBANs(s string) [][2]int {
+	var out [][2]int
+	for i := 0; i+15 <= len(s); i++ {
+		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || (i > 0 && isAlnum(s[i-1])) {
+			continue
+		}
+		// Candidate ends: after each alphanumeric at a group boundary.
+		j, n := i, 0
+		var ends []int
+		for j < len(s) && n < 34 {
+			c := s[j]
+			if isUpper(c) || isDigit(c) {
+				n++
+				j++
+				if n >= 15 && (j == len(s) || !isAlnum(s[j])) {
+					ends = append(ends, j)
+				}
+				continue
+			}
+			if c == ' ' && j+1 < len(s) && (isUpper(s[j+1]) || isDigit(s[j+1])) {
+				j++
+				continue
+			}
+			break
+		}
+		for k := len(ends) - 1; k >= 0; k-- {
+			if ibanValid(s[i:ends[k]]) {
+				out = append(out, [2]int{i, ends[k]})
+				i = ends[k] - 1
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ibanValid applies the mod-97 check to an IBAN, spaces ignored.
+func ibanValid(s string) bool {
+	compact := make([]byte, 0, 34)
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			compact = append(compact, s[i])
+		}
+	}
+	if len(compact) < 15 || len(compact) > 34 {
+		return false
+	}
+	rearranged := append(compact[4:len(compact):len(compact)], compact[:4]...)
+	// Digits are folded into the remainder piecewise: the number is far
+	// beyond 64 bits.
+	rem := 0
+	for _, c := range rearranged {
+		switch {
+		case isDigit(c):
+			rem = (rem*10 + int(c-'0')) % 97
+		case isUpper(c):
+			v := int(c-'A') + 10
+			rem = (rem*100 + v) % 97
+		default:
+			return false
+		}
+	}
+	return rem == 1
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isAlnum(c byte) bool { return isDigit(c) || isUpper(c) || (c >= 'a' && c <= 'z') }

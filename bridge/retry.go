@@ -1,0 +1,60 @@
+package bridge
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// RetryPolicy decides, per partner, how long the forwarder waits before an
+// event the ERP sink did not confirm is delivered again, and when it gives
+// up and dead-letters it.
+type RetryPolicy struct {
+	Initial time.Duration
+	Max     time.Duration
+	// MaxAttempts counts deliveries, the first included; -1 is unlimited.
+	MaxAttempts int
+	// jitter returns a uniform value in [0, n]; nil uses math/rand.
+	jitter func(n int64) int64
+}
+
+// NewRetryPolicy converts the config's retry settings.
+func NewRetryPolicy(r config.Retry) RetryPolicy {
+	return RetryPolicy{Initial: r.InitialDelay, Max: r.MaxDelay, MaxAttempts: r.MaxAttempts}
+}
+
+// Exhausted reports whether an event that failed on its attempt-th
+// delivery must be dead-lettered instead of retried.
+func (p RetryPolicy) Exhausted(attempt int) bool {
+	return p.MaxAttempts > 0 && attempt >= p.MaxAttempts
+}
+
+// Delay is the wait after the attempt-th failed delivery (1-based):
+// Initial·2^(attempt-1), capped at Max, of which the upper half is random
+// ("equal jitter"). The random half spreads the retries of a burst that
+// failed together, so a recovering ERP is not hit by all of them at once;
+// the fixed half keeps the delay from collapsing to zero.
+func (p RetryPolicy) Delay(attempt int) time.Duration {
+	initial, maxDelay := p.Initial, p.Max
+	if initial <= 0 {
+		initial = time.Second
+	}
+	if maxDelay <= 0 {
+		maxDelay = config.DefaultRetryMaxDelay
+	}
+	if initial > maxDelay {
+		initial = maxDelay
+	}
+	shift := max(attempt-1, 0)
+	d := maxDelay
+	if shift < 62 && initial <= maxDelay>>shift {
+		d = initial << shift
+	}
+	jitter := p.jitter
+	if jitter == nil {
+		jitter = func(n int64) int64 { return rand.Int64N(n + 1) }
+	}
+	half := d / 2
+	return d - half + time.Duration(jitter(int64(half)))
+}
