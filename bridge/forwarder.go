@@ -34,14 +34,15 @@ type forwarder struct {
 
 func (f *forwarder) run(ctx context.Context) {
 	msgs := make(chan jetstream.Msg, f.batchSize)
-	cc, err := f.cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-ctx.Done():
-			// Not acknowledged: JetStream redelivers it after AckWait.
-		}
-	},
+	// The handler always hands messages over in order, even while
+	// stopping, so releaseOnStop can give them back in order.
+	cc, err := f.cons.Consume(func(m jetstream.Msg) { msgs <- m },
 		jetstream.PullMaxMessages(2*f.batchSize),
+		// A pull request lost with a consumer leader (cluster failover, or
+		// a consumer created a moment ago) is only renewed after two missed
+		// heartbeats; the default 30 s expiry would stall the partner's flow
+		// for 30 s, this one for about 4 s.
+		jetstream.PullExpiry(4*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			f.log.Debug("forwarder consume", "err", err)
 		}))
@@ -49,11 +50,11 @@ func (f *forwarder) run(ctx context.Context) {
 		f.log.Error("forwarder cannot consume", "err", err)
 		return
 	}
-	defer cc.Stop()
 	for {
 		batch := make([]jetstream.Msg, 0, f.batchSize)
 		select {
 		case <-ctx.Done():
+			releaseOnStop(cc, msgs, f.log)
 			return
 		case m := <-msgs:
 			batch = append(batch, m)
@@ -72,6 +73,45 @@ func (f *forwarder) run(ctx context.Context) {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ackWait)
 		f.forward(bctx, batch)
 		cancel()
+	}
+}
+
+// releaseOnStop stops consuming and gives back, in order, every message
+// already delivered to this process but not handled. A nak makes JetStream
+// redeliver it at once, ahead of newer messages, instead of after AckWait:
+// a restart neither stalls a partner for AckWait nor reorders its events.
+// The naks wait until the subscription is gone, or the server would hand
+// the first ones straight back to this dying subscription, behind the rest.
+func releaseOnStop(cc jetstream.ConsumeContext, msgs <-chan jetstream.Msg, log *slog.Logger) {
+	cc.Drain()
+	var held []jetstream.Msg
+	for {
+		select {
+		case m := <-msgs:
+			held = append(held, m)
+			continue
+		case <-cc.Closed():
+		}
+		break
+	}
+	for {
+		select {
+		case m := <-msgs:
+			held = append(held, m)
+			continue
+		default:
+		}
+		break
+	}
+	NakInOrder(held, log)
+}
+
+// NakInOrder gives messages back to JetStream in delivery order.
+func NakInOrder(msgs []jetstream.Msg, log *slog.Logger) {
+	for _, m := range msgs {
+		if err := m.Nak(); err != nil {
+			log.Debug("nak on stop failed; redelivered after ack wait", "err", err)
+		}
 	}
 }
 
@@ -117,6 +157,7 @@ func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	if !ok {
 		first = now
 		if seq != 0 {
+			f.pruneFailures(now)
 			f.firstFailure[seq] = now
 		}
 	}
@@ -132,6 +173,26 @@ func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	f.log.Warn("ERP sink did not confirm, will retry", "id", env.ID, "attempt", env.Attempt, "in", delay.Round(time.Millisecond), "err", err)
 	if err := m.NakWithDelay(delay); err != nil {
 		f.log.Warn("nak failed; JetStream redelivers after ack wait", "id", env.ID, "err", err)
+	}
+}
+
+// maxTrackedFailures bounds firstFailure. Entries are removed when their
+// event is acknowledged or dead-lettered here; one acknowledged by another
+// bridge replica leaves its entry behind, which pruning removes.
+const maxTrackedFailures = 1 << 16
+
+func (f *forwarder) pruneFailures(now time.Time) {
+	if len(f.firstFailure) < maxTrackedFailures {
+		return
+	}
+	for seq, t := range f.firstFailure {
+		if now.Sub(t) > 24*time.Hour {
+			delete(f.firstFailure, seq)
+		}
+	}
+	if len(f.firstFailure) >= maxTrackedFailures {
+		// Only the first-failure time of a dead-letter entry is at stake.
+		clear(f.firstFailure)
 	}
 }
 

@@ -175,6 +175,11 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 	}
 	stopForwarders()
 	fwg.Wait()
+	// A round trip makes sure the server has processed the last acks and
+	// naks before the connection (or an embedded server) goes away.
+	if err := p.opts.JS.Conn().FlushTimeout(5 * time.Second); err != nil {
+		p.log.Warn("flush of final acks failed; unacknowledged events are redelivered and deduplicated", "err", err)
+	}
 	p.log.Info("pipeline stopped")
 	return nil
 }

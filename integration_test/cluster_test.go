@@ -221,7 +221,7 @@ func startChildBridge(t *testing.T, yaml string) *childBridge {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("DMZ_TEST_LOG") != "" {
 			cb.mu.Lock()
 			t.Logf("child bridge output:\n%s", cb.output.String())
 			cb.mu.Unlock()

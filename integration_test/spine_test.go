@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
@@ -174,7 +175,7 @@ func TestSpineTenThousandWithRestart(t *testing.T) {
 				m := nats.NewMsg("bank.payment.received")
 				m.Header.Set(nats.MsgIdHdr, want[i])
 				m.Data = []byte(fmt.Sprintf(`{"seq":%d}`, i))
-				if _, err := pjs.PublishMsgAsync(m); err != nil {
+				if _, err := pjs.PublishMsgAsync(m, jetstream.WithStallWait(15*time.Second)); err != nil {
 					t.Fatalf("partner publish %d: %v", i, err)
 				}
 			}

@@ -254,6 +254,18 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Entry, error) {
 	return out, err
 }
 
+// Seqs returns the sequence numbers of the entries matching f, oldest
+// first. Replay and purge select with it and then fetch one entry at a
+// time, so a large selection is never held in memory with its payloads.
+func (s *Store) Seqs(ctx context.Context, f Filter) ([]uint64, error) {
+	var out []uint64
+	err := s.Scan(ctx, f, func(e *Entry) error {
+		out = append(out, e.Seq)
+		return nil
+	})
+	return out, err
+}
+
 // Get returns the entry with sequence seq.
 func (s *Store) Get(ctx context.Context, seq uint64) (*Entry, error) {
 	st, err := s.stream(ctx)

@@ -67,6 +67,10 @@ type Replayer struct {
 	// Recorder, when set, is called after each decision; a failure to
 	// record stops the replay (an unrecorded replay is not allowed).
 	Recorder Recorder
+	// Partners, when set, are the partners the bridge serves: an entry of
+	// any other partner would wait in the ingest stream with no forwarder,
+	// so it is left in the dead-letter stream.
+	Partners map[string]bool
 }
 
 // ReplayMsgID is the Nats-Msg-Id of a replayed entry. It is fresh
@@ -84,6 +88,10 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	env, err := e.Envelope()
 	if err != nil {
 		res.Outcome, res.Reason, res.Detail = StillRejected, bridge.ReasonMalformed, err.Error()
+		return r.record(ctx, "replay", e, res)
+	}
+	if r.Partners != nil && !r.Partners[env.Partner] {
+		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
 		return r.record(ctx, "replay", e, res)
 	}
 	if e.FailedIn != bridge.FailedAtForward {

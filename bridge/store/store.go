@@ -87,10 +87,12 @@ func ConnectOptions(name string, cfg config.JetStream, log *slog.Logger) ([]nats
 		// A server that is down at startup is retried, not a crash loop.
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("JetStream connection lost", "err", err)
+			if err != nil { // nil: closed on purpose
+				log.Warn("NATS connection lost", "name", name, "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("JetStream connection restored", "url", c.ConnectedUrlRedacted())
+			log.Info("NATS connection restored", "name", name, "url", c.ConnectedUrlRedacted())
 		}),
 	}
 	if cfg.Credentials != "" {

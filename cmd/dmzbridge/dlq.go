@@ -287,6 +287,7 @@ func writeJSON(w io.Writer, v any) error {
 func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var ff filterFlags
 	var asJSON bool
+	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead-lettered events, oldest first",
@@ -304,8 +305,16 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			entries, err := s.store.List(cmd.Context(), f)
-			if err != nil {
+			var entries []*dlq.Entry
+			err = s.store.Scan(cmd.Context(), f, func(e *dlq.Entry) error {
+				if limit > 0 && len(entries) >= limit {
+					return errLimit
+				}
+				e.Payload = nil // listed without payloads
+				entries = append(entries, e)
+				return nil
+			})
+			if err != nil && !errors.Is(err, errLimit) {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -338,8 +347,11 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	}
 	ff.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array for scripts")
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many entries, oldest first (0: all)")
 	return cmd
 }
+
+var errLimit = errors.New("limit reached")
 
 // showView is `dlq show --json`.
 type showView struct {
@@ -465,7 +477,12 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			entries, err := s.store.List(cmd.Context(), f)
+			var entries []*dlq.Entry
+			err = s.store.Scan(cmd.Context(), f, func(e *dlq.Entry) error {
+				e.Payload, e.Header = nil, nil // counted, not kept
+				entries = append(entries, e)
+				return nil
+			})
 			if err != nil {
 				return err
 			}
@@ -530,6 +547,8 @@ type summary struct {
 	Failed        int `json:"failed,omitempty"`
 	WouldReplay   int `json:"would_replay,omitempty"`
 	WouldReject   int `json:"would_reject,omitempty"`
+	// Gone: selected, but removed by someone else before its turn.
+	Gone int `json:"gone,omitempty"`
 }
 
 func (s *summary) add(o dlq.Outcome) {
@@ -612,7 +631,10 @@ the audit trail with the operator.`,
 			if err != nil {
 				return err
 			}
-			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun}
+			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun, Partners: map[string]bool{}}
+			for _, p := range s.cfg.Partners {
+				r.Partners[p.Name] = true
+			}
 			if perSecond > 0 {
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
@@ -621,18 +643,18 @@ the audit trail with the operator.`,
 					return err
 				}
 			}
-			entries, err := s.store.List(ctx, f)
+			seqs, err := s.store.Seqs(ctx, f)
 			if err != nil {
 				return err
 			}
-			if len(entries) == 0 && len(f.IDs) > 0 {
+			if len(seqs) == 0 && len(f.IDs) > 0 {
 				return codedError{exitNotFound, fmt.Errorf("%w: %s", dlq.ErrNotFound, strings.Join(f.IDs, ", "))}
 			}
 			verb := "replayed"
 			if dryRun {
 				verb = "checked"
 			}
-			return runBatch(cmd, deps, entries, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
+			return runBatch(cmd, deps, s.store, seqs, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
 				return r.Replay(ctx, e)
 			})
 		},
@@ -681,18 +703,18 @@ recorded in the audit trail with the operator.`,
 					return err
 				}
 			}
-			entries, err := s.store.List(ctx, f)
+			seqs, err := s.store.Seqs(ctx, f)
 			if err != nil {
 				return err
 			}
-			if len(entries) == 0 && len(f.IDs) > 0 {
+			if len(seqs) == 0 && len(f.IDs) > 0 {
 				return codedError{exitNotFound, fmt.Errorf("%w: %s", dlq.ErrNotFound, strings.Join(f.IDs, ", "))}
 			}
 			verb := "purged"
 			if dryRun {
 				verb = "would purge"
 			}
-			return runBatch(cmd, deps, entries, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
+			return runBatch(cmd, deps, s.store, seqs, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
 				if dryRun {
 					return dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: "would_purge"}, nil
 				}
@@ -710,24 +732,40 @@ recorded in the audit trail with the operator.`,
 	return cmd
 }
 
-// runBatch applies fn to every entry, printing results (entries left
-// behind in text mode, every entry in JSON), progress to stderr, and a
-// summary. Entries left behind make the exit code 5.
-func runBatch(cmd *cobra.Command, deps dlqDeps, entries []*dlq.Entry, asJSON bool, verb string, fn func(*dlq.Entry) (dlq.Result, error)) error {
+// runBatch applies fn to every selected entry, fetched one at a time,
+// printing results (entries left behind in text mode, every entry in
+// JSON), progress to stderr, and a summary. Entries left behind make the
+// exit code 5.
+func runBatch(cmd *cobra.Command, deps dlqDeps, st *dlq.Store, seqs []uint64, asJSON bool, verb string, fn func(*dlq.Entry) (dlq.Result, error)) error {
 	out := cmd.OutOrStdout()
-	sum := summary{Selected: len(entries)}
-	prog := &progress{w: deps.stderr, verb: verb, total: len(entries), last: time.Now()}
-	results := make([]dlq.Result, 0, len(entries))
+	sum := summary{Selected: len(seqs)}
+	prog := &progress{w: deps.stderr, verb: verb, total: len(seqs), last: time.Now()}
+	var results []dlq.Result
 	var stopErr error
-	for i, e := range entries {
+	done := 0
+	for _, seq := range seqs {
+		e, err := st.Get(cmd.Context(), seq)
+		if errors.Is(err, dlq.ErrNotFound) {
+			// Removed since it was selected (a concurrent replay or purge).
+			sum.Gone++
+			done++
+			continue
+		}
+		if err != nil {
+			stopErr = err
+			break
+		}
 		res, err := fn(e)
 		if err != nil {
 			stopErr = err
 			break
 		}
+		done++
 		sum.add(res.Outcome)
-		results = append(results, res)
-		if !asJSON {
+		if asJSON {
+			res.Detail = maskText(res.Detail)
+			results = append(results, res)
+		} else {
 			switch res.Outcome {
 			case dlq.Replayed, dlq.Purged:
 			default:
@@ -741,12 +779,12 @@ func runBatch(cmd *cobra.Command, deps dlqDeps, entries []*dlq.Entry, asJSON boo
 				fmt.Fprintln(out, line)
 			}
 		}
-		prog.update(i+1, sum, false)
+		prog.update(done, sum, false)
 	}
-	prog.update(len(results), sum, true)
+	prog.update(done, sum, true)
 	if asJSON {
-		for i := range results {
-			results[i].Detail = maskText(results[i].Detail)
+		if results == nil {
+			results = []dlq.Result{}
 		}
 		if err := writeJSON(out, struct {
 			Results []dlq.Result `json:"results"`
@@ -755,11 +793,11 @@ func runBatch(cmd *cobra.Command, deps dlqDeps, entries []*dlq.Entry, asJSON boo
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected\n",
-			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject)
+		fmt.Fprintf(out, "%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d already gone\n",
+			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.Gone)
 	}
 	if stopErr != nil {
-		return fmt.Errorf("stopped after %d of %d entries: %w", len(results), len(entries), stopErr)
+		return fmt.Errorf("stopped after %d of %d entries: %w", done, len(seqs), stopErr)
 	}
 	if left := sum.StillRejected + sum.Failed; left > 0 {
 		return codedError{exitPartial, fmt.Errorf("%d of %d entries left in the dead-letter stream", left, sum.Selected)}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -153,6 +156,7 @@ func TestDlqGolden(t *testing.T) {
 		{"list", []string{"list"}},
 		{"list_filtered", []string{"list", "--partner", "bank-a", "--reason", "schema_invalid,max_attempts", "--since", "2026-11-23T09:00:00Z", "--until", "2h"}},
 		{"list_json", []string{"list", "--json", "--type", "payment.received"}},
+		{"list_limit", []string{"list", "--limit", "2", "--reason", "schema_invalid,malformed"}},
 		{"show", []string{"show", "1"}},
 		{"show_reveal", []string{"show", "1", "--reveal"}},
 		{"show_by_event_id", []string{"show", "bank-a-0002"}},
@@ -301,6 +305,14 @@ jetstream: {url: %q, durability: relaxed, replicas: 1}
 erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
 partners:
   - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
+  - {name: dealer-c, inbound: {type: nats, options: {url: "nats://p:4222", subject: "dealer.>"}}}
+  - {name: logistics-b, inbound: {type: nats, options: {url: "nats://p:4222", subject: "log.>"}}}
+`, url))
+	onlyBank := writeFile(t, "bank-only.yaml", fmt.Sprintf(`environment: test
+jetstream: {url: %q, durability: relaxed, replicas: 1}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
 `, url))
 	deps := testDeps()
 	deps.stages = func(*config.Config) ([]bridge.Stage, error) {
@@ -328,6 +340,12 @@ partners:
 	if n := dlqCount(t, js); n != 4 || len(recorded) != 0 {
 		t.Fatalf("dry run changed something: %d entries, recorded %v", n, recorded)
 	}
+	// A partner the bridge no longer serves has no forwarder: its entries stay.
+	out, _, code = runDlq(t, deps, "replay", "--partner", "dealer-c", "--config", onlyBank)
+	if code != exitPartial || !strings.Contains(out, `failed 3 dealer-c dealer-c-0001: partner "dealer-c" is not in the configuration`) {
+		t.Fatalf("unknown partner: exit %d\n%s", code, out)
+	}
+	recorded = nil
 	out, errOut, code := runDlq(t, deps, "replay", "--all", "--config", cfgPath, "--operator", "alice")
 	if code != exitPartial {
 		t.Fatalf("exit %d, want %d (entries left)\n%s\n%s", code, exitPartial, out, errOut)
@@ -371,4 +389,64 @@ type recorderFunc func(action string, seq uint64, outcome string)
 func (f recorderFunc) Record(_ context.Context, action string, e *dlq.Entry, r dlq.Result) error {
 	f(action, e.Seq, string(r.Outcome))
 	return nil
+}
+
+// TestDlqOpensEmbeddedStoreWhenBridgeIsDown: with an embedded JetStream in
+// the config and no bridge running, the CLI opens the store itself, and
+// releases it when done.
+func TestDlqOpensEmbeddedStoreWhenBridgeIsDown(t *testing.T) {
+	port := freeTCPPort(t)
+	storeDir := filepath.Join(t.TempDir(), "js")
+	cfgPath := writeFile(t, "bridge.yaml", fmt.Sprintf(`environment: test
+jetstream: {embedded: true, store_dir: %s, listen: "127.0.0.1:%d"}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
+`, storeDir, port))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bridge ran once, dead-lettered events, and stopped.
+	emb, err := store.StartEmbedded(cfg.JetStream, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(emb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if err := bridge.NewTopology("DMZ").EnsureStreams(context.Background(), js, cfg.JetStream); err != nil {
+		t.Fatal(err)
+	}
+	seedDLQ(t, js)
+	nc.Close()
+	emb.Shutdown()
+
+	out, errOut, code := runDlq(t, testDeps(), "list", "--config", cfgPath)
+	if code != exitOK || !strings.Contains(out, "4 entries") || !strings.Contains(errOut, "no bridge is running") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The store was released: a bridge could start on it now.
+	emb, err = store.StartEmbedded(cfg.JetStream, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("store still held after the command: %v", err)
+	}
+	defer emb.Shutdown()
+	// And with a server running on the address, the CLI uses it.
+	out, errOut, code = runDlq(t, testDeps(), "stats", "--config", cfgPath)
+	if code != exitOK || !strings.Contains(out, "TOTAL") || strings.Contains(errOut, "no bridge is running") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

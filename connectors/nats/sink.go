@@ -90,11 +90,13 @@ func (s *Sink) Publish(ctx context.Context, batch []*bridge.ERPMessage) []error 
 	if err != nil {
 		return fill(len(batch), err)
 	}
-	if nc.Status() != nats.CONNECTED {
-		return fill(len(batch), fmt.Errorf("ERP NATS connection is %v", nc.Status()))
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	// Publishing while (re)connecting would only fill the client's buffer;
+	// wait for the link so a short blip does not turn into a retry.
+	if err := waitConnected(ctx, nc); err != nil {
+		return fill(len(batch), err)
+	}
 	if s.opts.JetStream {
 		return s.publishJetStream(ctx, js, batch)
 	}
@@ -182,4 +184,16 @@ func fill(n int, err error) []error {
 		out[i] = err
 	}
 	return out
+}
+
+func waitConnected(ctx context.Context, nc *nats.Conn) error {
+	for nc.Status() != nats.CONNECTED {
+		if nc.IsClosed() {
+			return fmt.Errorf("ERP NATS connection is closed")
+		}
+		if !bridge.Sleep(ctx, 20*time.Millisecond) {
+			return fmt.Errorf("ERP NATS connection is %v: %w", nc.Status(), ctx.Err())
+		}
+	}
+	return nil
 }

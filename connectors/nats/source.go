@@ -122,7 +122,26 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		return nil // ctx ended while the partner's server was unreachable
 	}
 	s.log.Info("consuming partner stream", "stream", s.opts.Stream, "subject", s.opts.Subject)
+	var (
+		stopMu   sync.Mutex
+		stopping bool
+		held     []jetstream.Msg
+	)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		// Once stopping, every further message is held back in order; the
+		// handler runs sequentially, so held is in delivery order.
+		hold := func() {
+			stopMu.Lock()
+			held = append(held, m)
+			stopMu.Unlock()
+		}
+		stopMu.Lock()
+		isStopping := stopping || ctx.Err() != nil
+		stopMu.Unlock()
+		if isStopping {
+			hold()
+			return
+		}
 		env := s.envelope(m.Subject(), m.Headers(), m.Data())
 		if env.ID == "" {
 			if md, err := m.Metadata(); err == nil {
@@ -142,8 +161,9 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 			}
 		})
 		if err != nil {
+			// Submit refuses only when stopping.
 			outstanding.Done()
-			_ = m.Nak()
+			hold()
 		}
 	},
 		jetstream.PullMaxMessages(min(s.opts.MaxInFlight, 1000)),
@@ -154,8 +174,17 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		return fmt.Errorf("consume %s: %w", s.opts.Stream, err)
 	}
 	<-ctx.Done()
-	cc.Stop()
+	stopMu.Lock()
+	stopping = true
+	stopMu.Unlock()
+	cc.Drain()
 	<-cc.Closed()
+	// Buffered messages go back in order, once the subscription is gone,
+	// so the next consumer gets them at once and before newer ones.
+	bridge.NakInOrder(held, s.log)
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		s.log.Warn("flush acks on stop", "err", err)
+	}
 	return nil
 }
 
