@@ -119,6 +119,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
+	b.checkGroupCommit(ctx)
 	extra, err := b.startObservability(ctx)
 	if err != nil {
 		b.Close()
