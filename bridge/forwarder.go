@@ -38,6 +38,11 @@ func (f *forwarder) run(ctx context.Context) {
 	// stopping, so releaseOnStop can give them back in order.
 	cc, err := f.cons.Consume(func(m jetstream.Msg) { msgs <- m },
 		jetstream.PullMaxMessages(2*f.batchSize),
+		// A pull request lost with a consumer leader (cluster failover, or
+		// a consumer created a moment ago) is only renewed after two missed
+		// heartbeats; the default 30 s expiry would stall the partner's flow
+		// for 30 s, this one for about 4 s.
+		jetstream.PullExpiry(4*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			f.log.Debug("forwarder consume", "err", err)
 		}))

@@ -56,7 +56,7 @@ type Pipeline struct {
 	opts   Options
 	log    *slog.Logger
 	obs    Observer
-	writer *StoreWriter
+	writer Writer
 }
 
 // New checks the options and prepares the pipeline; streams must exist
@@ -82,7 +82,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		obs:    obs,
-		writer: NewStoreWriter(opts.JS, opts.JetStream.MaxPending, opts.JetStream.StallWait, opts.Logger),
+		writer: NewWriter(opts.JS, opts.JetStream, opts.Logger),
 	}, nil
 }
 

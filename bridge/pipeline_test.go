@@ -193,14 +193,16 @@ func TestForwarderRetriesUntilSinkRecovers(t *testing.T) {
 		return nil
 	}}
 	p, _, _, counters := testPipeline(t, sink)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, nil) }()
+	// All five are stored before the forwarder starts, so they fail and are
+	// retried as one batch whatever the timing of the writer.
 	for i := range 5 {
 		if err := submitAndWait(t, p, &Envelope{ID: string(rune('a' + i)), Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, nil) }()
 	waitFor(t, func() bool { return counters.Total().ForwardFailed >= 5 })
 	mu.Lock()
 	down = false

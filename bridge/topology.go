@@ -55,6 +55,9 @@ func (t Topology) IngestConfig(js config.JetStream) jetstream.StreamConfig {
 		MaxAge:      js.Ingest.MaxAge,
 		MaxBytes:    orUnlimited(js.Ingest.MaxBytes),
 		Discard:     jetstream.DiscardNew,
+		// Group commit (atomic batch publish); servers before 2.12 ignore it
+		// and the bridge then publishes one message at a time.
+		AllowAtomicPublish: true,
 	}
 }
 
@@ -72,7 +75,8 @@ func (t Topology) DeadLetterConfig(js config.JetStream) jetstream.StreamConfig {
 		MaxBytes:    orUnlimited(js.DeadLetter.MaxBytes),
 		// Refusing new entries when full keeps the oldest evidence and makes
 		// the condition visible instead of silently dropping old failures.
-		Discard: jetstream.DiscardNew,
+		Discard:            jetstream.DiscardNew,
+		AllowAtomicPublish: true,
 	}
 }
 

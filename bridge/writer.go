@@ -107,7 +107,10 @@ func (w *StoreWriter) republish(orig *nats.Msg, first error) error {
 	for attempt := 1; ; attempt++ {
 		w.log.Warn("JetStream did not store message, retrying", "subject", msg.Subject,
 			"id", msg.Header.Get(HeaderMsgID), "attempt", attempt, "err", err)
-		if !Sleep(w.life, b.Next()) {
+		// The first retry goes at once: after a failover the whole window
+		// fails together, and a pause before each message would stall
+		// intake for window × pause although the cluster is back.
+		if attempt > 1 && !Sleep(w.life, b.Next()) {
 			return fmt.Errorf("store %s: %w", msg.Subject, err)
 		}
 		ctx, cancel := context.WithTimeout(w.life, 10*time.Second)

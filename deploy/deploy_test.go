@@ -90,9 +90,12 @@ func mustExist(t *testing.T, what, path string) {
 	}
 }
 
-// checkConfig runs what `dmzbridge config check` runs.
+// checkConfig runs what `dmzbridge config check` runs, from the repository
+// root as CI does (schemas_dir defaults to "schemas" there). It changes the
+// test's working directory until the test ends: read files before.
 func checkConfig(t *testing.T, name string, raw []byte) *config.Config {
 	t.Helper()
+	t.Chdir("..")
 	cfg, err := config.Parse(raw)
 	if err == nil {
 		err = app.Check(cfg, app.Registry())
@@ -315,10 +318,19 @@ func TestKubernetesManifests(t *testing.T) {
 	// The ConfigMap's config passes the check, and every file it names lies
 	// in a directory the pod mounts.
 	bridgeYAML := str(dig(cm, "data", "bridge.yaml"))
+	// The image ships the schemas where the ConfigMap expects them.
+	const imageSchemas = "/opt/dmzbridge/schemas"
+	if df, err := os.ReadFile("Dockerfile"); err != nil || !strings.Contains(string(df), imageSchemas) {
+		t.Errorf("Dockerfile does not install the schemas in %s (err %v)", imageSchemas, err)
+	}
+	if !strings.Contains(bridgeYAML, "schemas_dir: "+imageSchemas) {
+		t.Errorf("k8s config: schemas_dir is not %s", imageSchemas)
+	}
+	checkYAML := strings.ReplaceAll(bridgeYAML, "schemas_dir: "+imageSchemas, "schemas_dir: schemas")
 	for _, m := range envRef.FindAllStringSubmatch(bridgeYAML, -1) {
 		t.Setenv(m[1], "from-secret")
 	}
-	cfg := checkConfig(t, "k8s/configmap.yaml bridge.yaml", []byte(bridgeYAML))
+	cfg := checkConfig(t, "k8s/configmap.yaml bridge.yaml", []byte(checkYAML))
 	if cfg.JetStream.Durability != config.DurabilityReplicated || cfg.JetStream.Replicas < 3 {
 		t.Errorf("k8s config: durability %s, replicas %d; want replicated with 3", cfg.JetStream.Durability, cfg.JetStream.Replicas)
 	}
@@ -331,6 +343,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	for _, m := range files {
 		f := m[1]
+		if f == imageSchemas {
+			continue
+		}
 		if !slices.ContainsFunc(slices.Collect(maps.Values(mounts)), func(dir string) bool { return strings.HasPrefix(f, dir+"/") }) {
 			t.Errorf("k8s config names %s, but no volume is mounted there (mounts %v)", f, mounts)
 		}

@@ -376,3 +376,77 @@ func TestKafkaTwoInstancesShareGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaJetStreamDown: the bridge's JetStream server stops mid-stream.
+// The source stops fetching and commits nothing it could not store; once
+// the server is back every record reaches the ERP.
+func TestKafkaJetStreamDown(t *testing.T) {
+	const total, topic = 3000, "dealer.stock"
+	kc := startKfake(t, topic)
+	erp := startKafkaERP(t)
+	js := startNATS(t, "")
+	yaml := fmt.Sprintf(`environment: test
+jetstream:
+  url: %s
+  durability: fsync
+  replicas: 1
+  stream_prefix: KDOWN
+forward:
+  retry_delay: 200ms
+erp:
+%s
+partners:
+%s
+`, js.url(), indent(erp.sinkYAML("a"), "  "), kafkaPartnerYAML("stock", kc.Brokers, topic, "max_in_flight: 64\n"))
+	startBridge(t, yaml, app.Options{})
+	pub := kafkatest.NewPublisher(t, kc.Brokers, topic, nil)
+	var want [][]string
+	merge := func(w [][]string) {
+		if want == nil {
+			want = w
+			return
+		}
+		for p := range w {
+			want[p] = append(want[p], w[p]...)
+		}
+	}
+	merge(publishSpreadFrom(t, pub, topic, 0, total/2))
+	eventually(t, 60*time.Second, "the first half at the ERP", func() (bool, string) {
+		n, _, _ := erp.snapshot()
+		return n == total/2, fmt.Sprintf("%d of %d", n, total/2)
+	})
+	lagBefore := groupLag(t, kc, "dmzbridge-stock", topic)
+	js.stop()
+	t.Log("JetStream server stopped")
+	merge(publishSpreadFrom(t, pub, topic, total/2, total))
+	time.Sleep(3 * time.Second)
+	// Nothing new can be stored, so nothing new may be committed.
+	lagDown := groupLag(t, kc, "dmzbridge-stock", topic)
+	if lagDown < int64(total/2) {
+		t.Fatalf("group lag %d while JetStream is down, want at least %d: offsets of unstored records were committed", lagDown, total/2)
+	}
+	t.Logf("group lag %d before the outage, %d during it", lagBefore, lagDown)
+	js.start(t)
+	t.Log("JetStream server started again")
+	eventually(t, 60*time.Second, "all records at the ERP", func() (bool, string) {
+		n, _, all := erp.snapshot()
+		return n == total, fmt.Sprintf("%d of %d distinct, %d deliveries", n, total, all)
+	})
+	checkPartitionOrder(t, erp.deliveries(), want)
+}
+
+// publishSpreadFrom publishes records from..to-1 round-robin over the
+// partitions and returns their ids per partition (records before from are
+// assumed to be in the topic already, spread the same way).
+func publishSpreadFrom(t *testing.T, pub *kafkatest.Publisher, topic string, from, to int) [][]string {
+	want := make([][]string, kafkaPartitions)
+	recs := make([]kafkatest.Record, 0, to-from)
+	for i := from; i < to; i++ {
+		p := i % kafkaPartitions
+		recs = append(recs, kafkatest.Record{Partition: p, Value: []byte(fmt.Sprintf(`{"seq":%d}`, i))})
+		off := i / kafkaPartitions
+		want[p] = append(want[p], kafkaconn.RecordID(topic, p, int64(off)))
+	}
+	pub.Publish(t, recs)
+	return want
+}

@@ -214,6 +214,10 @@ func (w *Writer) ackLoop() {
 		case <-p.fut.Ok():
 		case err = <-p.fut.Err():
 			err = w.republish(p.msg, err)
+		case <-w.life.Done():
+			// Close's deadline passed while this PubAck was still out
+			// (e.g. lost with a stream leader that died).
+			err = w.life.Err()
 		}
 		if err != nil {
 			w.lost.Add(int64(p.n))

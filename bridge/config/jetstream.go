@@ -45,6 +45,8 @@ type JetStream struct {
 	MaxPending int `yaml:"max_pending"`
 	// StallWait is how long a publish waits for room in the window.
 	StallWait time.Duration `yaml:"stall_wait"`
+	// Batch is the group commit of partner events (see batch.go).
+	Batch Batch `yaml:"batch"`
 }
 
 // Retention limits a stream by age and size; zero means unlimited.
@@ -109,6 +111,7 @@ func (j *JetStream) applyDefaults() {
 	if j.StallWait == 0 {
 		j.StallWait = 5 * time.Second
 	}
+	j.Batch.applyDefaults()
 }
 
 func (j *JetStream) validate() error {
@@ -147,5 +150,6 @@ func (j *JetStream) validate() error {
 		errs.Add("user", "set either credentials or user/password, not both")
 	}
 	errs.Merge("tls", j.TLS.Validate())
+	errs.Merge("batch", j.Batch.validate())
 	return errs.Err()
 }

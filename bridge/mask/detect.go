@@ -1,9 +1,6 @@
 package mask
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // A detector finds sensitive substrings in free text and returns their
 // byte ranges [start, end) in ascending order, non-overlapping.
@@ -21,18 +18,61 @@ var detectors = map[string]detector{
 // DetectorNames lists the detectors a policy may name.
 func DetectorNames() []string { return []string{"card", "email", "iban"} }
 
-var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
-
+// findEmails finds local@domain.tld with a letters-only top-level domain
+// of two or more letters. It scans from each '@' outwards instead of running
+// a regular expression over the whole text, which cost more than the rest
+// of masking together.
 func findEmails(s string) [][2]int {
-	if strings.IndexByte(s, '@') < 0 {
-		return nil
-	}
 	var out [][2]int
-	for _, m := range emailRE.FindAllStringIndex(s, -1) {
-		out = append(out, [2]int{m[0], m[1]})
+	prevEnd := 0
+	for from := 0; from < len(s); {
+		i := strings.IndexByte(s[from:], '@')
+		if i < 0 {
+			break
+		}
+		at := from + i
+		from = at + 1
+		l := at
+		for l > prevEnd && isLocal(s[l-1]) {
+			l--
+		}
+		if l == at {
+			continue
+		}
+		end, dots := -1, 0
+		for j := at + 1; ; {
+			start := j
+			alpha := true
+			for j < len(s) && isDomain(s[j]) {
+				alpha = alpha && isLetter(s[j])
+				j++
+			}
+			if j == start {
+				break
+			}
+			if dots > 0 && alpha && j-start >= 2 {
+				end = j
+			}
+			if j+1 < len(s) && s[j] == '.' && isDomain(s[j+1]) {
+				dots++
+				j++
+				continue
+			}
+			break
+		}
+		if end > 0 {
+			out = append(out, [2]int{l, end})
+			prevEnd, from = end, end
+		}
 	}
 	return out
 }
+
+func isLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+func isDomain(c byte) bool { return isAlnum(c) || c == '-' }
+func isLetter(c byte) bool { return isUpper(c) || (c >= 'a' && c <= 'z') }
 
 // findCards finds runs of 13 to 19 digits, optionally grouped by single
 // spaces or dashes, that pass the Luhn check. Like findIBANs it shortens a

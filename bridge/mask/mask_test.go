@@ -157,6 +157,9 @@ func TestDetectors(t *testing.T) {
 		{"order number glued to letters", "card", "ORD4111111111111111", nil},
 		{"email", "email", "mail ann.lee+erp@example.co.uk or bob@x.io.", []string{"ann.lee+erp@example.co.uk", "bob@x.io"}},
 		{"not an email", "email", "user@localhost and @handle", nil},
+		{"email with numeric tld part", "email", "a@b.c1 x@y.example.org2 z@host.de", []string{"x@y.example", "z@host.de"}},
+		{"two at signs", "email", "a@@b.com, c@d@e.com", []string{"d@e.com"}},
+		{"email at start and end", "email", "first@one.io second@two.co", []string{"first@one.io", "second@two.co"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -299,5 +300,40 @@ func TestNewStageChecksAllowedTypes(t *testing.T) {
 	_, err := NewStage(testConfig(p), registry(t), nil, mask.Append)
 	if err == nil || !strings.Contains(err.Error(), `partners[0].allowed_types[1]: "payment.refunded" has no schema`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestStageConcurrent runs one stage from several goroutines, as the
+// sources do; run with -race. Every copy of an event must be masked the
+// same way.
+func TestStageConcurrent(t *testing.T) {
+	st := newStage(t, testConfig(bank()))
+	first := envelope("bank-a", "payment.received", validPayment)
+	if err := st.Process(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				env := envelope("bank-a", "payment.received", validPayment)
+				if err := st.Process(context.Background(), env); err != nil {
+					errs <- err.Error()
+					return
+				}
+				if string(env.Payload) != string(first.Payload) {
+					errs <- "masked output differs: " + string(env.Payload)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -119,6 +119,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
+	b.checkGroupCommit(ctx)
 	extra, err := b.startObservability(ctx)
 	if err != nil {
 		b.Close()
@@ -160,7 +161,10 @@ func (b *Bridge) connect(ctx context.Context, url string) error {
 	b.nc = nc
 	b.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(b.cfg.JetStream.MaxPending),
-		jetstream.WithPublishAsyncTimeout(30*time.Second))
+		// A PubAck lost with a stream leader that died (cluster failover)
+		// holds the window until this timeout; the republish that follows
+		// carries the same Nats-Msg-Id, so a short timeout costs nothing.
+		jetstream.WithPublishAsyncTimeout(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

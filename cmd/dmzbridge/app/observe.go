@@ -34,7 +34,10 @@ func (b *Bridge) startObservability(ctx context.Context) ([]bridge.Observer, err
 	}
 	// The audit writer gets its own async window so audit batches never
 	// compete with partner events for the ingest writer's.
-	ajs, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(256))
+	ajs, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(256),
+		// A PubAck lost with a JetStream leader that died must end in an
+		// error (and a republish), not wait forever.
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream for audit: %w", err)
 	}
