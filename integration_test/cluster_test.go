@@ -20,6 +20,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
 
 // jsCluster is a JetStream cluster of embedded nats-server instances on
@@ -289,7 +290,27 @@ func TestClusterScaleOut(t *testing.T) {
 		t.Fatalf("ingest stream is not R3 on the cluster: replicas=%d cluster=%+v", info.Config.Replicas, info.Cluster)
 	}
 	leader := info.Cluster.Leader
-	t.Logf("ingest stream %s leader %s, followers %d", ingest, leader, len(info.Cluster.Replicas))
+	// Every stream the bridge made (ingest, dead letters, audit, …) has
+	// the configured 3 replicas.
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	streams := js.ListStreams(lctx)
+	var bridgeStreams []string
+	for si := range streams.Info() {
+		if strings.HasPrefix(si.Config.Name, "SCALE_") {
+			bridgeStreams = append(bridgeStreams, si.Config.Name)
+			if si.Config.Replicas != 3 {
+				t.Errorf("stream %s has %d replicas, want 3", si.Config.Name, si.Config.Replicas)
+			}
+		}
+	}
+	lcancel()
+	if err := streams.Err(); err != nil {
+		t.Fatalf("list streams: %v", err)
+	}
+	if len(bridgeStreams) < 2 {
+		t.Fatalf("bridge streams on the cluster: %v, want at least ingest and dead letters", bridgeStreams)
+	}
+	t.Logf("ingest stream %s leader %s, followers %d; R3 streams %v", ingest, leader, len(info.Cluster.Replicas), bridgeStreams)
 
 	start := time.Now()
 	// The partners publish paced, so the faults below hit a flow in motion.
@@ -379,4 +400,93 @@ func streamInfo(t *testing.T, js jetstream.JetStream, name string) *jetstream.St
 		return info.Cluster != nil && info.Cluster.Leader != "", fmt.Sprintf("cluster %+v", info.Cluster)
 	})
 	return info
+}
+
+// TestScaleOutAMQPCompetingConsumers runs two bridge replicas on one AMQP
+// partner queue (competing consumers) and one JetStream; the replica in its
+// own process is killed with SIGKILL mid-stream, and RabbitMQ hands what it
+// held unacknowledged to the survivor: every event reaches the ERP.
+func TestScaleOutAMQPCompetingConsumers(t *testing.T) {
+	const total = 4000
+	conn := requireRabbit(t)
+	p := newAMQPPartner(t, "bank-x", "topic", "payment.received")
+	js := startNATS(t, "")
+	erp := startNATS(t, "")
+	enc, ejs := erp.js(t)
+	createStream(t, ejs, "ERP", "erp.>")
+	got := &erpByBridge{seen: map[string]bool{}, by: map[string]int{}}
+	sub, err := enc.Subscribe("erp.>", func(m *nats.Msg) { got.add(m.Subject, m.Header.Get(nats.MsgIdHdr)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	cfg := func(instance string) string {
+		return fmt.Sprintf(`environment: test
+jetstream:
+  url: %s
+  durability: fsync
+  replicas: 1
+  stream_prefix: AMQPSCALE
+forward:
+  ack_wait: 5s
+  retry_delay: 200ms
+erp:
+  type: nats
+  options:
+    url: %s
+    subject: erp.%s.{partner}
+    jetstream: true
+partners:
+%s
+admin:
+  listen: 127.0.0.1:%d
+`, js.url(), erp.url(), instance, p.yaml(rabbitURL), freePort(t))
+	}
+	child := startChildBridge(t, cfg("b"))
+	p.waitDeclared(t, conn)
+	startBridge(t, cfg("a"), app.Options{})
+
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	eventually(t, 30*time.Second, "two consumers on the partner queue", func() (bool, string) {
+		q, err := ch.QueueDeclarePassive(p.queue, true, false, false, false, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return q.Consumers == 2, fmt.Sprintf("%d consumers", q.Consumers)
+	})
+
+	ids := p.ids(total)
+	pub := amqptest.NewPublisher(t, rabbitURL)
+	for start := 0; start < total; start += 200 {
+		p.publish(pub, ids[start:start+200])
+		if start+200 == total/2 {
+			eventually(t, 60*time.Second, "a quarter of the events at the ERP", func() (bool, string) {
+				n, by, _ := got.snapshot()
+				return n >= total/4, fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
+			})
+			if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatalf("SIGKILL child bridge: %v", err)
+			}
+			_ = child.cmd.Wait()
+			n, by, _ := got.snapshot()
+			t.Logf("SIGKILLed bridge b with %d of %d at the ERP (by bridge %v)", n, total, by)
+		}
+	}
+	eventually(t, 90*time.Second, "every event at the ERP", func() (bool, string) {
+		n, by, _ := got.snapshot()
+		return n == total, fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
+	})
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for _, id := range ids {
+		if !got.seen[id] {
+			t.Fatalf("id %s never reached the ERP", id)
+		}
+	}
+	t.Logf("all %d events at the ERP (%d deliveries); by bridge %v", total, got.all, got.by)
 }
