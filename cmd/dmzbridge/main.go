@@ -43,6 +43,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newDlqCmd(defaultDlqDeps()))
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newBenchCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})

@@ -1,0 +1,673 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
+	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+	"github.com/dmzbridge/dmzbridge/schemas"
+)
+
+type benchOpts struct {
+	partners   int
+	events     int
+	size       int
+	modes      []string
+	json       bool
+	dir        string
+	halfFor    time.Duration
+	backlog    int
+	rawAsync   int
+	cpuProfile string
+}
+
+// benchResult is one durability mode's figures.
+type benchResult struct {
+	Durability  string  `json:"durability"`
+	GroupCommit bool    `json:"group_commit"`
+	Partners    int     `json:"partners"`
+	Events      int     `json:"events"`
+	EventBytes  int     `json:"event_bytes"`
+	Seconds     float64 `json:"seconds"`
+	EventsPerS  float64 `json:"events_per_s"`
+	MBPerS      float64 `json:"mb_per_s"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	P999Ms      float64 `json:"p999_ms"`
+	CPUSeconds  float64 `json:"cpu_s"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	// Raw JetStream on the same server settings, without the bridge.
+	RawBatchedPerS float64 `json:"raw_batched_per_s"`
+	RawAsyncPerS   float64 `json:"raw_async_per_s"`
+	RawReference   string  `json:"raw_reference"`
+	Ratio          float64 `json:"ratio"`
+	// The same pipeline paced at half the rate reached above.
+	HalfRatePerS float64 `json:"half_rate_per_s,omitempty"`
+	HalfP50Ms    float64 `json:"half_p50_ms,omitempty"`
+	HalfP99Ms    float64 `json:"half_p99_ms,omitempty"`
+	HalfP999Ms   float64 `json:"half_p999_ms,omitempty"`
+	// Peak RSS while a backlog of events sits in JetStream (ERP down).
+	Backlog         int     `json:"backlog,omitempty"`
+	BacklogRSSMB    float64 `json:"backlog_peak_rss_mb,omitempty"`
+	BacklogSeconds  float64 `json:"backlog_seconds,omitempty"`
+	BatchesCommited int64   `json:"-"`
+}
+
+func newBenchCmd() *cobra.Command {
+	o := benchOpts{}
+	var modes string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the full pipeline against raw JetStream, per durability mode",
+		Long: `Run N partners × M events of about --size bytes through the whole bridge
+in this process: partner NATS JetStream stream in, validation and masking
+(order.created with a masking policy), the embedded JetStream file store,
+the forwarder, and a NATS ERP sink. The same run measures raw JetStream
+publishing on an embedded server with the same durability — atomic
+batches of 1000 (the group-commit ceiling) and asynchronous single
+publishes — and prints bridge/raw.
+
+Figures are for the whole process: the partner's and the ERP's NATS
+servers run in it too, so CPU time and RSS include them.`,
+		Example: `  dmzbridge bench
+  dmzbridge bench --partners 4 --events 25000 --durability fsync,relaxed --json
+  dmzbridge bench --durability fsync --backlog 1000000`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, m := range strings.Split(modes, ",") {
+				m = strings.TrimSpace(m)
+				if m != config.DurabilityFsync && m != config.DurabilityRelaxed {
+					return usageError{fmt.Errorf("--durability: %q is not fsync or relaxed (replicated needs a cluster)", m)}
+				}
+				o.modes = append(o.modes, m)
+			}
+			if o.partners < 1 || o.events < 1 || o.size < 200 {
+				return usageError{fmt.Errorf("need --partners ≥ 1, --events ≥ 1, --size ≥ 200")}
+			}
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.partners, "partners", 4, "partners, each with its own subject and consumer")
+	f.IntVar(&o.events, "events", 25000, "events per partner")
+	f.IntVar(&o.size, "size", 1024, "approximate event size in bytes")
+	f.StringVar(&modes, "durability", "fsync,relaxed", "durability modes to run, comma-separated")
+	f.BoolVar(&o.json, "json", false, "print results as JSON")
+	f.StringVar(&o.dir, "dir", "", "directory for the stores (default: a temporary directory, removed afterwards)")
+	f.DurationVar(&o.halfFor, "half-rate-for", 5*time.Second, "how long to run at half the maximum rate for latency (0 skips)")
+	f.IntVar(&o.backlog, "backlog", 0, "also measure peak RSS while this many events wait in JetStream with the ERP down")
+	f.IntVar(&o.rawAsync, "raw-async-events", 20000, "events for the raw asynchronous publish figure")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline runs to this file")
+	return cmd
+}
+
+func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOpts) error {
+	base := o.dir
+	if base == "" {
+		d, err := os.MkdirTemp("", "dmzbridge-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		base = d
+	}
+	schemaDir := filepath.Join(base, "schemas")
+	if err := writeSchemas(schemaDir); err != nil {
+		return err
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	progress := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	var results []benchResult
+	for _, mode := range o.modes {
+		r, err := benchMode(ctx, filepath.Join(base, mode), schemaDir, mode, o, progress)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", mode, err)
+		}
+		results = append(results, r)
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{
+			"machine": map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version()},
+			"results": results,
+		})
+	}
+	printBench(stdout, results)
+	return nil
+}
+
+func printBench(w io.Writer, rs []benchResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "durability\tevents\tevents/s\tMB/s\tp50 ms\tp99 ms\tp99.9 ms\tCPU s\tpeak RSS MB\traw ev/s\tratio\thalf-rate ev/s\tp99 ms @half\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f (%s)\t%.2f\t%.0f\t%.1f\t\n",
+			r.Durability, r.Events, r.EventsPerS, r.MBPerS, r.P50Ms, r.P99Ms, r.P999Ms, r.CPUSeconds, r.PeakRSSMB,
+			r.rawRef(), r.RawReference, r.Ratio, r.HalfRatePerS, r.HalfP99Ms)
+	}
+	tw.Flush()
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s: raw JetStream batched %.0f ev/s, async %.0f ev/s; group commit %v", r.Durability, r.RawBatchedPerS, r.RawAsyncPerS, r.GroupCommit)
+		if r.Backlog > 0 {
+			fmt.Fprintf(w, "; backlog of %d events: peak RSS %.0f MB", r.Backlog, r.BacklogRSSMB)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func (r benchResult) rawRef() float64 {
+	if r.RawReference == "batched" {
+		return r.RawBatchedPerS
+	}
+	return r.RawAsyncPerS
+}
+
+func writeSchemas(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	return fs.WalkDir(schemas.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := schemas.FS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o600)
+	})
+}
+
+func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, progress func(string, ...any)) (benchResult, error) {
+	r := benchResult{Durability: mode, Partners: o.partners, Events: o.partners * o.events, EventBytes: o.size}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return r, err
+	}
+	progress("[%s] raw JetStream publish", mode)
+	var err error
+	r.RawBatchedPerS, r.RawAsyncPerS, err = rawJetStream(ctx, filepath.Join(dir, "raw"), mode, o)
+	if err != nil {
+		return r, fmt.Errorf("raw: %w", err)
+	}
+	runtime.GC()
+	resetPeakRSS()
+
+	partner, err := startPlainNATS(true)
+	if err != nil {
+		return r, err
+	}
+	defer partner.Shutdown()
+	erpSrv, err := startPlainNATS(false)
+	if err != nil {
+		return r, err
+	}
+	defer erpSrv.Shutdown()
+
+	pnc, err := nats.Connect(partner.ClientURL())
+	if err != nil {
+		return r, err
+	}
+	defer pnc.Close()
+	pjs, err := jetstream.New(pnc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return r, err
+	}
+	// The partner's stream is in memory and a work queue: the partner side
+	// is not what is measured, and acknowledged events leave it.
+	if _, err := pjs.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "BENCH_IN", Subjects: []string{"bench.>"}, Storage: jetstream.MemoryStorage,
+		Retention: jetstream.WorkQueuePolicy,
+	}); err != nil {
+		return r, err
+	}
+	// ERP side: a subscriber counts what arrives, so the sink's work is real.
+	enc, err := nats.Connect(erpSrv.ClientURL())
+	if err != nil {
+		return r, err
+	}
+	defer enc.Close()
+	var atERP atomic.Int64
+	if _, err := enc.Subscribe("erp.>", func(*nats.Msg) { atERP.Add(1) }); err != nil {
+		return r, err
+	}
+	_ = enc.Flush()
+
+	cfg, err := benchConfig(filepath.Join(dir, "js"), schemaDir, mode, o, partner.ClientURL(), erpSrv.ClientURL())
+	if err != nil {
+		return r, err
+	}
+	obs := newBenchObserver(o.partners*o.events + 4_000_000)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	b, err := app.Start(runCtx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Observers: []bridge.Observer{obs}})
+	if err != nil {
+		return r, err
+	}
+	r.GroupCommit = b.GroupCommit()
+	runDone := make(chan error, 1)
+	go func() { runDone <- b.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-runDone
+		b.Close()
+	}()
+
+	payloads := benchPayloads(o.size)
+	r.EventBytes = len(payloads[0])
+	progress("[%s] full pipeline: %d partners × %d events of %d bytes", mode, o.partners, o.events, r.EventBytes)
+	cpu0 := cpuTime()
+	start := time.Now()
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publishEvents(ctx, pjs, o.partners, o.events, payloads, 0, obs, "m") }()
+	total := int64(o.partners * o.events)
+	if err := waitCount(ctx, &obs.forwarded, total, 10*time.Minute, pubErr); err != nil {
+		return r, err
+	}
+	el := time.Since(start)
+	r.CPUSeconds = (cpuTime() - cpu0).Seconds()
+	r.Seconds = el.Seconds()
+	r.EventsPerS = float64(total) / el.Seconds()
+	r.MBPerS = r.EventsPerS * float64(r.EventBytes) / 1e6
+	r.P50Ms, r.P99Ms, r.P999Ms = obs.percentiles()
+	r.PeakRSSMB = peakRSSMB()
+	r.RawReference = "async"
+	if mode != config.DurabilityRelaxed {
+		r.RawReference = "batched"
+	}
+	if ref := r.rawRef(); ref > 0 {
+		r.Ratio = r.EventsPerS / ref
+	}
+	progress("[%s] %.0f events/s (raw %s %.0f, ratio %.2f), p99 %.1f ms", mode, r.EventsPerS, r.RawReference, r.rawRef(), r.Ratio, r.P99Ms)
+
+	if o.halfFor > 0 {
+		rate := r.EventsPerS / 2
+		n := int(rate * o.halfFor.Seconds() / float64(o.partners))
+		progress("[%s] half rate: %.0f events/s for %v", mode, rate, o.halfFor)
+		obs.reset()
+		before := obs.forwarded.Load()
+		hs := time.Now()
+		go func() { pubErr <- publishEvents(ctx, pjs, o.partners, n, payloads, rate, obs, "h") }()
+		if err := waitCount(ctx, &obs.forwarded, before+int64(n*o.partners), 5*time.Minute, pubErr); err != nil {
+			return r, err
+		}
+		r.HalfRatePerS = float64(n*o.partners) / time.Since(hs).Seconds()
+		r.HalfP50Ms, r.HalfP99Ms, r.HalfP999Ms = obs.percentiles()
+	}
+	if o.backlog > 0 {
+		if err := benchBacklog(ctx, &r, o, pjs, erpSrv, obs, payloads, progress); err != nil {
+			return r, err
+		}
+	}
+	if atERP.Load() < total {
+		return r, fmt.Errorf("ERP subscriber saw %d of %d events", atERP.Load(), total)
+	}
+	return r, nil
+}
+
+// benchBacklog stops the ERP, lets a backlog build up in JetStream and
+// records peak RSS meanwhile.
+func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstream.JetStream, erpSrv *server.Server, obs *benchObserver, payloads [][]byte, progress func(string, ...any)) error {
+	progress("[%s] backlog: %d events with the ERP down", r.Durability, o.backlog)
+	erpSrv.Shutdown()
+	runtime.GC()
+	resetPeakRSS()
+	stored0 := obs.stored.Load()
+	start := time.Now()
+	per := o.backlog / o.partners
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publishEvents(ctx, pjs, o.partners, per, payloads, 0, obs, "b") }()
+	if err := waitCount(ctx, &obs.stored, stored0+int64(per*o.partners), 30*time.Minute, pubErr); err != nil {
+		return err
+	}
+	r.Backlog = per * o.partners
+	r.BacklogSeconds = time.Since(start).Seconds()
+	r.BacklogRSSMB = peakRSSMB()
+	return nil
+}
+
+func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Duration, pubErr <-chan error) error {
+	deadline := time.Now().Add(limit)
+	for c.Load() < want {
+		select {
+		case err := <-pubErr:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d events after %v", c.Load(), want, limit)
+		}
+	}
+	return nil
+}
+
+// publishEvents publishes events per partner into the partner stream, at
+// rate events/s in all (0 = as fast as the bridge takes them). It keeps at
+// most 20,000 events ahead of what the bridge has stored, so the partner's
+// in-memory stream stays small.
+func publishEvents(ctx context.Context, js jetstream.JetStream, partners, n int, payloads [][]byte, rate float64, obs *benchObserver, tag string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, partners)
+	const ahead = 20000
+	for p := range partners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subject := "bench.p" + strconv.Itoa(p) + ".order.created"
+			var interval time.Duration
+			if rate > 0 {
+				interval = time.Duration(float64(time.Second) * float64(partners) / rate)
+			}
+			next := time.Now()
+			for i := range n {
+				if interval > 0 {
+					next = next.Add(interval)
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				for obs.received.Load()-obs.stored.Load() > ahead && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				m := nats.NewMsg(subject)
+				m.Header.Set(nats.MsgIdHdr, tag+"-"+strconv.Itoa(p)+"-"+strconv.Itoa(i))
+				m.Data = payloads[i%len(payloads)]
+				for {
+					_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+					if err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						errs <- ctx.Err()
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// benchPayloads are valid order.created events of about size bytes with
+// values the masking policy must replace.
+func benchPayloads(size int) [][]byte {
+	out := make([][]byte, 16)
+	for i := range out {
+		head := fmt.Sprintf(`{"order_id":"ORD-%06d","created_at":"2026-11-23T10:00:00Z","customer":{"customer_id":"C%d","name":"Dealer %d","email":"buyer%d@dealer.example","phone":"+33 1 5555 %04d","vat_id":"FR12345678901"},`+
+			`"shipping_address":{"street":"1 Rue de la Paix","city":"Paris","postal_code":"75002","country":"FR"},"currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":10.5,"description":"`, i, i, i, i, i)
+		tail := `"}],"total":21,"payment":{"method":"sepa_debit","iban":"FR1420041010050500013M02606"}}`
+		pad := max(0, size-len(head)-len(tail))
+		out[i] = []byte(head + strings.Repeat("x", min(pad, 500)) + `"},{"sku":"SKU-2","quantity":1,"unit_price":0,"description":"` + strings.Repeat("y", max(0, pad-500-len(`"},{"sku":"SKU-2","quantity":1,"unit_price":0,"description":"`))) + tail)
+	}
+	return out
+}
+
+func benchConfig(storeDir, schemaDir, mode string, o benchOpts, partnerURL, erpURL string) (*config.Config, error) {
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	listen, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `environment: bench
+schemas_dir: %s
+admin: {listen: %q}
+jetstream:
+  embedded: true
+  store_dir: %s
+  listen: %q
+  durability: %s
+forward:
+  batch_size: 512
+  max_ack_pending: 8192
+erp:
+  type: nats
+  options: {url: %q, subject: "erp.events.{partner}"}
+partners:
+`, schemaDir, admin, storeDir, listen, mode, erpURL)
+	for p := range o.partners {
+		fmt.Fprintf(&sb, `  - name: p%d
+    inbound:
+      type: nats
+      options: {url: %q, subject: "bench.p%d.>", stream: BENCH_IN, max_in_flight: 8192}
+    event_type: {subject_from_token: 2}
+    allowed_types: [order.created]
+    max_message_bytes: 65536
+    masking:
+      policies:
+        - fields:
+            - {path: customer.email, action: redact}
+            - {path: customer.phone, action: last4}
+            - {path: payment.iban, action: last4}
+`, p, partnerURL, p)
+	}
+	return config.Parse([]byte(sb.String()))
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startPlainNATS(jetStream bool) (*server.Server, error) {
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
+	if jetStream {
+		opts.JetStream = true
+		d, err := os.MkdirTemp("", "dmzbridge-bench-partner-")
+		if err != nil {
+			return nil, err
+		}
+		opts.StoreDir = d
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		return nil, fmt.Errorf("nats-server not ready")
+	}
+	return srv, nil
+}
+
+// rawJetStream measures publishing ~size-byte messages straight into a file
+// stream on an embedded server with the mode's sync setting: atomic
+// batches of 1000 (one publisher, one batch at a time) and asynchronous
+// single publishes.
+func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, async float64, err error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return 0, 0, err
+	}
+	emb, err := store.StartEmbedded(config.JetStream{Listen: listen, StoreDir: dir, Durability: mode}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer emb.Shutdown()
+	nc, err := nats.Connect(emb.URL())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, name := range []string{"RAWB", "RAWA"} {
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: name, Subjects: []string{strings.ToLower(name) + ".>"}, Storage: jetstream.FileStorage, AllowAtomicPublish: true,
+		}); err != nil {
+			return 0, 0, err
+		}
+	}
+	data := benchPayloads(o.size)[0]
+	total := o.partners * o.events
+	start := time.Now()
+	for sent := 0; sent < total; {
+		n := min(config.ServerMaxBatch, total-sent)
+		id := nats.NewInbox()[7:]
+		for i := range n {
+			m := nats.NewMsg("rawb.x")
+			m.Data = data
+			m.Header.Set(bridge.HeaderBatchID, id)
+			m.Header.Set(bridge.HeaderBatchSeq, strconv.Itoa(i+1))
+			if i == n-1 {
+				m.Header.Set(bridge.HeaderBatchCommit, "1")
+				resp, err := nc.RequestMsg(m, 30*time.Second)
+				if err != nil {
+					return 0, 0, fmt.Errorf("raw batch commit: %w", err)
+				}
+				if !strings.Contains(string(resp.Data), `"batch"`) {
+					return 0, 0, fmt.Errorf("raw batch commit refused: %s", resp.Data)
+				}
+			} else if err := nc.PublishMsg(m); err != nil {
+				return 0, 0, err
+			}
+		}
+		sent += n
+	}
+	batched = float64(total) / time.Since(start).Seconds()
+
+	na := min(o.rawAsync, total)
+	start = time.Now()
+	for range na {
+		m := nats.NewMsg("rawa.x")
+		m.Data = data
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
+			return 0, 0, fmt.Errorf("raw async: %w", err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		return 0, 0, fmt.Errorf("raw async publishes not acknowledged")
+	}
+	async = float64(na) / time.Since(start).Seconds()
+	return batched, async, nil
+}
+
+// benchObserver counts and records intake-to-ERP latencies.
+type benchObserver struct {
+	received, stored, forwarded atomic.Int64
+	n                           atomic.Int64
+	lat                         []int64
+}
+
+func newBenchObserver(capacity int) *benchObserver {
+	return &benchObserver{lat: make([]int64, capacity)}
+}
+
+func (o *benchObserver) Received(*bridge.Envelope)                        { o.received.Add(1) }
+func (o *benchObserver) Stored(*bridge.Envelope)                          { o.stored.Add(1) }
+func (o *benchObserver) DeadLettered(*bridge.Envelope, *bridge.Rejection) {}
+func (o *benchObserver) ForwardFailed(*bridge.Envelope, error)            {}
+func (o *benchObserver) Forwarded(_ *bridge.Envelope, d time.Duration) {
+	if i := o.n.Add(1) - 1; int(i) < len(o.lat) {
+		o.lat[i] = int64(d)
+	}
+	o.forwarded.Add(1)
+}
+
+func (o *benchObserver) reset() { o.n.Store(0) }
+
+func (o *benchObserver) percentiles() (p50, p99, p999 float64) {
+	n := min(int(o.n.Load()), len(o.lat))
+	if n == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(o.lat[:n])
+	slices.Sort(s)
+	at := func(q float64) float64 { return float64(s[min(n-1, int(q*float64(n)))]) / 1e6 }
+	return at(0.50), at(0.99), at(0.999)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// resetPeakRSS resets the kernel's high-water mark (Linux), so each mode
+// reports its own peak.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
