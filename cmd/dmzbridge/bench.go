@@ -270,7 +270,9 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	obs := newBenchObserver(o.partners*o.events + 4_000_000)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	b, err := app.Start(runCtx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Observers: []bridge.Observer{obs}})
+	// Warnings go to stderr: a bench that falls back or retries says so.
+	logger := slog.New(slog.NewTextHandler(stderrOf(progress), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := app.Start(runCtx, cfg, app.Options{Logger: logger, Observers: []bridge.Observer{obs}})
 	if err != nil {
 		return r, err
 	}
@@ -355,6 +357,8 @@ func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstrea
 	r.BacklogRSSMB = peakRSSMB()
 	return nil
 }
+
+func stderrOf(func(string, ...any)) io.Writer { return os.Stderr }
 
 func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Duration, pubErr <-chan error) error {
 	deadline := time.Now().Add(limit)
