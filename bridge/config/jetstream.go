@@ -45,6 +45,9 @@ type JetStream struct {
 	MaxPending int `yaml:"max_pending"`
 	// StallWait is how long a publish waits for room in the window.
 	StallWait time.Duration `yaml:"stall_wait"`
+	// MaxStore caps the embedded server's file store in bytes; 0 lets the
+	// server size it from the disk's free space.
+	MaxStore int64 `yaml:"max_store"`
 	// Batch is the group commit of partner events (see batch.go).
 	Batch Batch `yaml:"batch"`
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
-func testStore(t *testing.T) (*Store, jetstream.JetStream) {
+func testStore(t testing.TB) (*Store, jetstream.JetStream) {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
 	if err != nil {

@@ -51,6 +51,9 @@ func StartEmbedded(cfg config.JetStream, log *slog.Logger) (*Embedded, error) {
 		NoLog:      true,
 		SyncAlways: cfg.Durability == config.DurabilityFsync,
 		MaxPayload: 8 << 20,
+		// Some filesystems (FUSE ones among them) report no free space;
+		// an explicit cap keeps JetStream from refusing every stream.
+		JetStreamMaxStore: cfg.MaxStore,
 	}
 	if cfg.User != "" {
 		opts.Username, opts.Password = cfg.User, cfg.Password
