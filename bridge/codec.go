@@ -38,6 +38,12 @@ const maxErrorHeader = 2048
 // partnerHeaderPrefix namespaces the partner's own headers in storage.
 const partnerHeaderPrefix = "Dmz-H-"
 
+// DedupID is the Nats-Msg-Id of an event. JetStream deduplicates across
+// the whole stream, so the id is scoped by partner: two partners that both
+// number their messages from 1 (or share a Kafka topic name on different
+// clusters) must never have one's events dropped as the other's duplicates.
+func DedupID(partner, id string) string { return partner + "/" + id }
+
 // ToMsg encodes an envelope as a JetStream message for subject. Bridge
 // fields travel as Dmz-* headers, partner headers under Dmz-H-, and the
 // trace context under its W3C names so NATS tooling can follow it.
@@ -45,7 +51,8 @@ func ToMsg(subject string, env *Envelope) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = env.Payload
 	h := m.Header
-	h.Set(HeaderMsgID, env.ID)
+	h.Set(HeaderMsgID, DedupID(env.Partner, env.ID))
+	h.Set(HeaderOriginalID, env.ID)
 	h.Set(HeaderPartner, env.Partner)
 	h.Set(HeaderSource, env.Source)
 	if env.EventType != "" {
@@ -149,7 +156,7 @@ func DeadLetterEntry(subject string, env *Envelope, f Failure) *nats.Msg {
 	}
 	// The dead-letter entry gets its own dedup id: the original id stays in
 	// a header so a later replay of the same event is not swallowed.
-	m.Header.Set(HeaderMsgID, "dlq-"+env.ID+"-"+key)
+	m.Header.Set(HeaderMsgID, "dlq-"+DedupID(env.Partner, env.ID)+"-"+key)
 	m.Header.Set(HeaderOriginalID, env.ID)
 	r := f.Rejection
 	if r == nil {

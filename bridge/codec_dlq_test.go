@@ -18,10 +18,10 @@ func TestDeadLetterEntryHeaders(t *testing.T) {
 		reason string
 	}{
 		{"forward failure keyed by ingest sequence", Failure{Rejection: Reject(ReasonMaxAttempts, "gone"), First: now.Add(-time.Minute), Last: now, In: FailedAtForward, Key: "s42"},
-			"dlq-ev-1-s42", "2026-11-23T09:59:00Z", FailedAtForward, ReasonMaxAttempts},
+			"dlq-bank-a/ev-1-s42", "2026-11-23T09:59:00Z", FailedAtForward, ReasonMaxAttempts},
 		{"first failure defaults to last", Failure{Rejection: Reject(ReasonSchemaInvalid, "bad\r\nline"), Last: now, In: FailedAtIntake},
-			"dlq-ev-1-5", "2026-11-23T10:00:00Z", FailedAtIntake, ReasonSchemaInvalid},
-		{"no rejection is unhandled", Failure{Last: now}, "dlq-ev-1-5", "2026-11-23T10:00:00Z", "", ReasonUnhandled},
+			"dlq-bank-a/ev-1-5", "2026-11-23T10:00:00Z", FailedAtIntake, ReasonSchemaInvalid},
+		{"no rejection is unhandled", Failure{Last: now}, "dlq-bank-a/ev-1-5", "2026-11-23T10:00:00Z", "", ReasonUnhandled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

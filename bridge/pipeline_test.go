@@ -242,3 +242,34 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
+	js := testJetStream(t)
+	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
+	topo := NewTopology("T")
+	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{JS: js, Topology: topo, JetStream: jsCfg, Forward: config.Forward{BatchSize: 1, MaxAckPending: 1, AckWait: time.Second, RetryDelay: time.Second},
+		Partners: []string{"bank-a", "dealer-c"}, Sink: &recordingSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, partner := range []string{"bank-a", "dealer-c"} {
+		if err := submitAndWait(t, p, &Envelope{ID: "1", Partner: partner, Source: "test", Payload: []byte(partner)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest, _ := js.Stream(context.Background(), topo.IngestStream())
+	if n := ingest.CachedInfo().State.Msgs; n != 2 {
+		t.Fatalf("two partners' events with the same id: ingest holds %d, want 2 (one was dropped as a duplicate)", n)
+	}
+	m, err := ingest.GetMsg(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Decode(m.Subject, m.Header, m.Data)
+	if err != nil || env.ID != "1" || env.Partner != "dealer-c" {
+		t.Fatalf("decoded %+v, %v; want the partner's own id back", env, err)
+	}
+}

@@ -96,6 +96,16 @@ func (e *kafkaERP) storedMsgs(t *testing.T) uint64 {
 // Duplicates are allowed; they must carry an id that was sent.
 func checkPartitionOrder(t *testing.T, got []erpDelivery, want [][]string) {
 	t.Helper()
+	if late := checkDelivered(t, got, want); late > 0 {
+		t.Fatalf("%d ids arrived after a later id of their partition", late)
+	}
+}
+
+// checkDelivered asserts every id in want reached the ERP and nothing
+// else did, and counts first arrivals that came after a later id of their
+// partition.
+func checkDelivered(t *testing.T, got []erpDelivery, want [][]string) (late int) {
+	t.Helper()
 	type pos struct{ part, idx int }
 	where := map[string]pos{}
 	for p, ids := range want {
@@ -118,7 +128,11 @@ func checkPartitionOrder(t *testing.T, got []erpDelivery, want [][]string) {
 		}
 		seen[d.id] = true
 		if w.idx < last[w.part] {
-			t.Fatalf("partition %d order broken: %s (#%d) arrived after #%d", w.part, d.id, w.idx, last[w.part])
+			if late == 0 {
+				t.Logf("partition %d: %s (#%d) arrived after #%d", w.part, d.id, w.idx, last[w.part])
+			}
+			late++
+			continue
 		}
 		last[w.part] = w.idx
 	}
@@ -129,7 +143,9 @@ func checkPartitionOrder(t *testing.T, got []erpDelivery, want [][]string) {
 			}
 		}
 	}
-	t.Logf("%d distinct ids in per-partition order, %d deliveries (%d duplicates with the same id)", len(seen), len(got), len(got)-len(seen))
+	t.Logf("%d distinct ids, %d deliveries (%d duplicates with the same id), %d first arrivals after a later id of their partition",
+		len(seen), len(got), len(got)-len(seen), late)
+	return late
 }
 
 // kafkaPartnerYAML is a partner block consuming topic on brokers.
@@ -246,9 +262,16 @@ func TestKafkaBridgeKilledMidStream(t *testing.T) {
 	const total, topic = 10000, "dealer.orders"
 	kc := startKfake(t, topic)
 	erp := startKafkaERP(t)
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.sinkYAML("a"),
+	jsPort := freePort(t)
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), jsPort, erp.sinkYAML("a"),
 		kafkaPartnerYAML("dealer", kc.Brokers, topic, ""))
+	// What the killed bridge's forwarder held unconfirmed comes again after
+	// ack_wait; keep that short so the test stays short.
+	yaml = strings.Replace(yaml, "forward:\n", "forward:\n  ack_wait: 3s\n", 1)
 	child := startChildBridge(t, yaml)
+	// Watch what the bridge publishes into its ingest stream, in the order
+	// its JetStream receives it, across the kill.
+	ingest := watchSubject(t, fmt.Sprintf("nats://127.0.0.1:%d", jsPort), "dmz.ingest.>")
 
 	pub := kafkatest.NewPublisher(t, kc.Brokers, topic, nil)
 	killed := false
@@ -272,10 +295,26 @@ func TestKafkaBridgeKilledMidStream(t *testing.T) {
 		n, _, all := erp.snapshot()
 		return n == total, fmt.Sprintf("%d of %d distinct, %d deliveries", n, total, all)
 	})
-	checkPartitionOrder(t, erp.deliveries(), want)
+	// Order at the ERP is not asserted here: events the killed forwarder
+	// had taken but not confirmed are redelivered by JetStream after
+	// ack_wait, behind newer ones (a property of the forwarder, not of the
+	// Kafka source). Every id must be there.
+	checkDelivered(t, erp.deliveries(), want)
 	if n := erp.storedMsgs(t); n != total {
 		t.Fatalf("ERP stream holds %d messages after deduplication, want %d", n, total)
 	}
+	// Into JetStream, each partition's order holds across the kill: the
+	// first publish of every id comes after those of its predecessors.
+	// (The watcher may miss publishes while it reconnects; it never
+	// invents an order.)
+	seen := ingest.deliveries()
+	if late := countLate(seen, want); late > 0 {
+		t.Fatalf("%d ids published into the ingest stream after a later id of their partition", late)
+	}
+	if n, _, all := ingest.snapshot(); n < total*9/10 {
+		t.Fatalf("the ingest watcher saw only %d distinct ids (%d publishes); the order check proves little", n, all)
+	}
+	t.Logf("ingest stream received %d publishes in per-partition order", len(seen))
 }
 
 // TestKafkaTwoInstancesShareGroup: two bridges in the same consumer group
@@ -449,4 +488,55 @@ func publishSpreadFrom(t *testing.T, pub *kafkatest.Publisher, topic string, fro
 	}
 	pub.Publish(t, recs)
 	return want
+}
+
+// countLate counts ids whose first occurrence in got comes after the first
+// occurrence of a later id of the same partition.
+func countLate(got []erpDelivery, want [][]string) (late int) {
+	where := map[string][2]int{}
+	for p, ids := range want {
+		for i, id := range ids {
+			where[id] = [2]int{p, i}
+		}
+	}
+	last := make([]int, len(want))
+	for i := range last {
+		last[i] = -1
+	}
+	seen := map[string]bool{}
+	for _, d := range got {
+		w, ok := where[d.id]
+		if !ok || seen[d.id] {
+			continue
+		}
+		seen[d.id] = true
+		if w[1] < last[w[0]] {
+			late++
+			continue
+		}
+		last[w[0]] = w[1]
+	}
+	return late
+}
+
+// watchSubject records the Nats-Msg-Id of every message published on
+// subject at url, reconnecting for as long as the test runs.
+func watchSubject(t *testing.T, url, subject string) *kafkaERP {
+	w := &kafkaERP{}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		w.mu.Lock()
+		w.got = append(w.got, erpDelivery{subject: m.Subject, id: m.Header.Get(nats.MsgIdHdr)})
+		w.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

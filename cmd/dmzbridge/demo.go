@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/dlq"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 	"github.com/dmzbridge/dmzbridge/schemas"
 )
@@ -188,15 +190,27 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 	for (arrived.Load() < want || counters.Total().DeadLettered < int64(sent-valid)) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
+	replayed, replayErr := demoReplay(ctx, out, b, dir, port)
+	if replayErr == nil {
+		want += int64(replayed)
+		for arrived.Load() < want && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	stopBridge()
 	if err := <-runDone; err != nil {
 		return err
 	}
+	if replayErr != nil {
+		return replayErr
+	}
 	t := counters.Total()
 	fmt.Fprintf(out, "\nsummary: sent %d, received %d, stored %d, forwarded %d, dead-lettered %d, arrived at ERP %d\n",
 		sent, t.Received, t.Stored, t.Forwarded, t.DeadLettered, arrived.Load())
-	fmt.Fprintf(out, "valid %d, masked and delivered as CloudEvents; invalid %d, in the dead-letter stream %s by reason: %s\n",
+	fmt.Fprintf(out, "valid %d, masked and delivered as CloudEvents; invalid %d, dead-lettered in %s by reason: %s\n",
 		valid, sent-valid, b.Topology().DeadLetterStream(), reasons)
+	fmt.Fprintf(out, "replayed %d after the operator allowed their type; %d left in the dead-letter stream (try: dmzbridge dlq list --help)\n",
+		replayed, sent-valid-replayed)
 	if p := sample.Load(); p != nil {
 		var pretty bytes.Buffer
 		if json.Indent(&pretty, *p, "  ", "  ") == nil {
@@ -204,7 +218,7 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 		}
 	}
 	if arrived.Load() < want {
-		return fmt.Errorf("only %d of %d valid events reached the ERP before the demo timed out", arrived.Load(), want)
+		return fmt.Errorf("only %d of %d valid and replayed events reached the ERP before the demo timed out", arrived.Load(), want)
 	}
 	if t.DeadLettered != int64(sent-valid) {
 		return fmt.Errorf("%d events dead-lettered, want %d", t.DeadLettered, sent-valid)
@@ -312,4 +326,37 @@ func requestWithRetry(ctx context.Context, nc *nats.Conn, m *nats.Msg) (*nats.Ms
 			return nil, err
 		}
 	}
+}
+
+// demoReplay plays the operator: the partners' contracts now allow
+// invoice.issued, so the events rejected as type_not_allowed are replayed
+// through today's stages and reach the ERP; the rest stay dead-lettered.
+func demoReplay(ctx context.Context, out io.Writer, b *app.Bridge, dir string, port int) (int, error) {
+	fixedYAML := strings.ReplaceAll(demoConfig(dir, port), "allowed_types: [", "allowed_types: [invoice.issued, ")
+	fixed, err := config.Parse([]byte(fixedYAML))
+	if err != nil {
+		return 0, fmt.Errorf("demo replay config: %w", err)
+	}
+	stages, err := app.Stages(fixed)
+	if err != nil {
+		return 0, fmt.Errorf("demo replay stages: %w", err)
+	}
+	store := dlq.NewStore(b.JetStream(), b.Topology())
+	entries, err := store.List(ctx, dlq.Filter{Reasons: []string{bridge.ReasonTypeNotAllowed}})
+	if err != nil {
+		return 0, fmt.Errorf("demo replay: list dead letters: %w", err)
+	}
+	fmt.Fprintf(out, "\noperator: allow invoice.issued for every partner, then `dmzbridge dlq replay --reason type_not_allowed` (%d entries)\n", len(entries))
+	r := dlq.Replayer{Store: store, Stages: stages}
+	replayed := 0
+	for _, e := range entries {
+		res, err := r.Replay(ctx, e)
+		if err != nil {
+			return replayed, fmt.Errorf("demo replay of entry %d: %w", e.Seq, err)
+		}
+		if res.Outcome == dlq.Replayed {
+			replayed++
+		}
+	}
+	return replayed, nil
 }
