@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,4 +251,22 @@ func (c *erpCollector) checkAll(t *testing.T, want []string) {
 		t.Fatalf("%d of %d acknowledged ids never reached the ERP", missing, len(want))
 	}
 	t.Logf("%d ids at the ERP, %d deliveries (duplicates carry the same id)", len(seen), len(c.ids))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,164 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestFaultSIGKILLFiveTimes runs 50,000 events through a bridge process
+// that is killed with SIGKILL five times while they flow. Every id must
+// reach the ERP at least once; redelivered copies carry the same id.
+func TestFaultSIGKILLFiveTimes(t *testing.T) {
+	const total = 50000
+	partner := startNATS(t, "")
+	_, pjs := partner.js(t)
+	createStream(t, pjs, "PARTNER_KILL", "kill.>")
+	erp := natsERP(t)
+
+	storeDir := filepath.Join(t.TempDir(), "js")
+	yaml := bridgeYAML(storeDir, freePort(t), erp.yaml, fmt.Sprintf(`  - name: bank-k
+    inbound:
+      type: nats
+      options:
+        url: %s
+        subject: kill.>
+        stream: PARTNER_KILL
+        max_in_flight: 4096`, partner.url()))
+
+	ids := make([]string, total)
+	published := make(chan error, 1)
+	go func() {
+		for i := range total {
+			ids[i] = fmt.Sprintf("kill-%05d", i)
+			m := nats.NewMsg("kill.order.created")
+			m.Header.Set(nats.MsgIdHdr, ids[i])
+			m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
+			if _, err := pjs.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
+				published <- fmt.Errorf("partner publish %d: %w", i, err)
+				return
+			}
+		}
+		select {
+		case <-pjs.PublishAsyncComplete():
+			published <- nil
+		case <-time.After(60 * time.Second):
+			published <- fmt.Errorf("partner publishes not acknowledged")
+		}
+	}()
+
+	br := startBridgeProc(t, yaml)
+	for kill := 1; kill <= 5; kill++ {
+		// Kill while events are in every stage: in intake, in a batch
+		// awaiting its commit, in the forwarder awaiting the ERP.
+		time.Sleep(1500 * time.Millisecond)
+		br.kill()
+		t.Logf("kill %d: %d distinct ids at the ERP so far", kill, erp.collect.distinct())
+		br = startBridgeProc(t, yaml)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "every id at the ERP", func() (bool, string) {
+		n := erp.collect.distinct()
+		return n == total, fmt.Sprintf("%d of %d", n, total)
+	})
+	erp.collect.checkAll(t, ids)
+	if n := erp.collect.distinct(); n != total {
+		t.Fatalf("%d distinct ids at the ERP, want exactly %d (an id the partner never sent?)", n, total)
+	}
+}
+
+// TestFaultStoreFullPausesIntake fills the ingest stream to its byte limit
+// with the ERP down: intake stops, the partner's consumer keeps the rest
+// unacknowledged, and once the ERP is back every event arrives.
+func TestFaultStoreFullPausesIntake(t *testing.T) {
+	const total = 3000
+	partner := startNATS(t, "")
+	_, pjs := partner.js(t)
+	createStream(t, pjs, "PARTNER_FULL", "full.>")
+	erp := stoppedNATS(t)
+	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.opts.Port)
+	storeDir := filepath.Join(t.TempDir(), "js")
+	y := bridgeYAML(storeDir, freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-f
+    inbound:
+      type: nats
+      options:
+        url: %s
+        subject: full.>
+        stream: PARTNER_FULL`, partner.url()))
+	// About 1,000 events of ~1 KB fit.
+	y = replaceOnce(y, "  embedded: true\n", "  embedded: true\n  ingest: {max_bytes: 1200000}\n")
+	br := startBridgeProc(t, y)
+
+	ids := make([]string, total)
+	for i := range total {
+		ids[i] = fmt.Sprintf("full-%05d", i)
+		m := nats.NewMsg("full.order.created")
+		m.Header.Set(nats.MsgIdHdr, ids[i])
+		m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
+		if _, err := pjs.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-pjs.PublishAsyncComplete()
+
+	// Intake pauses: the ack floor stops well short of the total and stays.
+	var floor uint64
+	eventually(t, 30*time.Second, "intake to stall at the store limit", func() (bool, string) {
+		ok, state := partnerAcked(pjs, "PARTNER_FULL", "dmzbridge-bank-f", 500)
+		if !ok {
+			return false, state
+		}
+		f := ackFloor(t, pjs, "PARTNER_FULL", "dmzbridge-bank-f")
+		stable := f == floor
+		floor = f
+		time.Sleep(time.Second)
+		return stable && f < total, fmt.Sprintf("ack floor %d", f)
+	})
+	if floor >= total {
+		t.Fatalf("all %d acknowledged although the store holds about 1,000", total)
+	}
+	// Nothing acknowledged to the partner that is not stored: every
+	// acknowledged id must still reach the ERP (checked below), and the
+	// bridge reports the condition in its log.
+	t.Logf("intake paused at ack floor %d of %d", floor, total)
+	if log := readFile(t, br.log); !containsAny(log, "maximum bytes", "resource limits", "not stored", "retrying") {
+		t.Fatalf("bridge did not report the store refusing writes; log tail:\n%s", tail(log, 2000))
+	}
+
+	erp.start(t)
+	nc, ejs := erp.js(t)
+	createStream(t, ejs, "ERP", "erp.>")
+	c := &erpCollector{}
+	sub, err := nc.Subscribe("erp.>", func(m *nats.Msg) { c.add(m.Header.Get(nats.MsgIdHdr)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	eventually(t, 90*time.Second, "every event at the ERP after the store drained", func() (bool, string) {
+		n := c.distinct()
+		return n >= total, fmt.Sprintf("%d of %d", n, total)
+	})
+	c.checkAll(t, ids)
+}
+
+func ackFloor(t *testing.T, js jetstream.JetStream, stream, consumer string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.AckFloor.Stream
+}
