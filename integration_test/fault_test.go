@@ -128,7 +128,7 @@ func TestFaultStoreFullPausesIntake(t *testing.T) {
 	// acknowledged id must still reach the ERP (checked below), and the
 	// bridge reports the condition in its log.
 	t.Logf("intake paused at ack floor %d of %d", floor, total)
-	if log := readFile(t, br.log); !containsAny(log, "maximum bytes", "resource limits", "not stored", "retrying") {
+	if log := readFile(t, br.log); !containsAny(log, "JetStream did not store message", "batch not committed") {
 		t.Fatalf("bridge did not report the store refusing writes; log tail:\n%s", tail(log, 2000))
 	}
 
