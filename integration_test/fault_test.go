@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
 // TestFaultSIGKILLFiveTimes runs 50,000 events through a bridge process
@@ -161,4 +163,77 @@ func ackFloor(t *testing.T, js jetstream.JetStream, stream, consumer string) uin
 		t.Fatal(err)
 	}
 	return info.AckFloor.Stream
+}
+
+// TestFaultBrokersRestartMidRun restarts the partner's NATS server and
+// then takes the ERP's NATS server down and back while 20,000 events flow:
+// the bridge reconnects to both by itself and every id reaches the ERP.
+func TestFaultBrokersRestartMidRun(t *testing.T) {
+	const total = 20000
+	partner := startNATS(t, t.TempDir())
+	_, pjs := partner.js(t)
+	createStream(t, pjs, "PARTNER_RST", "rst.>")
+	erp := startNATS(t, t.TempDir())
+	enc, ejs := erp.js(t)
+	createStream(t, ejs, "ERP", "erp.>")
+	_ = enc
+	// Read what the ERP stream holds with an ordered consumer, which picks
+	// up where it was after the ERP server restarts (a core subscription
+	// could miss what arrives while it reconnects).
+	c := &erpCollector{}
+	oc, err := ejs.OrderedConsumer(context.Background(), "ERP", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := oc.Consume(func(m jetstream.Msg) { c.add(m.Headers().Get(nats.MsgIdHdr)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.url())
+
+	ids := make([]string, total)
+	for i := range total {
+		ids[i] = fmt.Sprintf("rst-%05d", i)
+		m := nats.NewMsg("rst.order.created")
+		m.Header.Set(nats.MsgIdHdr, ids[i])
+		m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
+		if _, err := pjs.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-pjs.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("partner publishes not acknowledged")
+	}
+
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-r
+    inbound:
+      type: nats
+      options:
+        url: %s
+        subject: rst.>
+        stream: PARTNER_RST`, partner.url()))
+	startBridge(t, yaml, app.Options{})
+
+	eventually(t, 30*time.Second, "flow under way", func() (bool, string) {
+		n := c.distinct()
+		return n > 1000, fmt.Sprintf("%d at the ERP", n)
+	})
+	partner.stop()
+	time.Sleep(2 * time.Second)
+	partner.start(t)
+	t.Logf("partner server restarted; %d at the ERP", c.distinct())
+
+	erp.stop()
+	time.Sleep(2 * time.Second)
+	erp.start(t)
+	t.Logf("ERP server down 2s and back; %d at the ERP", c.distinct())
+
+	eventually(t, 90*time.Second, "every id at the ERP", func() (bool, string) {
+		n := c.distinct()
+		return n == total, fmt.Sprintf("%d of %d", n, total)
+	})
+	c.checkAll(t, ids)
 }
