@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -46,6 +47,15 @@ type Options struct {
 	Normalize Normalizer
 	Observer  Observer
 	Logger    *slog.Logger
+	// SoleConsumer says this process is the only one forwarding from the
+	// ingest stream (embedded JetStream). Its forwarder consumers then
+	// start afresh: the ingest stream is a work queue holding exactly the
+	// events not yet confirmed by the ERP, so a new consumer hands them out
+	// at once and in order, where the old one would hold back those a
+	// previous process had taken (after a crash, or nak'd at shutdown and
+	// forgotten by a restarted server) until AckWait and then deliver them
+	// behind newer events. Attempt counts start over with the process.
+	SoleConsumer bool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -190,6 +200,12 @@ func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
 	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
 		var err error
 		cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
+		if p.opts.SoleConsumer {
+			err = p.opts.JS.DeleteConsumer(ctx, p.opts.Topology.IngestStream(), cc.Durable)
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("reset forwarder consumer: %w", err)
+			}
+		}
 		cons, err = p.opts.JS.CreateOrUpdateConsumer(ctx, p.opts.Topology.IngestStream(), cc)
 		return err
 	})
