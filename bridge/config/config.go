@@ -21,6 +21,7 @@ type Config struct {
 	Partners    []Partner `yaml:"partners"`
 	Admin       Admin     `yaml:"admin"`
 	Log         Log       `yaml:"log"`
+	Tracing     Tracing   `yaml:"tracing"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -41,6 +42,7 @@ type Partner struct {
 	Name        string    `yaml:"name"`
 	Environment string    `yaml:"environment"`
 	Inbound     Connector `yaml:"inbound"`
+	RateLimit   RateLimit `yaml:"rate_limit"`
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
@@ -99,6 +101,7 @@ func Parse(raw []byte) (*Config, error) {
 
 func (c *Config) applyDefaults() {
 	c.JetStream.applyDefaults()
+	c.applyObserveDefaults()
 	if c.Forward.BatchSize == 0 {
 		c.Forward.BatchSize = 256
 	}
@@ -137,6 +140,7 @@ func (c *Config) Validate() error {
 		errs.Add("environment", "required (e.g. prod or test)")
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
+	c.validateObserve(&errs)
 	c.Forward.validate(&errs)
 	if c.ERP.Sink.Type == "" {
 		errs.Add("erp.type", "required")
