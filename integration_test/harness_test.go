@@ -134,6 +134,8 @@ jetstream:
   listen: 127.0.0.1:%d
 forward:
   retry_delay: 200ms
+admin:
+  listen: 127.0.0.1:0
 erp:
 %s
 partners:

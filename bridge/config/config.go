@@ -23,6 +23,7 @@ type Config struct {
 	Log         Log       `yaml:"log"`
 	// SchemasDir holds the event types' JSON Schemas (see validation.go).
 	SchemasDir string `yaml:"schemas_dir"`
+	Tracing     Tracing   `yaml:"tracing"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -46,6 +47,7 @@ type Partner struct {
 	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
 	// PartnerChecks: event type, allowed types, size limit, masking.
 	PartnerChecks `yaml:",inline"`
+	RateLimit   RateLimit `yaml:"rate_limit"`
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
@@ -105,6 +107,7 @@ func Parse(raw []byte) (*Config, error) {
 
 func (c *Config) applyDefaults() {
 	c.JetStream.applyDefaults()
+	c.applyObserveDefaults()
 	if c.Forward.BatchSize == 0 {
 		c.Forward.BatchSize = 256
 	}
@@ -143,6 +146,7 @@ func (c *Config) Validate() error {
 		errs.Add("environment", "required (e.g. prod or test)")
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
+	c.validateObserve(&errs)
 	c.Forward.validate(&errs)
 	c.validateRetry(&errs)
 	if c.ERP.Sink.Type == "" {

@@ -16,6 +16,8 @@ const (
 
 // JetStream is where events are persisted between partner and ERP.
 type JetStream struct {
+	// Environment of the JetStream endpoint; defaults to the bridge's.
+	Environment string `yaml:"environment"`
 	// Embedded starts an in-process nats-server with JetStream.
 	Embedded bool `yaml:"embedded"`
 	// StoreDir holds the embedded server's file store.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -73,6 +74,9 @@ type Options struct {
 	Observers []bridge.Observer
 	// Stages replaces the stages built from the config (tests).
 	Stages []bridge.Stage
+	// SpanExporter receives the bridge's spans instead of the configured
+	// OTLP exporter (tests).
+	SpanExporter sdktrace.SpanExporter
 }
 
 // Bridge is a configured, connected bridge ready to Run.
@@ -120,7 +124,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		return nil, err
 	}
 	b.checkGroupCommit(ctx)
-	extra, err := b.startObservability(ctx)
+	extra, err := b.startObservability(ctx, opts)
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -137,13 +141,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
+	stages, normalize = b.decorate(stages, normalize)
 	partners := make([]string, len(cfg.Partners))
 	for i, p := range cfg.Partners {
 		partners[i] = p.Name
 	}
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
-		Partners: partners, Stages: stages, Sink: sink, Normalize: normalize,
+		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
 		SoleConsumer: cfg.JetStream.Embedded,
 		Observer:     bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})

@@ -2,26 +2,37 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/policy"
+	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
 
 // observability holds what watches the pipeline: the audit trail writer,
-// metrics and the admin listener. It is started once the JetStream
-// connection is up and stopped after the pipeline has drained, so the
-// last decisions are still recorded.
+// metrics, tracing, the gauge poller and the admin listener. It starts once
+// the JetStream connection is up and stops after the pipeline has drained,
+// so the last decisions are still recorded.
 type observability struct {
-	audit    *audit.Writer
-	stopOnce sync.Once
+	audit      *audit.Writer
+	metrics    *telemetry.Metrics
+	tracing    *telemetry.Tracing
+	admin      *telemetry.Admin
+	adminAddr  string
+	stopAdmin  func()
+	stopPoller context.CancelFunc
+	pollerDone chan struct{}
+	stopOnce   sync.Once
 }
 
-func (b *Bridge) startObservability(ctx context.Context) ([]bridge.Observer, error) {
+func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge.Observer, error) {
 	o := &observability{}
 	b.obs = o
 	err := bridge.Retry(ctx, b.log, "create audit stream", func(ctx context.Context) error {
@@ -42,22 +53,131 @@ func (b *Bridge) startObservability(ctx context.Context) ([]bridge.Observer, err
 		return nil, fmt.Errorf("jetstream for audit: %w", err)
 	}
 	o.audit = audit.NewWriter(ajs, b.topo, audit.WriterOptions{Logger: b.log.With("component", "audit")})
-	return []bridge.Observer{&audit.Observer{W: o.audit, Log: b.log}}, nil
+
+	if o.metrics, err = telemetry.NewMetrics(); err != nil {
+		return nil, err
+	}
+	if o.tracing, err = telemetry.NewTracing(ctx, b.cfg.Tracing, opts.SpanExporter); err != nil {
+		return nil, err
+	}
+
+	// Decorate the connectors: trace context and spans around each
+	// partner's intake, the partner's rate limit outside it (so the intake
+	// span shows the wait), and a forward span around the ERP sink.
+	var conns []telemetry.NamedConnector
+	var certs []telemetry.CertFile
+	for _, p := range b.cfg.Partners {
+		src, ok := b.sources[p.Name]
+		if !ok {
+			continue
+		}
+		conns = append(conns, telemetry.NamedConnector{Partner: p.Name, Role: "inbound", Connector: p.Inbound.Type, Impl: src})
+		certs = append(certs, reportedCerts("partner:"+p.Name, src)...)
+		partner, connector := p.Name, p.Inbound.Type
+		b.sources[p.Name] = policy.NewRateLimited(o.tracing.Source(src), p.RateLimit.PerSecond, p.RateLimit.Burst,
+			func(*bridge.Envelope) { o.metrics.Throttled(partner, connector) })
+	}
+	conns = append(conns, telemetry.NamedConnector{Role: "erp", Connector: b.cfg.ERP.Sink.Type, Impl: b.sink})
+	certs = append(certs, reportedCerts("erp", b.sink)...)
+	b.sink = o.tracing.Sink(b.sink)
+	certs = append(certs, telemetry.ConfigCertFiles(b.cfg)...)
+
+	partners := make([]string, len(b.cfg.Partners))
+	for i, p := range b.cfg.Partners {
+		partners[i] = p.Name
+	}
+	poller := &telemetry.Poller{JS: b.js, Topology: b.topo, Partners: partners, Connectors: conns,
+		Certs: dedupCerts(certs), Metrics: o.metrics, Log: b.log}
+	poller.Poll(ctx)
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	o.stopPoller, o.pollerDone = cancel, make(chan struct{})
+	go func() { defer close(o.pollerDone); poller.Run(pctx) }()
+
+	o.admin = &telemetry.Admin{Metrics: o.metrics, Log: b.log, Checks: []telemetry.Check{
+		{Name: "jetstream", Fn: func(ctx context.Context) error {
+			if st := b.nc.Status(); st != nats.CONNECTED {
+				return fmt.Errorf("connection is %v", st)
+			}
+			_, err := b.js.AccountInfo(ctx)
+			return err
+		}},
+		{Name: "erp", Fn: func(context.Context) error { return b.sink.Ready() }},
+	}}
+	if b.cfg.Admin.Listen != "off" {
+		o.adminAddr, o.stopAdmin, err = o.admin.Serve(ctx, b.cfg.Admin.Listen)
+		if err != nil {
+			// Moving events matters more than being watched: run on, loudly.
+			b.log.Error("admin listener not started: no /healthz, /readyz, /metrics", "err", err)
+		} else {
+			b.log.Info("admin listener", "addr", o.adminAddr)
+		}
+	}
+	return []bridge.Observer{o.metrics, &audit.Observer{W: o.audit, Log: b.log}}, nil
 }
 
-// stopObservability flushes the audit trail; safe to call more than once.
+// decorate adds the policy stage in front of the configured stages, spans
+// around every stage, and trace context on what the ERP receives.
+func (b *Bridge) decorate(stages []bridge.Stage, normalize bridge.Normalizer) ([]bridge.Stage, bridge.Normalizer) {
+	all := append([]bridge.Stage{policy.PartnerIdentity()}, stages...)
+	if b.obs == nil || b.obs.tracing == nil {
+		return all, normalize
+	}
+	return b.obs.tracing.Stages(all), telemetry.Normalizer(normalize)
+}
+
+func reportedCerts(owner string, impl any) []telemetry.CertFile {
+	cr, ok := impl.(bridge.CertReporter)
+	if !ok {
+		return nil
+	}
+	var out []telemetry.CertFile
+	for _, f := range cr.CertFiles() {
+		out = append(out, telemetry.CertFile{Owner: owner, File: f})
+	}
+	return out
+}
+
+func dedupCerts(in []telemetry.CertFile) []telemetry.CertFile {
+	seen := map[telemetry.CertFile]bool{}
+	var out []telemetry.CertFile
+	for _, c := range in {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// stopObservability flushes the audit trail and spans and stops the
+// poller and the admin listener; safe to call more than once.
 func (b *Bridge) stopObservability() {
 	o := b.obs
 	if o == nil {
 		return
 	}
 	o.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if o.stopPoller != nil {
+			o.stopPoller()
+			<-o.pollerDone
+		}
+		var errs []error
 		if o.audit != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			if err := o.audit.Close(ctx); err != nil {
-				b.log.Error("audit trail incomplete", "err", err)
-			}
+			errs = append(errs, o.audit.Close(ctx))
+		}
+		if o.tracing != nil {
+			errs = append(errs, o.tracing.Shutdown(ctx))
+		}
+		if o.stopAdmin != nil {
+			o.stopAdmin()
+		}
+		if o.metrics != nil {
+			errs = append(errs, o.metrics.Shutdown(ctx))
+		}
+		if err := errors.Join(errs...); err != nil {
+			b.log.Error("observability did not stop cleanly; the audit trail may be incomplete", "err", err)
 		}
 	})
 }
@@ -68,4 +188,20 @@ func (b *Bridge) AuditWriter() *audit.Writer {
 		return nil
 	}
 	return b.obs.audit
+}
+
+// AdminAddr is the admin listener's bound address ("" when not listening).
+func (b *Bridge) AdminAddr() string {
+	if b.obs == nil {
+		return ""
+	}
+	return b.obs.adminAddr
+}
+
+// AdminURL is the admin listener's base URL.
+func (b *Bridge) AdminURL() string {
+	if a := b.AdminAddr(); a != "" {
+		return "http://" + a
+	}
+	return ""
 }

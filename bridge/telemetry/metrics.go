@@ -1,0 +1,266 @@
+// Package telemetry turns the pipeline's decisions into OpenTelemetry
+// metrics (served for Prometheus) and traces. Labels carry identities and
+// reason codes only, never payload values.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+)
+
+// maxEventTypes caps the event_type label's values: event types come from
+// partners, and an unbounded label would let one partner blow up the
+// metrics store. Types past the cap are counted as "other".
+const maxEventTypes = 64
+
+// Metrics is a bridge.Observer that records OpenTelemetry instruments and
+// serves them in the Prometheus format.
+type Metrics struct {
+	provider *sdkmetric.MeterProvider
+	registry *prometheus.Registry
+
+	received, stored, forwarded, deadLettered, retried, throttled metric.Int64Counter
+	latency                                                       metric.Float64Histogram
+
+	mu         sync.Mutex
+	eventTypes map[string]struct{}
+	gauges     Gauges
+	// receivedBy counts per partner for the recent rate in status.
+	receivedBy sync.Map // partner -> *atomic.Int64
+}
+
+// Gauges are the values a poller measures outside the message flow.
+type Gauges struct {
+	// Backlog is per partner: stored events not yet confirmed by the ERP.
+	Backlog map[string]int64
+	// DeadLetters is per partner: entries in the dead-letter stream.
+	DeadLetters map[string]int64
+	// Connectors is one entry per connector with its state.
+	Connectors []ConnectorState
+	// Certificates is one entry per certificate file.
+	Certificates []CertExpiry
+	// Rate is per partner: events received per second since the last poll.
+	Rate map[string]float64
+	// At is when the values were measured.
+	At time.Time
+}
+
+// ConnectorState is one connector's link state.
+type ConnectorState struct {
+	Partner   string `json:"partner"` // empty for the ERP sink
+	Role      string `json:"role"`    // "inbound" or "erp"
+	Connector string `json:"connector"`
+	State     string `json:"state"`
+}
+
+// CertExpiry is a certificate file's earliest NotAfter.
+type CertExpiry struct {
+	Owner    string    `json:"owner"` // "jetstream", "erp" or "partner:<name>"
+	File     string    `json:"file"`
+	NotAfter time.Time `json:"not_after"`
+	Err      string    `json:"error,omitempty"`
+}
+
+// NewMetrics builds the instruments on a registry of its own.
+func NewMetrics() (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	provider := sdkmetric.NewMeterProvider(
+		sdkmetric.WithReader(exp),
+		// Latency buckets from 1 ms to ~2 min, dense where the bridge lives.
+		sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Name: "dmzbridge.end_to_end.latency"},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{
+				Boundaries: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+			}},
+		)),
+	)
+	m := &Metrics{provider: provider, registry: reg, eventTypes: map[string]struct{}{}}
+	meter := provider.Meter("github.com/dmzbridge/dmzbridge")
+	counters := []struct {
+		dst  *metric.Int64Counter
+		name string
+		desc string
+	}{
+		{&m.received, "dmzbridge.messages.received", "Partner events taken in by an inbound connector."},
+		{&m.stored, "dmzbridge.messages.stored", "Events stored in the ingest stream as forwardable."},
+		{&m.forwarded, "dmzbridge.messages.forwarded", "Events confirmed by the ERP sink."},
+		{&m.deadLettered, "dmzbridge.messages.dead_lettered", "Events stored in the dead-letter stream, by reason."},
+		{&m.retried, "dmzbridge.messages.retried", "Forwarding attempts the ERP sink did not confirm; the event is retried."},
+		{&m.throttled, "dmzbridge.intake.throttled", "Events whose intake waited for the partner's rate limit."},
+	}
+	for _, c := range counters {
+		if *c.dst, err = meter.Int64Counter(c.name, metric.WithDescription(c.desc)); err != nil {
+			return nil, fmt.Errorf("counter %s: %w", c.name, err)
+		}
+	}
+	if m.latency, err = meter.Float64Histogram("dmzbridge.end_to_end.latency", metric.WithUnit("s"),
+		metric.WithDescription("Time from receipt to the ERP's confirmation.")); err != nil {
+		return nil, fmt.Errorf("histogram: %w", err)
+	}
+	if err := m.registerGauges(meter); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Metrics) registerGauges(meter metric.Meter) error {
+	backlog, err := meter.Int64ObservableGauge("dmzbridge.ingest.backlog",
+		metric.WithDescription("Stored events not yet confirmed by the ERP, per partner."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	dlq, err := meter.Int64ObservableGauge("dmzbridge.dead_letter.depth",
+		metric.WithDescription("Entries in the dead-letter stream, per partner."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	up, err := meter.Int64ObservableGauge("dmzbridge.connector.up",
+		metric.WithDescription("1 when the connector's link is up, else 0."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	certs, err := meter.Float64ObservableGauge("dmzbridge.certificate.expiry.timestamp", metric.WithUnit("s"),
+		metric.WithDescription("NotAfter of the earliest-expiring certificate in each configured file, as a Unix time."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		g := m.Gauges()
+		for p, n := range g.Backlog {
+			o.ObserveInt64(backlog, n, metric.WithAttributes(attribute.String("partner", p)))
+		}
+		for p, n := range g.DeadLetters {
+			o.ObserveInt64(dlq, n, metric.WithAttributes(attribute.String("partner", p)))
+		}
+		for _, c := range g.Connectors {
+			v := int64(0)
+			if c.State == bridge.StateUp {
+				v = 1
+			}
+			o.ObserveInt64(up, v, metric.WithAttributes(attribute.String("partner", c.Partner),
+				attribute.String("role", c.Role), attribute.String("connector", c.Connector)))
+		}
+		for _, c := range g.Certificates {
+			if c.Err == "" {
+				o.ObserveFloat64(certs, float64(c.NotAfter.Unix()), metric.WithAttributes(
+					attribute.String("owner", c.Owner), attribute.String("file", c.File)))
+			}
+		}
+		return nil
+	}, backlog, dlq, up, certs)
+	if err != nil {
+		return fmt.Errorf("gauge callback: %w", err)
+	}
+	return nil
+}
+
+// SetGauges replaces the polled values.
+func (m *Metrics) SetGauges(g Gauges) {
+	m.mu.Lock()
+	m.gauges = g
+	m.mu.Unlock()
+}
+
+// Gauges returns the last polled values.
+func (m *Metrics) Gauges() Gauges {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gauges
+}
+
+// ReceivedCount is how many events a partner sent since start.
+func (m *Metrics) ReceivedCount(partner string) int64 {
+	if c, ok := m.receivedBy.Load(partner); ok {
+		return c.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Shutdown stops the meter provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
+
+// Throttled counts an event whose intake waited for the rate limit.
+func (m *Metrics) Throttled(partner, connector string) {
+	m.throttled.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("partner", partner), attribute.String("connector", connector)))
+}
+
+func (m *Metrics) eventType(t string) string {
+	if t == "" {
+		return "unknown"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.eventTypes[t]; ok {
+		return t
+	}
+	if len(m.eventTypes) >= maxEventTypes {
+		return "other"
+	}
+	m.eventTypes[t] = struct{}{}
+	return t
+}
+
+func (m *Metrics) attrs(env *bridge.Envelope, extra ...attribute.KeyValue) metric.MeasurementOption {
+	kv := append([]attribute.KeyValue{
+		attribute.String("partner", env.Partner),
+		attribute.String("connector", env.Source),
+		attribute.String("event_type", m.eventType(env.EventType)),
+	}, extra...)
+	return metric.WithAttributes(kv...)
+}
+
+// Received implements bridge.Observer.
+func (m *Metrics) Received(env *bridge.Envelope) {
+	c, ok := m.receivedBy.Load(env.Partner)
+	if !ok {
+		c, _ = m.receivedBy.LoadOrStore(env.Partner, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
+	m.received.Add(context.Background(), 1, m.attrs(env))
+}
+
+// Stored implements bridge.Observer.
+func (m *Metrics) Stored(env *bridge.Envelope) {
+	m.stored.Add(context.Background(), 1, m.attrs(env))
+}
+
+// DeadLettered implements bridge.Observer.
+func (m *Metrics) DeadLettered(env *bridge.Envelope, r *bridge.Rejection) {
+	m.deadLettered.Add(context.Background(), 1, m.attrs(env, attribute.String("reason", r.Reason)))
+}
+
+// Forwarded implements bridge.Observer.
+func (m *Metrics) Forwarded(env *bridge.Envelope, latency time.Duration) {
+	ctx := context.Background()
+	a := m.attrs(env)
+	m.forwarded.Add(ctx, 1, a)
+	m.latency.Record(ctx, latency.Seconds(), a)
+}
+
+// ForwardFailed implements bridge.Observer.
+func (m *Metrics) ForwardFailed(env *bridge.Envelope, _ error) {
+	m.retried.Add(context.Background(), 1, m.attrs(env))
+}

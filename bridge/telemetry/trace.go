@@ -1,0 +1,270 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// Tracing carries W3C trace context from the partner through JetStream to
+// the ERP and records spans for intake, each stage, persistence and
+// forwarding. Trace ids are always propagated (a partner's, or a fresh one
+// when the partner sent none); spans are exported only when configured.
+type Tracing struct {
+	provider *sdktrace.TracerProvider
+	tracer   trace.Tracer
+	prop     propagation.TraceContext
+	// persist holds the persistence span of an event between the last
+	// stage and the PubAck, keyed by envelope.
+	persist sync.Map
+}
+
+// NewTracing builds the tracer. exporter, when non-nil, replaces the OTLP
+// exporter from the config (tests record spans in memory).
+func NewTracing(ctx context.Context, cfg config.Tracing, exporter sdktrace.SpanExporter) (*Tracing, error) {
+	if exporter == nil && cfg.OTLPEndpoint != "" {
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.OTLPEndpoint))
+		if err != nil {
+			return nil, fmt.Errorf("tracing.otlp_endpoint: %w", err)
+		}
+		exporter = exp
+	}
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(cfg.ServiceName))),
+	}
+	if exporter != nil {
+		ratio := cfg.SampleRatio
+		if ratio == 0 {
+			ratio = 1
+		}
+		opts = append(opts, sdktrace.WithBatcher(exporter),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+	} else {
+		// Nothing to export to: spans still get ids, so trace context
+		// flows to the ERP, but none is recorded unless the partner asked.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	return &Tracing{provider: tp, tracer: tp.Tracer("github.com/dmzbridge/dmzbridge")}, nil
+}
+
+// Shutdown flushes and stops span export.
+func (t *Tracing) Shutdown(ctx context.Context) error { return t.provider.Shutdown(ctx) }
+
+// headerCarrier reads trace headers case-insensitively: brokers and
+// client libraries disagree on header case.
+type headerCarrier map[string]string
+
+func (c headerCarrier) Get(key string) string {
+	if v, ok := c[key]; ok {
+		return v
+	}
+	for k, v := range c {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	for k := range c {
+		if strings.EqualFold(k, key) && k != key {
+			delete(c, k)
+		}
+	}
+	c[key] = value
+}
+
+func (c headerCarrier) Keys() []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	return out
+}
+
+func envAttrs(env *bridge.Envelope) trace.SpanStartEventOption {
+	return trace.WithAttributes(
+		attribute.String("dmzbridge.partner", env.Partner),
+		attribute.String("dmzbridge.connector", env.Source),
+		attribute.String("messaging.message.id", env.ID),
+	)
+}
+
+// Source wraps a source so each event's intake is a span, child of the
+// partner's traceparent or the root of a new trace, and the event carries
+// the span's context onward (into JetStream and to the ERP).
+func (t *Tracing) Source(src bridge.Source) bridge.Source { return &tracedSource{Source: src, t: t} }
+
+type tracedSource struct {
+	bridge.Source
+	t *Tracing
+}
+
+func (s *tracedSource) Run(ctx context.Context, in bridge.Intake) error {
+	return s.Source.Run(ctx, &tracedIntake{next: in, t: s.t})
+}
+
+func (s *tracedSource) State() string {
+	if sr, ok := s.Source.(bridge.StateReporter); ok {
+		return sr.State()
+	}
+	return bridge.StateUp
+}
+
+type tracedIntake struct {
+	next bridge.Intake
+	t    *Tracing
+}
+
+func (i *tracedIntake) Submit(ctx context.Context, env *bridge.Envelope, done func(error)) error {
+	if env.Headers == nil {
+		env.Headers = map[string]string{}
+	}
+	t := i.t
+	ctx = t.prop.Extract(ctx, headerCarrier(env.Headers))
+	ctx, span := t.tracer.Start(ctx, "dmzbridge.intake", trace.WithSpanKind(trace.SpanKindConsumer), envAttrs(env))
+	t.prop.Inject(ctx, headerCarrier(env.Headers))
+	err := i.next.Submit(ctx, env, func(err error) {
+		if ps, ok := t.persist.LoadAndDelete(env); ok {
+			endSpan(ps.(trace.Span), err)
+		}
+		endSpan(span, err)
+		done(err)
+	})
+	if err != nil {
+		if ps, ok := t.persist.LoadAndDelete(env); ok {
+			endSpan(ps.(trace.Span), err)
+		}
+		endSpan(span, err)
+	}
+	return err
+}
+
+func endSpan(s trace.Span, err error) {
+	if err != nil {
+		s.SetStatus(codes.Error, "not stored")
+	}
+	s.End()
+}
+
+// Stages wraps each stage in a span and appends the persistence span's
+// start, which ends when the event's PubAck arrives.
+func (t *Tracing) Stages(stages []bridge.Stage) []bridge.Stage {
+	out := make([]bridge.Stage, 0, len(stages)+1)
+	for _, st := range stages {
+		out = append(out, tracedStage{Stage: st, t: t})
+	}
+	return append(out, bridge.StageFunc{StageName: "persist-span", Fn: func(ctx context.Context, env *bridge.Envelope) error {
+		_, span := t.tracer.Start(ctx, "dmzbridge.persist", trace.WithSpanKind(trace.SpanKindProducer), envAttrs(env))
+		t.persist.Store(env, span)
+		return nil
+	}})
+}
+
+type tracedStage struct {
+	bridge.Stage
+	t *Tracing
+}
+
+func (s tracedStage) Process(ctx context.Context, env *bridge.Envelope) error {
+	ctx, span := s.t.tracer.Start(ctx, "dmzbridge.stage."+s.Name(), envAttrs(env))
+	defer span.End()
+	err := s.Stage.Process(ctx, env)
+	if r, ok := bridge.AsRejection(err); ok {
+		// The reason code only: the detail may quote the payload.
+		span.SetAttributes(attribute.String("dmzbridge.reason", r.Reason))
+		span.SetStatus(codes.Error, r.Reason)
+	} else if err != nil {
+		span.SetStatus(codes.Error, "stage failed")
+	}
+	return err
+}
+
+// Normalizer makes sure the ERP message carries the event's trace context
+// whatever the normalizer put in its headers.
+func Normalizer(n bridge.Normalizer) bridge.Normalizer {
+	return func(env *bridge.Envelope) (*bridge.ERPMessage, error) {
+		m, err := n(env)
+		if err != nil || m == nil {
+			return m, err
+		}
+		if tp := env.TraceParent(); tp != "" && headerCarrier(m.Headers).Get(bridge.HeaderTraceParent) == "" {
+			if m.Headers == nil {
+				m.Headers = map[string]string{}
+			}
+			m.Headers[bridge.HeaderTraceParent] = tp
+			if ts := env.Headers[bridge.HeaderTraceState]; ts != "" {
+				m.Headers[bridge.HeaderTraceState] = ts
+			}
+		}
+		return m, nil
+	}
+}
+
+// Sink wraps the ERP sink: each message's publish is a span, child of the
+// event's stored trace context, and the ERP receives that span's context.
+func (t *Tracing) Sink(s bridge.Sink) bridge.Sink { return &tracedSink{Sink: s, t: t} }
+
+type tracedSink struct {
+	bridge.Sink
+	t *Tracing
+}
+
+func (s *tracedSink) State() string {
+	if sr, ok := s.Sink.(bridge.StateReporter); ok {
+		return sr.State()
+	}
+	if s.Sink.Ready() == nil {
+		return bridge.StateUp
+	}
+	return bridge.StateDown
+}
+
+func (s *tracedSink) CertFiles() []string {
+	if cr, ok := s.Sink.(bridge.CertReporter); ok {
+		return cr.CertFiles()
+	}
+	return nil
+}
+
+func (s *tracedSink) Publish(ctx context.Context, batch []*bridge.ERPMessage) []error {
+	spans := make([]trace.Span, len(batch))
+	out := make([]*bridge.ERPMessage, len(batch))
+	for i, m := range batch {
+		h := maps.Clone(m.Headers)
+		if h == nil {
+			h = map[string]string{}
+		}
+		pctx := s.t.prop.Extract(ctx, headerCarrier(h))
+		sctx, span := s.t.tracer.Start(pctx, "dmzbridge.forward", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("dmzbridge.partner", m.Partner), attribute.String("messaging.message.id", m.ID)))
+		s.t.prop.Inject(sctx, headerCarrier(h))
+		cp := *m
+		cp.Headers = h
+		out[i], spans[i] = &cp, span
+	}
+	errs := s.Sink.Publish(ctx, out)
+	for i, span := range spans {
+		if errs != nil && errs[i] != nil {
+			span.SetStatus(codes.Error, "not confirmed by the ERP")
+		}
+		span.End()
+	}
+	return errs
+}
