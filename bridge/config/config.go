@@ -22,8 +22,8 @@ type Config struct {
 	Admin       Admin     `yaml:"admin"`
 	Log         Log       `yaml:"log"`
 	// SchemasDir holds the event types' JSON Schemas (see validation.go).
-	SchemasDir string `yaml:"schemas_dir"`
-	Tracing     Tracing   `yaml:"tracing"`
+	SchemasDir string  `yaml:"schemas_dir"`
+	Tracing    Tracing `yaml:"tracing"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -47,7 +47,7 @@ type Partner struct {
 	Retry       Retry     `yaml:"retry"` // overrides forward.retry (retry.go)
 	// PartnerChecks: event type, allowed types, size limit, masking.
 	PartnerChecks `yaml:",inline"`
-	RateLimit   RateLimit `yaml:"rate_limit"`
+	RateLimit     RateLimit `yaml:"rate_limit"`
 }
 
 // Forward tunes the forwarder that moves stored events to the ERP.
