@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,9 +230,11 @@ func startChildBridge(t *testing.T, yaml string) *childBridge {
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		signalled := false
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "CHILD-BRIDGE-READY") {
+			if !signalled && strings.Contains(sc.Text(), "CHILD-BRIDGE-READY") {
 				close(ready)
+				signalled = true
 			}
 			cb.mu.Lock()
 			cb.output.WriteString(sc.Text() + "\n")
@@ -251,8 +252,6 @@ func startChildBridge(t *testing.T, yaml string) *childBridge {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-var _ io.Writer = writerFunc(nil)
 
 // TestClusterScaleOut runs two bridge replicas on a 3-node JetStream
 // cluster with R3 streams (durability replicated). Both share the partner
