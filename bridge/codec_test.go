@@ -104,3 +104,24 @@ func TestBackoffBounds(t *testing.T) {
 		t.Fatalf("after reset the delay must start over, got %v", d)
 	}
 }
+
+func TestHeaderHygiene(t *testing.T) {
+	cases := []struct {
+		in, want string
+	}{
+		{"plain", "plain"},
+		{"a\r\nDmz-Partner: evil", "aDmz-Partner: evil"},
+		{"tab\there", "tabhere"},
+		{"ünïcode ok", "ünïcode ok"},
+	}
+	for _, c := range cases {
+		if got := CleanHeaderValue(c.in); got != c.want {
+			t.Errorf("CleanHeaderValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for k, want := range map[string]bool{"X-Id": true, "": false, "a b": false, "a:b": false, "ä": false, strings.Repeat("k", 257): false} {
+		if got := ValidHeaderKey(k); got != want {
+			t.Errorf("ValidHeaderKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+}

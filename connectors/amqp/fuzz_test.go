@@ -1,6 +1,8 @@
 package amqp
 
 import (
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"strings"
 	"testing"
 	"unicode"
@@ -36,7 +38,7 @@ func FuzzEnvelope(f *testing.F) {
 			t.Fatalf("control character in id %q or type %q", env.ID, env.EventType)
 		}
 		for k, v := range env.Headers {
-			if !validHeaderKey(k) || bad(v) {
+			if !bridge.ValidHeaderKey(k) || bad(v) {
 				t.Fatalf("header %q: %q", k, v)
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"gopkg.in/yaml.v3"
@@ -514,7 +513,7 @@ func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
 	env := &bridge.Envelope{
 		Partner:   s.spec.Partner,
 		Source:    Name,
-		EventType: cleanValue(d.Type),
+		EventType: bridge.CleanHeaderValue(d.Type),
 		Payload:   d.Body,
 		Headers:   make(map[string]string, len(d.Headers)+4),
 	}
@@ -522,25 +521,25 @@ func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
 		if strings.HasPrefix(k, "x-") {
 			continue // broker bookkeeping such as x-delivery-count
 		}
-		if sv, ok := headerString(v); ok && validHeaderKey(k) {
+		if sv, ok := headerString(v); ok && bridge.ValidHeaderKey(k) {
 			env.Headers[k] = sv
 		}
 	}
 	env.Headers[HeaderExchange] = d.Exchange
-	env.Headers[HeaderRoutingKey] = cleanValue(d.RoutingKey)
+	env.Headers[HeaderRoutingKey] = bridge.CleanHeaderValue(d.RoutingKey)
 	for k, v := range map[string]string{
 		HeaderContentType:     d.ContentType,
 		HeaderContentEncoding: d.ContentEncoding,
 		HeaderCorrelationID:   d.CorrelationId,
 	} {
-		if v = cleanValue(v); v != "" {
+		if v = bridge.CleanHeaderValue(v); v != "" {
 			env.Headers[k] = v
 		}
 	}
 	if !d.Timestamp.IsZero() {
 		env.Headers[HeaderTimestamp] = d.Timestamp.UTC().Format(time.RFC3339)
 	}
-	env.ID = cleanValue(d.MessageId)
+	env.ID = bridge.CleanHeaderValue(d.MessageId)
 	if env.ID == "" && s.opts.IDHeader != "" {
 		if v, ok := headerString(d.Headers[s.opts.IDHeader]); ok {
 			env.ID = v
@@ -586,32 +585,6 @@ func headerString(v any) (string, bool) {
 		}
 		s = strconv.Itoa(n)
 	}
-	s = cleanValue(s)
+	s = bridge.CleanHeaderValue(s)
 	return s, s != ""
-}
-
-// cleanValue drops control characters: header values end up in NATS
-// headers, where a line break would forge another header.
-func cleanValue(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-func validHeaderKey(k string) bool {
-	if k == "" || len(k) > 256 {
-		return false
-	}
-	for _, r := range k {
-		if r <= ' ' || r >= 0x7f || r == ':' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"strings"
 	"testing"
 	"unicode"
@@ -28,7 +30,7 @@ func FuzzEnvelopeHeaders(f *testing.F) {
 			t.Fatalf("id %q", env.ID)
 		}
 		for k, v := range env.Headers {
-			if !validHeaderKey(k) {
+			if !bridge.ValidHeaderKey(k) {
 				t.Fatalf("header key %q", k)
 			}
 			if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {

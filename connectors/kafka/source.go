@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -318,10 +316,10 @@ func (s *Source) envelope(m kafkago.Message) *bridge.Envelope {
 		Headers: make(map[string]string, len(m.Headers)+5),
 	}
 	for _, h := range m.Headers {
-		if !validHeaderKey(h.Key) || !utf8.Valid(h.Value) {
+		if !bridge.ValidHeaderKey(h.Key) || !utf8.Valid(h.Value) {
 			continue
 		}
-		if v := cleanValue(string(h.Value)); v != "" {
+		if v := bridge.CleanHeaderValue(string(h.Value)); v != "" {
 			env.Headers[h.Key] = v
 		}
 	}
@@ -329,7 +327,7 @@ func (s *Source) envelope(m kafkago.Message) *bridge.Envelope {
 	env.Headers[HeaderPartition] = strconv.Itoa(m.Partition)
 	env.Headers[HeaderOffset] = strconv.FormatInt(m.Offset, 10)
 	if len(m.Key) > 0 && utf8.Valid(m.Key) {
-		if k := cleanValue(string(m.Key)); k != "" && len(k) <= 256 {
+		if k := bridge.CleanHeaderValue(string(m.Key)); k != "" && len(k) <= 256 {
 			env.Headers[HeaderKey] = k
 		}
 	}
@@ -370,30 +368,4 @@ func (s *Source) forget(m kafkago.Message) {
 	s.mu.Lock()
 	delete(s.counts, k)
 	s.mu.Unlock()
-}
-
-// cleanValue drops control characters: header values end up in NATS
-// headers, where a line break would forge another header.
-func cleanValue(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-func validHeaderKey(k string) bool {
-	if k == "" || len(k) > 256 {
-		return false
-	}
-	for _, r := range k {
-		if r <= ' ' || r >= 0x7f || r == ':' {
-			return false
-		}
-	}
-	return true
 }
