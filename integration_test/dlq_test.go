@@ -256,11 +256,16 @@ func TestRetryMaxAttemptsDeadLetters(t *testing.T) {
 		seen[id] = true
 		for k, want := range map[string]string{
 			bridge.HeaderReason: bridge.ReasonMaxAttempts, bridge.HeaderAttempt: "4", bridge.HeaderPartner: "bank-a",
-			bridge.HeaderSource: "nats", bridge.HeaderTraceParent: tp, bridge.HeaderFailedIn: bridge.FailedAtForward,
+			bridge.HeaderSource: "nats", bridge.HeaderFailedIn: bridge.FailedAtForward,
 		} {
 			if got := h.Get(k); got != want {
 				t.Errorf("%s: %s = %q, want %q", id, k, got, want)
 			}
+		}
+		// The bridge's spans are children in the partner's trace: the trace
+		// id is the partner's, the parent span id is the bridge's own.
+		if got := audit.TraceID(h.Get(bridge.HeaderTraceParent)); got != audit.TraceID(tp) {
+			t.Errorf("%s: traceparent %q is not in the partner's trace %q", id, h.Get(bridge.HeaderTraceParent), tp)
 		}
 		if !strings.Contains(h.Get(bridge.HeaderError), "connection refused") {
 			t.Errorf("%s: error detail %q", id, h.Get(bridge.HeaderError))

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
 	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
@@ -225,8 +226,9 @@ func TestKafkaTenThousandInPartitionOrder(t *testing.T) {
 			t.Fatalf("id %q: %v", d.id, err)
 		}
 		seq := off*kafkaPartitions + p
-		if wantTP := fmt.Sprintf("00-%032x-%016x-01", seq+1, seq+1); d.traceparent != wantTP {
-			t.Fatalf("%s: traceparent %q at the ERP, want %q", d.id, d.traceparent, wantTP)
+		// The ERP sees the partner's trace id; the parent span is the bridge's.
+		if wantTrace := fmt.Sprintf("%032x", seq+1); audit.TraceID(d.traceparent) != wantTrace {
+			t.Fatalf("%s: traceparent %q at the ERP, want trace id %s", d.id, d.traceparent, wantTrace)
 		}
 	}
 	if n := erp.storedMsgs(t); n != total {
