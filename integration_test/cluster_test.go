@@ -347,9 +347,11 @@ func TestClusterScaleOut(t *testing.T) {
 	cluster.kill(t, leader)
 	t.Logf("%v: stopped NATS node %s (ingest stream leader)", time.Since(start).Round(time.Millisecond), leader)
 
-	eventually(t, 60*time.Second, "both bridges forwarding and half the events at the ERP", func() (bool, string) {
+	// Which replica a shared pull consumer serves is up to the server, so
+	// only b must be busy: killing it then matters, and a must take over.
+	eventually(t, 60*time.Second, "bridge b forwarding and half the events at the ERP", func() (bool, string) {
 		n, by, _ := got.snapshot()
-		return n >= total/2 && by["a"] > 0 && by["b"] > 0, fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
+		return n >= total/2 && by["b"] > 0, fmt.Sprintf("%d of %d, by bridge %v", n, total, by)
 	})
 	if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("SIGKILL child bridge: %v", err)

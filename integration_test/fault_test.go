@@ -113,7 +113,7 @@ func TestFaultStoreFullPausesIntake(t *testing.T) {
 	// Intake pauses: the ack floor stops well short of the total and stays.
 	var floor uint64
 	eventually(t, 30*time.Second, "intake to stall at the store limit", func() (bool, string) {
-		ok, state := partnerAcked(pjs, "PARTNER_FULL", "dmzbridge-bank-f", 500)
+		ok, state := partnerAcked(pjs, "PARTNER_FULL", "dmzbridge-bank-f", 100)
 		if !ok {
 			return false, state
 		}
