@@ -42,6 +42,9 @@ func (f Filter) Match(r Record) bool {
 	return true
 }
 
+// untilSlack is how long after a record its batch may be stored.
+const untilSlack = 24 * time.Hour
+
 // Query reads the audit stream and returns matching records in stored
 // order. A partner filter reads only that partner's subject; a since bound
 // starts at that time (a batch is always stored after its records' times).
@@ -96,9 +99,10 @@ func Query(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, f 
 		if md.NumPending == 0 {
 			return out, nil
 		}
-		if !f.Until.IsZero() && md.Timestamp.After(f.Until.Add(time.Hour)) {
-			// Batches are stored within seconds of their records; an hour
-			// past the bound nothing earlier can follow.
+		if !f.Until.IsZero() && md.Timestamp.After(f.Until.Add(untilSlack)) {
+			// Batches are stored within seconds of their records; a day
+			// past the bound nothing earlier can follow, even from a
+			// writer that was cut off from JetStream for hours.
 			return out, nil
 		}
 	}
