@@ -105,7 +105,9 @@ type NamedConnector struct {
 	Role      string
 	Connector string
 	// Impl is the source or sink; its state is read when it implements
-	// bridge.StateReporter, otherwise it counts as up while the bridge runs.
+	// bridge.StateReporter or bridge.ConnectorStater, otherwise it counts
+	// as up while the bridge runs (bridge.StateOf). Pass the ERP sink
+	// wrapped by Tracing.Sink, which derives a state from Ready().
 	Impl any
 }
 
@@ -182,11 +184,7 @@ func (p *Poller) Poll(ctx context.Context) {
 		}
 	}
 	for _, c := range p.Connectors {
-		state := bridge.StateUp
-		if sr, ok := c.Impl.(bridge.StateReporter); ok {
-			state = sr.State()
-		}
-		g.Connectors = append(g.Connectors, ConnectorState{Partner: c.Partner, Role: c.Role, Connector: c.Connector, State: state})
+		g.Connectors = append(g.Connectors, ConnectorState{Partner: c.Partner, Role: c.Role, Connector: c.Connector, State: bridge.StateOf(c.Impl)})
 	}
 	for _, c := range p.Certs {
 		g.Certificates = append(g.Certificates, ReadCertExpiry(c))

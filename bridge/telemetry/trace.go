@@ -120,12 +120,9 @@ func (s *tracedSource) Run(ctx context.Context, in bridge.Intake) error {
 	return s.Source.Run(ctx, &tracedIntake{next: in, t: s.t})
 }
 
-func (s *tracedSource) State() string {
-	if sr, ok := s.Source.(bridge.StateReporter); ok {
-		return sr.State()
-	}
-	return bridge.StateUp
-}
+// State forwards the wrapped source's link state, so wrappers outside this
+// one (the rate limit) still see it.
+func (s *tracedSource) State() string { return bridge.StateOf(s.Source) }
 
 type tracedIntake struct {
 	next bridge.Intake
@@ -226,9 +223,11 @@ type tracedSink struct {
 	t *Tracing
 }
 
+// State is the wrapped sink's own link state when it reports one, else
+// derived from Ready(): a sink that cannot say is down when it is not ready.
 func (s *tracedSink) State() string {
-	if sr, ok := s.Sink.(bridge.StateReporter); ok {
-		return sr.State()
+	if bridge.ReportsState(s.Sink) {
+		return bridge.StateOf(s.Sink)
 	}
 	if s.Sink.Ready() == nil {
 		return bridge.StateUp

@@ -229,6 +229,21 @@ func (s *Source) State() State {
 	return s.state
 }
 
+// ConnectorState implements bridge.ConnectorStater (State keeps its
+// richer snapshot for health checks and tests): up only while a session
+// consumes; waiting out a backoff after a lost connection or a failed
+// attempt is down, so connector_up drops when the partner's broker is gone.
+func (s *Source) ConnectorState() string {
+	switch s.State().Phase {
+	case PhaseConnected:
+		return bridge.StateUp
+	case PhaseIdle, PhaseConnecting:
+		return bridge.StateConnecting
+	default: // PhaseWaiting, PhaseStopped
+		return bridge.StateDown
+	}
+}
+
 func (s *Source) setPhase(p Phase, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -117,6 +117,22 @@ func (s *Source) State() State {
 	return s.state
 }
 
+// ConnectorState implements bridge.ConnectorStater (State keeps its
+// richer snapshot for health checks and tests): up while a reader runs,
+// down while the source waits out its backoff after a failed reader.
+// kafka-go retries a lost broker inside the reader, so a broker outage
+// shows as down only once the reader gives up with an error.
+func (s *Source) ConnectorState() string {
+	switch s.State().Phase {
+	case PhaseConsuming:
+		return bridge.StateUp
+	case PhaseIdle:
+		return bridge.StateConnecting
+	default: // PhaseWaiting, PhaseStopped
+		return bridge.StateDown
+	}
+}
+
 func (s *Source) setPhase(p Phase, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

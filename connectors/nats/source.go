@@ -45,6 +45,13 @@ type Source struct {
 	opts SourceOptions
 	spec bridge.SourceSpec
 	log  *slog.Logger
+
+	// mu guards the link State reads: the connection of the running Run
+	// (nil before it dials) and whether Run has returned, since a source
+	// whose Run ended is not restarted by the pipeline and stays down.
+	mu      sync.Mutex
+	nc      *nats.Conn
+	stopped bool
 }
 
 // NewSource decodes and validates options; it does not connect.
@@ -85,10 +92,13 @@ func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 
 // Run implements bridge.Source.
 func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
+	s.setLink(nil, false)
+	defer s.setLink(nil, true)
 	nc, err := s.opts.dial("dmzbridge-in-"+s.spec.Partner, s.log)
 	if err != nil {
 		return err
 	}
+	s.setLink(nc, false)
 	defer nc.Close()
 	var outstanding sync.WaitGroup
 	if s.opts.Stream != "" {
@@ -98,6 +108,40 @@ func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
 	}
 	waitTimeout(&outstanding, 30*time.Second)
 	return err
+}
+
+func (s *Source) setLink(nc *nats.Conn, stopped bool) {
+	s.mu.Lock()
+	s.nc, s.stopped = nc, stopped
+	s.mu.Unlock()
+}
+
+// State implements bridge.StateReporter from the partner connection's
+// status: up while connected, connecting while it (re)connects (the
+// client retries forever, also when the server was down at start), down
+// once closed or once Run has returned.
+func (s *Source) State() string {
+	s.mu.Lock()
+	nc, stopped := s.nc, s.stopped
+	s.mu.Unlock()
+	switch {
+	case stopped:
+		return bridge.StateDown
+	case nc == nil: // not dialled yet
+		return bridge.StateConnecting
+	}
+	return linkState(nc.Status())
+}
+
+func linkState(st nats.Status) string {
+	switch st {
+	case nats.CONNECTED, nats.DRAINING_SUBS, nats.DRAINING_PUBS:
+		return bridge.StateUp
+	case nats.CONNECTING, nats.RECONNECTING:
+		return bridge.StateConnecting
+	default: // DISCONNECTED, CLOSED
+		return bridge.StateDown
+	}
 }
 
 func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Intake, outstanding *sync.WaitGroup) error {
