@@ -30,6 +30,8 @@ const (
 	WouldReject Outcome = "would_reject"
 	// Purged: removed from the dead-letter stream.
 	Purged Outcome = "purged"
+	// WouldPurge is the dry-run form of Purged.
+	WouldPurge Outcome = "would_purge"
 )
 
 // Result is what happened to one entry.

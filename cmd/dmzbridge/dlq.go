@@ -547,6 +547,7 @@ type summary struct {
 	Failed        int `json:"failed,omitempty"`
 	WouldReplay   int `json:"would_replay,omitempty"`
 	WouldReject   int `json:"would_reject,omitempty"`
+	WouldPurge    int `json:"would_purge,omitempty"`
 	// Gone: selected, but removed by someone else before its turn.
 	Gone int `json:"gone,omitempty"`
 }
@@ -565,6 +566,8 @@ func (s *summary) add(o dlq.Outcome) {
 		s.WouldReplay++
 	case dlq.WouldReject:
 		s.WouldReject++
+	case dlq.WouldPurge:
+		s.WouldPurge++
 	}
 }
 
@@ -716,7 +719,7 @@ recorded in the audit trail with the operator.`,
 			}
 			return runBatch(cmd, deps, s.store, seqs, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
 				if dryRun {
-					return dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: "would_purge"}, nil
+					return dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: dlq.WouldPurge}, nil
 				}
 				return dlq.Purge(ctx, s.store, rec, e)
 			})
@@ -793,8 +796,8 @@ func runBatch(cmd *cobra.Command, deps dlqDeps, st *dlq.Store, seqs []uint64, as
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d already gone\n",
-			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.Gone)
+		fmt.Fprintf(out, "%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d would be purged, %d already gone\n",
+			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.WouldPurge, sum.Gone)
 	}
 	if stopErr != nil {
 		return fmt.Errorf("stopped after %d of %d entries: %w", done, len(seqs), stopErr)

@@ -164,6 +164,10 @@ func TestDlqGolden(t *testing.T) {
 		{"show_json", []string{"show", "4", "--json"}},
 		{"stats", []string{"stats"}},
 		{"stats_json", []string{"stats", "--json", "--partner", "bank-a"}},
+		// A dry run changes nothing, so it can share the seeded stream;
+		// its summary counts what would be purged.
+		{"purge_dry_run", []string{"purge", "--partner", "bank-a", "--dry-run"}},
+		{"purge_dry_run_json", []string{"purge", "--reason", "malformed,schema_invalid", "--dry-run", "--json"}},
 	}
 	// The partner's masking policy from the config applies in show, on top
 	// of the generic rules: the name is masked only by the policy, the
@@ -254,7 +258,8 @@ func TestDlqPurge(t *testing.T) {
 	url, js := dlqServer(t)
 	seedDLQ(t, js)
 	out, _, code := runDlq(t, testDeps(), "purge", "--partner", "bank-a", "--dry-run", "--server", url)
-	if code != exitOK || !strings.Contains(out, "would_purge 1 bank-a bank-a-0001") {
+	if code != exitOK || !strings.Contains(out, "would_purge 1 bank-a bank-a-0001") ||
+		!strings.Contains(out, "2 selected: 0 replayed, 0 purged,") || !strings.Contains(out, "2 would be purged") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 	if n := dlqCount(t, js); n != 4 {
