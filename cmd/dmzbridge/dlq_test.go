@@ -455,3 +455,63 @@ func freeTCPPort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestDlqReplayRateAndProgress: --rate paces a replay and a replay that
+// runs past a second reports progress on stderr before it is done. At 10
+// per second with a burst of one, 20 entries need 19 intervals of 100 ms
+// (1.9 s); only a lower bound is asserted, so a slow machine cannot make
+// the test fail, and the bound sits below 1.9 s to allow timer slack.
+func TestDlqReplayRateAndProgress(t *testing.T) {
+	const n, perSecond = 20, 10
+	const atLeast = 1500 * time.Millisecond
+	url, js := dlqServer(t)
+	topo := bridge.NewTopology("DMZ")
+	for i := range n {
+		env := &bridge.Envelope{ID: fmt.Sprintf("bank-a-%04d", i), Partner: "bank-a", Source: "nats", ReceivedAt: goldenBase,
+			Headers: map[string]string{}, Payload: []byte(fmt.Sprintf(`{"seq":%d}`, i))}
+		// Forwarder failures go back unchanged, so no stage is involved.
+		f := bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP down"), Last: goldenBase, In: bridge.FailedAtForward}
+		if _, err := js.PublishMsg(context.Background(), bridge.DeadLetterEntry(topo.DeadLetterSubject("bank-a"), env, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := writeFile(t, "bridge.yaml", fmt.Sprintf(`environment: test
+jetstream: {url: %q, durability: relaxed, replicas: 1}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
+`, url))
+	deps := testDeps()
+	deps.stages = func(*config.Config) ([]bridge.Stage, error) { return nil, nil }
+	deps.recorder = nil
+
+	start := time.Now()
+	out, errOut, code := runDlq(t, deps, "replay", "--all", "--rate", fmt.Sprint(perSecond), "--config", cfgPath)
+	took := time.Since(start)
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("%d selected: %d replayed", n, n)) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if left := dlqCount(t, js); left != 0 {
+		t.Fatalf("%d entries left after the replay", left)
+	}
+	if took < atLeast {
+		t.Fatalf("%d entries at --rate %d replayed in %v, want at least %v", n, perSecond, took, atLeast)
+	}
+	t.Logf("%d entries at --rate %d replayed in %v", n, perSecond, took.Round(time.Millisecond))
+
+	// Progress: at least one line while the replay was under way (the
+	// limiter guarantees entries are still left after the first second),
+	// and the final count.
+	var during, final bool
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var done, total int
+		if _, err := fmt.Sscanf(line, "replayed %d/%d", &done, &total); err != nil || total != n {
+			continue
+		}
+		during = during || (done > 0 && done < n)
+		final = final || done == n
+	}
+	if !during || !final {
+		t.Fatalf("stderr lacks progress during the replay (%v) or its final count (%v):\n%s", during, final, errOut)
+	}
+}
