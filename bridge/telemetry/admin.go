@@ -40,11 +40,14 @@ type PartnerStatus struct {
 
 // Status is the body of /status.
 type Status struct {
-	At       time.Time        `json:"at"`
-	Ready    Readiness        `json:"readiness"`
-	Partners []PartnerStatus  `json:"partners"`
-	ERP      []ConnectorState `json:"erp"`
-	Certs    []CertExpiry     `json:"certificates"`
+	At time.Time `json:"at"`
+	// Durability is the JetStream durability mode (fsync, replicated,
+	// relaxed): what a partner's acknowledgement promises.
+	Durability string           `json:"durability"`
+	Ready      Readiness        `json:"readiness"`
+	Partners   []PartnerStatus  `json:"partners"`
+	ERP        []ConnectorState `json:"erp"`
+	Certs      []CertExpiry     `json:"certificates"`
 }
 
 // Admin serves the operators' endpoints: /healthz (the process is alive),
@@ -79,7 +82,7 @@ func (a *Admin) Readiness(ctx context.Context) Readiness {
 // StatusReport assembles the per-partner view.
 func (a *Admin) StatusReport(ctx context.Context) Status {
 	g := a.Metrics.Gauges()
-	st := Status{At: g.At, Ready: a.Readiness(ctx), Certs: g.Certificates}
+	st := Status{At: g.At, Durability: a.Metrics.Durability(), Ready: a.Readiness(ctx), Certs: g.Certificates}
 	for _, c := range g.Connectors {
 		if c.Role != "inbound" {
 			st.ERP = append(st.ERP, c)

@@ -19,6 +19,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
 // maxEventTypes caps the event_type label's values: event types come from
@@ -38,6 +39,9 @@ type Metrics struct {
 	mu         sync.Mutex
 	eventTypes map[string]struct{}
 	gauges     Gauges
+	// durability is the JetStream durability mode (config.Durability*),
+	// empty until SetDurability: no series rather than a made-up level.
+	durability string
 	// receivedBy counts per partner for the recent rate in status.
 	receivedBy sync.Map // partner -> *atomic.Int64
 }
@@ -141,7 +145,18 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 	if err != nil {
 		return fmt.Errorf("gauge: %w", err)
 	}
+	// A gauge rather than a log line: an alert on level < 1 catches a
+	// bridge deployed with relaxed durability, which loses acknowledged
+	// events to a power cut.
+	durability, err := meter.Int64ObservableGauge("dmzbridge.durability.level",
+		metric.WithDescription("JetStream durability mode: 0 relaxed, 1 fsync, 2 replicated (label mode)."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if mode := m.Durability(); mode != "" {
+			o.ObserveInt64(durability, int64(config.DurabilityLevel(mode)), metric.WithAttributes(attribute.String("mode", mode)))
+		}
 		g := m.Gauges()
 		for p, n := range g.Backlog {
 			o.ObserveInt64(backlog, n, metric.WithAttributes(attribute.String("partner", p)))
@@ -164,7 +179,7 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 			}
 		}
 		return nil
-	}, backlog, dlq, up, certs)
+	}, backlog, dlq, up, certs, durability)
 	if err != nil {
 		return fmt.Errorf("gauge callback: %w", err)
 	}
@@ -183,6 +198,21 @@ func (m *Metrics) Gauges() Gauges {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.gauges
+}
+
+// SetDurability records the bridge's durability mode for the
+// dmzbridge.durability.level gauge and /status.
+func (m *Metrics) SetDurability(mode string) {
+	m.mu.Lock()
+	m.durability = mode
+	m.mu.Unlock()
+}
+
+// Durability is the mode given to SetDurability ("" when none was).
+func (m *Metrics) Durability() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.durability
 }
 
 // ReceivedCount is how many events a partner sent since start.

@@ -57,6 +57,7 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	if o.metrics, err = telemetry.NewMetrics(); err != nil {
 		return nil, err
 	}
+	o.metrics.SetDurability(b.cfg.JetStream.Durability)
 	if o.tracing, err = telemetry.NewTracing(ctx, b.cfg.Tracing, opts.SpanExporter); err != nil {
 		return nil, err
 	}
@@ -77,9 +78,12 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 		b.sources[p.Name] = policy.NewRateLimited(o.tracing.Source(src), p.RateLimit.PerSecond, p.RateLimit.Burst,
 			func(*bridge.Envelope) { o.metrics.Throttled(partner, connector) })
 	}
-	conns = append(conns, telemetry.NamedConnector{Role: "erp", Connector: b.cfg.ERP.Sink.Type, Impl: b.sink})
+	// The poller gets the wrapped sink: a sink that reports no state of its
+	// own gets one from Ready() there, where the raw sink would always
+	// count as up.
 	certs = append(certs, reportedCerts("erp", b.sink)...)
 	b.sink = o.tracing.Sink(b.sink)
+	conns = append(conns, telemetry.NamedConnector{Role: "erp", Connector: b.cfg.ERP.Sink.Type, Impl: b.sink})
 	certs = append(certs, telemetry.ConfigCertFiles(b.cfg)...)
 
 	partners := make([]string, len(b.cfg.Partners))
