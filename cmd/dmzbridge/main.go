@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +44,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newDlqCmd(defaultDlqDeps()))
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newStatusCmd(time.Now))
 	root.AddCommand(newBenchCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
+)
+
+// maxStatusBytes bounds what is read from the admin listener: a status
+// report is a few KB, anything far larger is not one.
+const maxStatusBytes = 4 << 20
+
+// newStatusCmd reads GET /status from the running bridge's admin listener.
+// It asks the bridge rather than JetStream because connector states, rates
+// and certificate expiry live only in the bridge process. now is the clock
+// the relative times are printed against (tests fix it).
+func newStatusCmd(now func() time.Time) *cobra.Command {
+	var (
+		cfgPath, adminURL string
+		asJSON            bool
+		timeout           time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each partner's link state, rate, backlog, dead letters and certificate expiry",
+		Long: `Ask the running bridge (GET /status on its admin listener) for one row per
+partner: connector state (up, connecting, down), events received per second
+since the last poll, backlog (stored, not yet confirmed by the ERP),
+dead-letter depth and the nearest certificate expiry; then the ERP sink, the
+durability mode, readiness and every configured certificate.
+
+The address is admin.listen from --config, or --admin. The bridge's gauges
+are polled every 5 s, so values can be that old. Exit code 0 when the report
+was read (also when the bridge is not ready: see its readiness line), 1 when
+the bridge cannot be reached, 3 when the configuration is invalid.`,
+		Example: `  dmzbridge status --config /etc/dmzbridge/bridge.yaml
+  dmzbridge status --admin http://127.0.0.1:9180 --json | jq '.partners[] | select(.state != "up")'`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			base, err := statusBase(adminURL, cfgPath)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			st, raw, err := fetchStatus(ctx, base)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				// The bridge's own document, so fields this CLI version does
+				// not know still reach scripts.
+				_, err := out.Write(raw)
+				return err
+			}
+			return writeStatus(out, st, now())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&cfgPath, "config", "c", "dmzbridge.yaml", "bridge configuration (for admin.listen)")
+	fl.StringVar(&adminURL, "admin", "", "admin listener URL or host:port, overriding the configuration")
+	fl.BoolVar(&asJSON, "json", false, "print the bridge's /status JSON")
+	fl.DurationVar(&timeout, "timeout", 10*time.Second, "give up on the bridge after this long")
+	return cmd
+}
+
+// statusBase is the admin listener's base URL, from --admin or from the
+// configuration's admin.listen.
+func statusBase(adminURL, cfgPath string) (string, error) {
+	if adminURL != "" {
+		if !strings.Contains(adminURL, "://") {
+			adminURL = "http://" + adminURL
+		}
+		return strings.TrimRight(adminURL, "/"), nil
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return "", fmt.Errorf("admin address from %s (or pass --admin): %w", cfgPath, err)
+	}
+	listen := cfg.Admin.Listen
+	if listen == "off" {
+		return "", fmt.Errorf("%s has admin.listen: off, so the bridge serves no /status; enable it or pass --admin", cfgPath)
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%s: admin.listen %q: %w", cfgPath, listen, err)
+	}
+	// A bridge listening on every interface is reachable on loopback too;
+	// the unspecified address itself cannot be dialled everywhere.
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// fetchStatus reads and decodes GET base/status; raw is the body as sent.
+func fetchStatus(ctx context.Context, base string) (telemetry.Status, []byte, error) {
+	var st telemetry.Status
+	url := base + "/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, nil, usageError{fmt.Errorf("admin URL %q: %w", base, err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("bridge not reachable at %s (is dmzbridge serve running, and is this its admin.listen?): %w", base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBytes))
+	if err != nil {
+		return st, nil, fmt.Errorf("read %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, nil, fmt.Errorf("%s is not a dmzbridge admin listener: %w", base, err)
+	}
+	if st.Partners == nil && st.Ready.Checks == nil && st.At.IsZero() {
+		return st, nil, fmt.Errorf("%s is not a dmzbridge admin listener: no status in %s", base, url)
+	}
+	return st, raw, nil
+}
+
+// writeStatus prints the report for an operator: the bridge-wide lines
+// first (is it the ERP or a partner?), then a row per partner.
+func writeStatus(w io.Writer, st telemetry.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "bridge:\t%s\n", readinessLine(st.Ready))
+	fmt.Fprintf(tw, "durability:\t%s\n", dash(st.Durability))
+	measured := "never (the bridge has not polled yet)"
+	if !st.At.IsZero() {
+		measured = fmt.Sprintf("%s (%s ago)", st.At.UTC().Format(time.RFC3339), roundAge(now.Sub(st.At)))
+	}
+	fmt.Fprintf(tw, "measured:\t%s\n", measured)
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTNER\tCONNECTOR\tSTATE\tRATE/S\tBACKLOG\tDEAD LETTERS\tNEAREST CERT EXPIRY")
+	for _, p := range st.Partners {
+		expiry := "-"
+		if p.CertExpiry != nil {
+			expiry = expiryText(*p.CertExpiry, now)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%d\t%d\t%s\n", p.Partner, p.Connector, p.State, p.Rate, p.Backlog, p.DeadLetters, expiry)
+	}
+	if len(st.Partners) == 0 {
+		fmt.Fprintln(tw, "(no partners)")
+	}
+	for _, e := range st.ERP {
+		fmt.Fprintf(tw, "ERP\t%s\t%s\n", e.Connector, e.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+
+	if len(st.Certs) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CERTIFICATE\tOWNER\tEXPIRES")
+		for _, c := range st.Certs {
+			exp := "UNREADABLE: " + c.Err
+			if c.Err == "" {
+				exp = expiryText(c.NotAfter, now)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.File, c.Owner, exp)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write status: %w", err)
+		}
+	}
+	return nil
+}
+
+func readinessLine(r telemetry.Readiness) string {
+	names := make([]string, 0, len(r.Checks))
+	for n := range r.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + r.Checks[n]
+	}
+	state := "NOT READY"
+	if r.Ready {
+		state = "ready"
+	}
+	if len(parts) == 0 {
+		return state
+	}
+	return state + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// expiryText is a date plus how far away it is, so a certificate about to
+// expire stands out without arithmetic.
+func expiryText(t, now time.Time) string {
+	d := t.Sub(now)
+	if d < 0 {
+		return fmt.Sprintf("%s (EXPIRED %s ago)", t.UTC().Format(time.DateOnly), roundAge(-d))
+	}
+	return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.DateOnly), roundAge(d))
+}
+
+// roundAge prints a duration at the precision an operator needs: whole
+// days past two days, hours past two hours, minutes past two minutes.
+func roundAge(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 0:
+		// The bridge's clock is ahead of this one.
+		return "0s"
+	default:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	}
+}
