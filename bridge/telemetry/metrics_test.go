@@ -2,8 +2,11 @@ package telemetry
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +58,7 @@ func TestMetricLabels(t *testing.T) {
 		"dmzbridge_certificate_expiry_timestamp_seconds": {"file", "owner"},
 		"dmzbridge_durability_level":                     {"mode"},
 	}
+	checkReadmeTable(t, want)
 	got := scrape(t, m)
 	for name, labels := range want {
 		ss := got[name]
@@ -125,5 +129,40 @@ func TestEventTypeCap(t *testing.T) {
 	}
 	if n := m.ReceivedCount("bank-a"); n != maxEventTypes+12 {
 		t.Fatalf("ReceivedCount %d, want %d", n, maxEventTypes+12)
+	}
+}
+
+// checkReadmeTable compares the README's metrics table with want, so the
+// documented labels cannot drift from what is exported again.
+func checkReadmeTable(t *testing.T, want map[string][]string) {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(dmzbridge_[a-z_]+)` \\| ([a-z]+) \\| ([^|]*) \\|")
+	paren := regexp.MustCompile(`\([^)]*\)`)
+	documented := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(raw), -1) {
+		name := m[1]
+		if m[2] == "histogram" {
+			name += "_count"
+		}
+		var labels []string
+		for _, l := range strings.Split(paren.ReplaceAllString(m[3], ""), ",") {
+			labels = append(labels, strings.TrimSpace(l))
+		}
+		sort.Strings(labels)
+		documented[name] = true
+		if w, ok := want[name]; !ok {
+			t.Errorf("README documents %s, which is not exported", m[1])
+		} else if !slices.Equal(labels, w) {
+			t.Errorf("README labels of %s: %v, exported %v", m[1], labels, w)
+		}
+	}
+	for name := range want {
+		if !documented[name] {
+			t.Errorf("%s is not in the README's metrics table", name)
+		}
 	}
 }
