@@ -23,6 +23,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
@@ -281,6 +282,8 @@ func TestObservabilityMixedRun(t *testing.T) {
 		{"dmzbridge_end_to_end_latency_seconds_count", nil, bankN - float64(mismatches) + dealerN, false},
 		{"dmzbridge_connector_up", map[string]string{"role": "erp"}, 1, false},
 		{"dmzbridge_connector_up", map[string]string{"role": "inbound"}, 2, false},
+		// Embedded JetStream defaults to fsync.
+		{"dmzbridge_durability_level", map[string]string{"mode": "fsync"}, 1, false},
 	}
 	for _, c := range checks {
 		got := metricSum(body, c.name, c.labels)
@@ -291,6 +294,25 @@ func TestObservabilityMixedRun(t *testing.T) {
 	code, ready := httpGet(t, base+"/readyz")
 	if code != 200 || !strings.Contains(ready, `"erp": "ok"`) || !strings.Contains(ready, `"jetstream": "ok"`) {
 		t.Fatalf("/readyz: %d %s", code, ready)
+	}
+	// /status as `dmzbridge status` reads it: the partners' real link
+	// states, their dead letters and the durability mode.
+	code, status := httpGet(t, base+"/status")
+	var st telemetry.Status
+	if err := json.Unmarshal([]byte(status), &st); err != nil || code != 200 {
+		t.Fatalf("/status: %d %v %s", code, err, status)
+	}
+	if st.Durability != "fsync" || len(st.Partners) != 2 || len(st.ERP) != 1 || st.ERP[0].State != bridge.StateUp {
+		t.Errorf("/status: %s", status)
+	}
+	for _, p := range st.Partners {
+		wantDL := int64(0)
+		if p.Partner == "bank-a" {
+			wantDL = int64(mismatches)
+		}
+		if p.State != bridge.StateUp || p.Connector != "nats" || p.Backlog != 0 || p.DeadLetters != wantDL {
+			t.Errorf("/status partner %+v, want up, backlog 0, %d dead letters", p, wantDL)
+		}
 	}
 
 	// The audit trail: one record per decision.
@@ -325,6 +347,22 @@ func TestObservabilityMixedRun(t *testing.T) {
 		t.Fatalf("dealer event reached the ERP with trace id %q, want a fresh one", got)
 	}
 
+	// The ERP going away shows within a poll: connector_up drops to 0,
+	// /status says down and /readyz turns 503. (The NATS sink has no state
+	// of its own; it is derived from Ready() on the wrapped sink.)
+	erp.srv.stop()
+	eventually(t, 30*time.Second, "ERP connector down", func() (bool, string) {
+		_, m := httpGet(t, base+"/metrics")
+		_, sb := httpGet(t, base+"/status")
+		var st telemetry.Status
+		_ = json.Unmarshal([]byte(sb), &st)
+		up := metricSum(m, "dmzbridge_connector_up", map[string]string{"role": "erp"})
+		return up == 0 && len(st.ERP) == 1 && st.ERP[0].State == bridge.StateDown, fmt.Sprintf("connector_up %v, status %+v", up, st.ERP)
+	})
+	if code, body := httpGet(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the ERP down: %d %s", code, body)
+	}
+
 	// Stop the bridge so every span and audit batch is flushed.
 	rb.shutdown()
 	names := map[string]bool{}
@@ -354,7 +392,7 @@ func TestObservabilityMixedRun(t *testing.T) {
 	}
 	erp.mu.Unlock()
 	for what, text := range map[string]string{"logs": logs.String(), "metrics": body, "audit": string(auditJSON),
-		"spans": spanText.String(), "readyz": ready} {
+		"spans": spanText.String(), "readyz": ready, "status": status} {
 		if text == "" && what != "readyz" {
 			t.Errorf("%s: nothing captured, the check would prove nothing", what)
 		}
