@@ -44,12 +44,18 @@ type Writer interface {
 	Close(ctx context.Context) error
 }
 
-// BatchWriter group-commits messages: per subject (one partner's ingest or
-// dead-letter subject, hence one stream) it gathers messages into a
-// JetStream atomic batch of up to MaxMessages, closed after Linger, and
-// calls every message's done only after the commit's PubAck. Under
-// sync_interval: always the server then flushes the whole batch with one
-// fsync instead of one per message.
+// BatchWriter group-commits messages: per group of subjects that one
+// stream holds (every partner's ingest subject, or every dead-letter
+// subject) it gathers messages into a JetStream atomic batch of up to
+// MaxMessages, closed after Linger, and calls every message's done only
+// after the commit's PubAck. Under sync_interval: always the server then
+// flushes the whole batch with one fsync instead of one per message.
+//
+// Grouping by stream rather than by subject matters: nats-server commits a
+// stream's batches one after the other and each commit has a fixed cost
+// (a staging store is created, flushed and removed), so many partners'
+// small batches queue up behind each other where one larger batch costs
+// little more than a small one.
 //
 // A batch that fails for any reason — refused, timed out, connection lost —
 // is handed message by message to a StoreWriter, which publishes each with
@@ -69,6 +75,7 @@ type BatchWriter struct {
 	mu       sync.Mutex
 	closing  bool
 	groups   map[string]*batchGroup
+	groupOf  func(subject string) string
 	inflight sync.WaitGroup
 	loops    sync.WaitGroup
 
@@ -99,15 +106,21 @@ func (e *batchEntry) finish(err error) {
 }
 
 type batchGroup struct {
-	subject string
-	in      chan batchItem
-	sem     chan struct{}
+	key string
+	in  chan batchItem
+	sem chan struct{}
 }
 
 // NewBatchWriter group-commits through js's connection; single publishes
 // that a failed batch falls back to go through a StoreWriter on js.
-func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stallWait time.Duration, log *slog.Logger) *BatchWriter {
+// groupOf names the batch a subject's messages join; all subjects of one
+// group must belong to one stream (an atomic batch spans one stream). Nil
+// gives every subject a batch of its own.
+func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stallWait time.Duration, groupOf func(string) string, log *slog.Logger) *BatchWriter {
 	opts = opts.WithDefaults()
+	if groupOf == nil {
+		groupOf = func(subject string) string { return subject }
+	}
 	life, cancel := context.WithCancel(context.Background())
 	return &BatchWriter{
 		nc:       js.Conn(),
@@ -116,6 +129,7 @@ func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stall
 		fallback: NewStoreWriter(js, window, stallWait, log),
 		slots:    make(chan struct{}, maxBatchesInFlight),
 		groups:   map[string]*batchGroup{},
+		groupOf:  groupOf,
 		life:     life, cancelLife: cancel,
 	}
 }
@@ -131,14 +145,15 @@ func (w *BatchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 		w.mu.Unlock()
 		return ErrClosed
 	}
-	g := w.groups[msg.Subject]
+	key := w.groupOf(msg.Subject)
+	g := w.groups[key]
 	if g == nil {
 		g = &batchGroup{
-			subject: msg.Subject,
-			in:      make(chan batchItem, w.opts.MaxMessages),
-			sem:     make(chan struct{}, w.opts.InFlight),
+			key: key,
+			in:  make(chan batchItem, w.opts.MaxMessages),
+			sem: make(chan struct{}, w.opts.InFlight),
 		}
-		w.groups[msg.Subject] = g
+		w.groups[key] = g
 		w.loops.Add(1)
 		go w.run(g)
 	}
@@ -149,11 +164,11 @@ func (w *BatchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 	case g.in <- batchItem{msg: msg, done: done}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("queue %s for batch: %w", msg.Subject, ctx.Err())
+		return fmt.Errorf("queue %s for batch %s: %w", msg.Subject, key, ctx.Err())
 	}
 }
 
-// run gathers one subject's messages into batches and commits them.
+// run gathers one group's messages into batches and commits them.
 func (w *BatchWriter) run(g *batchGroup) {
 	defer w.loops.Done()
 	var commits sync.WaitGroup
@@ -219,9 +234,9 @@ func (w *BatchWriter) run(g *batchGroup) {
 		if !haveSlot {
 			g.sem <- struct{}{}
 		}
-		// The batch is sent from this goroutine, so one subject's batches
-		// reach the stream in the order their events arrived; only the wait
-		// for the commit's PubAck runs alongside the next batch.
+		// The batch is sent from this goroutine, so a subject's batches reach
+		// the stream in the order their events arrived; only the wait for the
+		// commit's PubAck runs alongside the next batch.
 		pending := w.send(batch)
 		commits.Add(1)
 		go func(batch []*batchEntry) {
@@ -432,9 +447,9 @@ func (w *BatchWriter) Close(ctx context.Context) error {
 
 // NewWriter picks the writer for the configured durability: group commit
 // where it is enabled, asynchronous single publishes otherwise.
-func NewWriter(js jetstream.JetStream, cfg config.JetStream, log *slog.Logger) Writer {
+func NewWriter(js jetstream.JetStream, cfg config.JetStream, groupOf func(string) string, log *slog.Logger) Writer {
 	if cfg.Batch.Enabled(cfg.Durability) {
-		return NewBatchWriter(js, cfg.Batch, cfg.MaxPending, cfg.StallWait, log)
+		return NewBatchWriter(js, cfg.Batch, cfg.MaxPending, cfg.StallWait, groupOf, log)
 	}
 	return NewStoreWriter(js, cfg.MaxPending, cfg.StallWait, log)
 }

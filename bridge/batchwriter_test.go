@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,7 +84,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 func TestBatchWriterCommitsEveryMessage(t *testing.T) {
 	js := testJetStream(t)
 	batchTestStream(t, js, "BW1", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, slog.New(slog.DiscardHandler))
+	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	stored, failed := writeAll(t, w, []string{"BW1.a", "BW1.b", "BW1.c"}, 3000, "m")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestBatchWriterCommitsEveryMessage(t *testing.T) {
 func TestBatchWriterDuplicates(t *testing.T) {
 	js := testJetStream(t)
 	batchTestStream(t, js, "BW2", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, slog.New(slog.DiscardHandler))
+	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	// The same 500 ids twice, interleaved, so copies meet inside one batch
 	// and in later batches (where the stream's duplicate window catches
 	// them and the batch falls back to single publishes).
@@ -148,7 +149,7 @@ func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
 	js := testJetStream(t)
 	batchTestStream(t, js, "BW3", false, 0)
 	var logs syncBuffer
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.NewTextHandler(&logs, nil)))
 	stored, failed := writeAll(t, w, []string{"BW3.a"}, 1000, "f")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
 func TestBatchWriterNeverAcksWhatIsNotStored(t *testing.T) {
 	js := testJetStream(t)
 	batchTestStream(t, js, "BW4", true, 150)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, slog.New(slog.DiscardHandler))
+	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	var ok, bad atomic.Int64
 	for i := range 400 {
 		err := w.Write(context.Background(), testMsg("BW4.a", fmt.Sprintf("l-%d", i)), func(err error) {
@@ -217,3 +218,62 @@ func (s *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// firstToken groups the test streams' subjects (NAME.x) by stream.
+func firstToken(subject string) string {
+	if i := strings.IndexByte(subject, '.'); i >= 0 {
+		return subject[:i]
+	}
+	return subject
+}
+
+// TestBatchWriterOneBatchPerStreamKeepsSubjectOrder: several partners'
+// subjects of one stream share batches, and each subject's messages are
+// stored in the order they were written.
+func TestBatchWriterOneBatchPerStreamKeepsSubjectOrder(t *testing.T) {
+	js := testJetStream(t)
+	batchTestStream(t, js, "ORD", true, 0)
+	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	defer w.Close(context.Background())
+	subjects := []string{"ORD.a", "ORD.b", "ORD.c"}
+	const n = 900
+	if stored, failed := writeAll(t, w, subjects, n, "o"); stored != n || failed != 0 {
+		t.Fatalf("stored %d, failed %d of %d", stored, failed, n)
+	}
+	st := w.Stats()
+	// 900 messages in batches of at most 100 over three subjects: per-subject
+	// batches would need at least 9, and the shared group should rarely need
+	// many more than that.
+	if st.Committed != n || st.Batches < 9 {
+		t.Fatalf("stats %+v", st)
+	}
+	last := map[string]int{}
+	s, err := js.Stream(context.Background(), "ORD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := false
+	prevSubj, prevBatch := "", ""
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var i int
+		if _, err := fmt.Sscanf(m.Header.Get(HeaderMsgID), "o-%d", &i); err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := last[m.Subject]; ok && i < prev {
+			t.Fatalf("%s: message %d stored after %d", m.Subject, i, prev)
+		}
+		last[m.Subject] = i
+		batch := m.Header.Get(HeaderBatchID)
+		if batch != "" && batch == prevBatch && prevSubj != m.Subject {
+			mixed = true
+		}
+		prevSubj, prevBatch = m.Subject, batch
+	}
+	if !mixed {
+		t.Fatal("no batch held more than one subject: the writer did not group by stream")
+	}
+}

@@ -92,7 +92,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		obs:    obs,
-		writer: NewWriter(opts.JS, opts.JetStream, opts.Logger),
+		writer: NewWriter(opts.JS, opts.JetStream, opts.Topology.StreamOf, opts.Logger),
 	}, nil
 }
 
@@ -201,6 +201,10 @@ func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
 		var err error
 		cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
 		if p.opts.SoleConsumer {
+			err = purgeConfirmed(ctx, p.opts.JS, p.opts.Topology.IngestStream(), cc.Durable, cc.FilterSubject)
+			if err != nil {
+				return fmt.Errorf("purge confirmed events before resetting the forwarder consumer: %w", err)
+			}
 			err = p.opts.JS.DeleteConsumer(ctx, p.opts.Topology.IngestStream(), cc.Durable)
 			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return fmt.Errorf("reset forwarder consumer: %w", err)
@@ -212,6 +216,28 @@ func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
 	if err != nil {
 		return
 	}
+	var stream jetstream.Stream
+	err = Retry(ctx, log, "look up ingest stream", func(ctx context.Context) error {
+		var err error
+		stream, err = p.opts.JS.Stream(ctx, p.opts.Topology.IngestStream())
+		return err
+	})
+	if err != nil {
+		return
+	}
+	comp := newCompactor(stream, cons, p.opts.Topology.IngestSubject(partner), p.opts.Forward.PurgeInterval, log)
+	compDone := make(chan struct{})
+	compCtx, stopCompactor := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(compDone)
+		comp.run(compCtx)
+	}()
+	// The compactor stops after the forwarder, so its final purge covers
+	// the forwarder's last acknowledgements.
+	defer func() {
+		stopCompactor()
+		<-compDone
+	}()
 	f := &forwarder{
 		partner: partner, cons: cons, sink: p.opts.Sink, normalize: p.opts.Normalize,
 		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,

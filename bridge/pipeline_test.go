@@ -232,6 +232,15 @@ func TestSubmitAfterCloseRefused(t *testing.T) {
 	}
 }
 
+func ingestMsgs(t *testing.T, js jetstream.JetStream, topo Topology) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), topo.IngestStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CachedInfo().State.Msgs
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,18 +38,35 @@ func (t Topology) DeadLetterSubject(partner string) string {
 	return t.subjectRoot() + ".dlq." + partner
 }
 
+// StreamOf names the bridge stream that holds subject, so writes to one
+// stream can be batched together; a subject of no bridge stream is its own
+// group.
+func (t Topology) StreamOf(subject string) string {
+	switch {
+	case strings.HasPrefix(subject, t.subjectRoot()+".ingest."):
+		return t.IngestStream()
+	case strings.HasPrefix(subject, t.subjectRoot()+".dlq."):
+		return t.DeadLetterStream()
+	}
+	return subject
+}
+
 // ForwarderConsumer is the durable consumer that feeds a partner's events
 // to the ERP; bridge replicas share it as a work queue.
 func (t Topology) ForwarderConsumer(partner string) string { return "erp-" + partner }
 
-// IngestConfig is the ingest stream definition. It is a work queue: an
-// event leaves the stream once the ERP has confirmed it.
+// IngestConfig is the ingest stream definition. Confirmed events leave it
+// by a periodic purge up to each partner's ack floor (see compactor), not
+// one deletion per acknowledgement as on a work queue, which under
+// sync_interval: always would cost one synchronous disk write per event.
+// Bridge replicas still share each partner's durable consumer as a work
+// queue.
 func (t Topology) IngestConfig(js config.JetStream) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        t.IngestStream(),
 		Description: "dmzbridge: partner events waiting for the ERP",
 		Subjects:    []string{t.subjectRoot() + ".ingest.>"},
-		Retention:   jetstream.WorkQueuePolicy,
+		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    js.Replicas,
 		Duplicates:  js.DuplicateWindow,
@@ -90,11 +108,36 @@ func orUnlimited(n int64) int64 {
 // EnsureStreams creates or updates the bridge's streams; it is idempotent.
 func (t Topology) EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg config.JetStream) error {
 	for _, sc := range []jetstream.StreamConfig{t.IngestConfig(cfg), t.DeadLetterConfig(cfg)} {
+		if sc.Name == t.IngestStream() {
+			if err := checkIngestRetention(ctx, js, sc.Name); err != nil {
+				return err
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
 	return nil
+}
+
+// ErrWorkQueueIngest reports an ingest stream made by an earlier version,
+// whose work-queue retention JetStream cannot change in place.
+var ErrWorkQueueIngest = errors.New("ingest stream has work-queue retention")
+
+func checkIngestRetention(ctx context.Context, js jetstream.JetStream, name string) error {
+	st, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	if st.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
+		return nil
+	}
+	return fmt.Errorf("%w: stream %s was created by an earlier dmzbridge; JetStream cannot change retention in place. "+
+		"Let the bridge of that version drain it (dmzbridge status shows backlog 0), then delete the stream (nats stream rm %s), "+
+		"or use a new jetstream.stream_prefix", ErrWorkQueueIngest, name, name)
 }
 
 // ForwarderConsumerConfig is the durable pull consumer for one partner.

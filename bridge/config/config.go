@@ -61,6 +61,10 @@ type Forward struct {
 	// RetryDelay is how long a failed forward waits before it is retried.
 	RetryDelay time.Duration `yaml:"retry_delay"`
 	Retry      Retry         `yaml:"retry"` // backoff and dead-lettering (retry.go)
+	// PurgeInterval is how often the ingest stream drops the events the
+	// ERP has confirmed (everything up to each partner's ack floor). One
+	// purge replaces one deletion, and one fsync, per event.
+	PurgeInterval time.Duration `yaml:"purge_interval"`
 }
 
 // Admin is the operators' HTTP listener.
@@ -119,6 +123,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Forward.RetryDelay == 0 {
 		c.Forward.RetryDelay = time.Second
+	}
+	if c.Forward.PurgeInterval == 0 {
+		c.Forward.PurgeInterval = time.Second
 	}
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = "127.0.0.1:9180"
@@ -205,5 +212,8 @@ func (f *Forward) validate(errs *FieldErrors) {
 	}
 	if f.RetryDelay <= 0 {
 		errs.Add("forward.retry_delay", "must be positive")
+	}
+	if f.PurgeInterval < 10*time.Millisecond || f.PurgeInterval > time.Hour {
+		errs.Add("forward.purge_interval", "%v is outside 10ms..1h", f.PurgeInterval)
 	}
 }
