@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // ContentType is the media type of a structured-mode CloudEvent.
@@ -91,14 +92,45 @@ func Normalizer(o Options) bridge.Normalizer {
 			ev.DataContentType = "application/octet-stream"
 			ev.DataBase64 = base64.StdEncoding.EncodeToString(env.Payload)
 		}
-		body, err := json.Marshal(&ev)
-		if err != nil {
-			return nil, bridge.Reject(bridge.ReasonUnhandled, "encode CloudEvent: %v", err)
-		}
-		msg.Body = body
+		msg.Body = ev.AppendJSON(make([]byte, 0, 512+len(ev.Data)+len(ev.DataBase64)))
 		msg.Headers["content-type"] = ContentType
 		return msg, nil
 	}
+}
+
+// AppendJSON writes the event in structured mode, as json.Marshal would
+// (same members, same order, omitempty), but without reflection: it runs
+// once per event on the way to the ERP. Data must be valid JSON.
+func (ev *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"specversion":`...)
+	b = jsontext.AppendString(b, ev.SpecVersion)
+	for _, f := range [...]struct {
+		name, value string
+		always      bool
+	}{
+		{"id", ev.ID, true}, {"source", ev.Source, true}, {"type", ev.Type, true},
+		{"time", ev.Time, false}, {"datacontenttype", ev.DataContentType, false},
+		{"dataschema", ev.DataSchema, false}, {"traceparent", ev.TraceParent, false},
+		{"tracestate", ev.TraceState, false}, {"partnermessageid", ev.PartnerMsgID, false},
+		{"dmzconnector", ev.Connector, false},
+	} {
+		if f.value == "" && !f.always {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, f.name...)
+		b = append(b, '"', ':')
+		b = jsontext.AppendString(b, f.value)
+	}
+	if len(ev.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, ev.Data...)
+	}
+	if ev.DataBase64 != "" {
+		b = append(b, `,"data_base64":`...)
+		b = jsontext.AppendString(b, ev.DataBase64)
+	}
+	return append(b, '}')
 }
 
 // Parse decodes a structured-mode CloudEvent (for consumers and tests) and

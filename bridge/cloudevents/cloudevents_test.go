@@ -3,6 +3,7 @@ package cloudevents
 import (
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -79,6 +80,35 @@ func TestParseRequiresAttributes(t *testing.T) {
 	for _, b := range []string{`{}`, `{"specversion":"1.0","id":"x","source":"s"}`, `{"specversion":"0.3","id":"x","source":"s","type":"t"}`, `nope`} {
 		if _, err := Parse([]byte(b)); err == nil {
 			t.Errorf("%s: accepted", b)
+		}
+	}
+}
+
+// TestAppendJSONMatchesMarshal: the hand-written encoder says what
+// encoding/json would say about the same event.
+func TestAppendJSONMatchesMarshal(t *testing.T) {
+	events := []Event{
+		{SpecVersion: "1.0", ID: "x", Source: "bank-a", Type: "t"},
+		{SpecVersion: "1.0", ID: "id \"quoted\" \\ <&>", Source: "dealer\nc", Type: "order.created", Time: "2026-12-01T10:00:00Z",
+			DataContentType: "application/json", DataSchema: "https://s/x.json", TraceParent: "00-aa-bb-01", TraceState: "k=v",
+			PartnerMsgID: "m\u2028-1", Connector: "kafka", Data: json.RawMessage(` {"a": [1, 2.5, "é"], "b": null} `)},
+		{SpecVersion: "1.0", ID: "b", Source: "s", Type: "unknown", DataContentType: "application/octet-stream", DataBase64: "AAEC"},
+	}
+	for i, ev := range events {
+		want, err := json.Marshal(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ev.AppendJSON(nil)
+		var w, g map[string]any
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("event %d: invalid JSON %s: %v", i, got, err)
+		}
+		if !reflect.DeepEqual(w, g) {
+			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
 }

@@ -27,6 +27,9 @@ func TestPartnerIdentity(t *testing.T) {
 		{"not json", `hello`, false},
 		{"json array", `[{"partner":"bank-b"}]`, false},
 		{"broken json", `{"partner":`, false},
+		{"key spelled with escapes", `{"p\u0061rtner":"bank-b"}`, true},
+		{"sender key spelled with escapes", `{"\u0073ender_id":"evil"}`, true},
+		{"whitespace before the key", "{ \n \"sender\" : \"evil\"}", true},
 	}
 	st := PartnerIdentity()
 	for _, tc := range tests {
@@ -44,6 +47,20 @@ func TestPartnerIdentity(t *testing.T) {
 				t.Fatalf("detail echoes the claimed value: %q", r.Detail)
 			}
 		})
+	}
+}
+
+// TestIdentityFieldsCoveredByPrescan: the cheap pre-scan only looks for
+// keys starting with "partner or "sender; a new identity field outside
+// those would slip past it.
+func TestIdentityFieldsCoveredByPrescan(t *testing.T) {
+	for _, f := range IdentityFields {
+		if !mayNameSender([]byte(`{"` + f + `":"x"}`)) {
+			t.Errorf("identity field %q is not caught by the pre-scan", f)
+		}
+	}
+	if mayNameSender([]byte(`{"order_id":"A-1","lines":[{"sku":"x"}]}`)) {
+		t.Error("an event naming no sender should skip the decode")
 	}
 }
 

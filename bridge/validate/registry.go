@@ -31,7 +31,22 @@ type Schema struct {
 	ID     string
 	File   string
 	schema *jsonschema.Schema
+	// fast accepts most valid events without the library's error
+	// bookkeeping; nil when the schema uses keywords it does not cover.
+	fast *fastNode
 }
+
+// Validate checks doc against the schema: the fast path when it is sure,
+// the library for everything else and for the error report.
+func (s *Schema) Validate(doc any) error {
+	if s.fast != nil && s.fast.valid(doc) {
+		return nil
+	}
+	return s.schema.Validate(doc)
+}
+
+// HasFastPath reports whether the schema is checked by the fast path.
+func (s *Schema) HasFastPath() bool { return s.fast != nil }
 
 // Registry maps event types to compiled schemas. It is read-only after
 // loading and safe for concurrent use.
@@ -120,7 +135,7 @@ func LoadFS(fsys fs.FS, label string) (*Registry, error) {
 			errs.addCompile(f.file, err)
 			continue
 		}
-		s := &Schema{Type: f.typ, Version: f.version, ID: f.id, File: f.file, schema: sch}
+		s := &Schema{Type: f.typ, Version: f.version, ID: f.id, File: f.file, schema: sch, fast: compileFast(sch)}
 		r.byName[f.typ+".v"+strconv.Itoa(f.version)] = s
 		if latest, ok := r.byName[f.typ]; !ok || latest.Version < s.Version {
 			r.byName[f.typ] = s

@@ -3,14 +3,13 @@ package validate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -148,7 +147,7 @@ func (s *Stage) Process(_ context.Context, env *bridge.Envelope) error {
 	if !p.allowed[sch.Type] {
 		return bridge.Reject(bridge.ReasonTypeNotAllowed, "%s may not send %s", p.Name, sch.Type)
 	}
-	if err := sch.schema.Validate(doc); err != nil {
+	if err := sch.Validate(doc); err != nil {
 		return bridge.Reject(bridge.ReasonSchemaInvalid, "%s: %s", sch.ID, Summary(err, maxDetail))
 	}
 	if p.mask != nil && p.mask.Active(sch.Type) {
@@ -194,16 +193,17 @@ func (p *Partner) eventType(env *bridge.Envelope, doc any) (string, string) {
 }
 
 // Decode parses a payload the way the schemas expect it: numbers kept
-// exact as json.Number, exactly one JSON value.
+// exact as json.Number, exactly one JSON value. It uses segmentio's
+// encoding/json-compatible parser, which decodes an event into the same
+// tree as encoding/json at about twice the speed (see FuzzDecodeMatchesStdlib).
 func Decode(payload []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
 	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	rest, err := fastjson.Parse(payload, &doc, fastjson.UseNumber)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("data after the JSON value at offset %d", dec.InputOffset())
+	if len(bytes.TrimLeft(rest, " \t\r\n")) > 0 {
+		return nil, fmt.Errorf("data after the JSON value at offset %d", len(payload)-len(rest))
 	}
 	return doc, nil
 }
