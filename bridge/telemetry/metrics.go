@@ -44,6 +44,8 @@ type Metrics struct {
 	durability string
 	// receivedBy counts per partner for the recent rate in status.
 	receivedBy sync.Map // partner -> *atomic.Int64
+	// labelSets caches the counters' attribute sets (see cachedAttrs).
+	labelSets sync.Map // labelKey -> metric.MeasurementOption
 }
 
 // Gauges are the values a poller measures outside the message flow.
@@ -254,12 +256,33 @@ func (m *Metrics) eventType(t string) string {
 }
 
 func (m *Metrics) attrs(env *bridge.Envelope, extra ...attribute.KeyValue) metric.MeasurementOption {
+	if len(extra) == 0 {
+		return m.cachedAttrs(env)
+	}
 	kv := append([]attribute.KeyValue{
 		attribute.String("partner", env.Partner),
 		attribute.String("connector", env.Source),
 		attribute.String("event_type", m.eventType(env.EventType)),
 	}, extra...)
 	return metric.WithAttributes(kv...)
+}
+
+// labelKey identifies one label set of the per-event counters.
+type labelKey struct{ partner, connector, eventType string }
+
+// cachedAttrs returns the label set of env's counters, built once per
+// distinct set: building an attribute set sorts and allocates, and the
+// counters are updated several times per event. The sets are bounded by
+// partners × connectors × the capped event types.
+func (m *Metrics) cachedAttrs(env *bridge.Envelope) metric.MeasurementOption {
+	k := labelKey{env.Partner, env.Source, m.eventType(env.EventType)}
+	if o, ok := m.labelSets.Load(k); ok {
+		return o.(metric.MeasurementOption)
+	}
+	set := attribute.NewSet(attribute.String("partner", k.partner), attribute.String("connector", k.connector),
+		attribute.String("event_type", k.eventType))
+	o, _ := m.labelSets.LoadOrStore(k, metric.WithAttributeSet(set))
+	return o.(metric.MeasurementOption)
 }
 
 // Received implements bridge.Observer.
