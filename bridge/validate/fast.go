@@ -55,12 +55,11 @@ type patternProp struct {
 	node *fastNode
 }
 
-// bound is a numeric limit kept exactly and, where it is exact, as a float
-// for the comparison that decides nearly every value.
+// bound is a numeric limit kept exactly and as its nearest float, for the
+// comparison that decides nearly every value.
 type bound struct {
-	rat     *big.Rat
-	f       float64
-	isExact bool
+	rat *big.Rat
+	f   float64
 }
 
 const (
@@ -183,8 +182,8 @@ func newBound(r *big.Rat) *bound {
 	if r == nil {
 		return nil
 	}
-	f, exact := r.Float64()
-	return &bound{rat: r, f: f, isExact: exact}
+	f, _ := r.Float64()
+	return &bound{rat: r, f: f}
 }
 
 // valid reports whether v certainly satisfies the schema.
@@ -369,15 +368,52 @@ func (n *fastNode) numberOK(num json.Number) bool {
 	if err != nil {
 		return false // out of float range: the library decides
 	}
-	return above(f, n.min) && above(f, n.exMin) && below(f, n.max) && below(f, n.exMax)
+	c := numCompare{s: string(num), f: f}
+	return c.atLeast(n.min, false) && c.atLeast(n.exMin, true) && c.atMost(n.max, false) && c.atMost(n.exMax, true)
 }
 
-// above reports whether f certainly lies above b, which settles both
-// minimum and exclusiveMinimum. f is the float nearest to the document's
-// number and b.f is b exactly, so f > b.f implies the number is above b;
-// equality could hide a difference below float precision and is left to
-// the library.
-func above(f float64, b *bound) bool { return b == nil || (b.isExact && f > b.f) }
+// numCompare compares a document number with bounds. f and a bound's f
+// are the floats nearest to the exact values, and rounding to nearest
+// keeps order, so f above the bound's f means the number is above the
+// bound; only when the two floats are equal can a difference hide below
+// float precision, and then the exact values are compared.
+type numCompare struct {
+	s   string
+	f   float64
+	rat *big.Rat
+}
 
-// below is above's mirror for maximum and exclusiveMaximum.
-func below(f float64, b *bound) bool { return b == nil || (b.isExact && f < b.f) }
+// cmp compares the number with b: -1, 0 or +1; ok is false when the
+// number cannot be read exactly.
+func (c *numCompare) cmp(b *bound) (int, bool) {
+	switch {
+	case c.f > b.f:
+		return 1, true
+	case c.f < b.f:
+		return -1, true
+	}
+	if c.rat == nil {
+		r, ok := new(big.Rat).SetString(c.s)
+		if !ok {
+			return 0, false
+		}
+		c.rat = r
+	}
+	return c.rat.Cmp(b.rat), true
+}
+
+func (c *numCompare) atLeast(b *bound, strict bool) bool {
+	if b == nil {
+		return true
+	}
+	d, ok := c.cmp(b)
+	return ok && (d > 0 || (!strict && d == 0))
+}
+
+func (c *numCompare) atMost(b *bound, strict bool) bool {
+	if b == nil {
+		return true
+	}
+	d, ok := c.cmp(b)
+	return ok && (d < 0 || (!strict && d == 0))
+}

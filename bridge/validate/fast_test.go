@@ -195,7 +195,11 @@ func TestFastPathKeywords(t *testing.T) {
 		{`{"enum":["a","b"]}`, `"b"`, true},
 		{`{"enum":["a","b"]}`, `"c"`, false},
 		{`{"const":true}`, `true`, true},
-		{`{"minimum":0}`, `0`, false}, // on the bound: the library decides
+		{`{"minimum":0}`, `0`, true},
+		{`{"minimum":0}`, `-0.0000000000000000000001`, false},
+		{`{"exclusiveMinimum":0}`, `0`, false},
+		{`{"minimum":0.1}`, `0.1`, true},
+		{`{"maximum":0.1}`, `0.1000000000000000000001`, false},
 		{`{"minimum":0}`, `0.5`, true},
 		{`{"exclusiveMaximum":10}`, `9.999`, true},
 		{`{"exclusiveMaximum":10}`, `10`, false},
