@@ -17,16 +17,16 @@ const (
 // batch (ADR-50); a larger batch is rejected as a whole.
 const ServerMaxBatch = 1000
 
-// Batch configures group commit: a partner's events are gathered into one
-// JetStream atomic batch, so a single fsync covers up to MaxMessages
-// events instead of one each.
+// Batch configures group commit: the events bound for one stream are
+// gathered into one JetStream atomic batch, so a single fsync covers up to
+// MaxMessages events instead of one each.
 type Batch struct {
 	Mode string `yaml:"mode"`
 	// MaxMessages closes a batch once it holds this many events.
 	MaxMessages int `yaml:"max_messages"`
 	// Linger closes a batch this long after its first event at the latest.
 	Linger time.Duration `yaml:"linger"`
-	// InFlight is how many batches per subject may await their commit at
+	// InFlight is how many batches per stream may await their commit at
 	// once; the server allows 50 per stream in all.
 	InFlight int `yaml:"in_flight"`
 	// CommitTimeout bounds the wait for a commit's PubAck; after it the

@@ -44,6 +44,7 @@ type benchOpts struct {
 	backlog    int
 	rawAsync   int
 	cpuProfile string
+	memProfile string
 }
 
 // benchResult is one durability mode's figures.
@@ -123,6 +124,7 @@ servers run in it too, so CPU time and RSS include them.`,
 	f.IntVar(&o.backlog, "backlog", 0, "also measure peak RSS while this many events wait in JetStream with the ERP down")
 	f.IntVar(&o.rawAsync, "raw-async-events", 20000, "events for the raw asynchronous publish figure")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline runs to this file")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the backlog (or, without one, the last run) peaks")
 	return cmd
 }
 
@@ -330,6 +332,8 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		if err := benchBacklog(ctx, &r, o, pjs, erpSrv, obs, payloads, progress); err != nil {
 			return r, err
 		}
+	} else if err := writeHeapProfile(o.memProfile); err != nil {
+		return r, err
 	}
 	if atERP.Load() < total {
 		return r, fmt.Errorf("ERP subscriber saw %d of %d events", atERP.Load(), total)
@@ -355,7 +359,7 @@ func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstrea
 	r.Backlog = per * o.partners
 	r.BacklogSeconds = time.Since(start).Seconds()
 	r.BacklogRSSMB = peakRSSMB()
-	return nil
+	return writeHeapProfile(o.memProfile)
 }
 
 func stderrOf(func(string, ...any)) io.Writer { return os.Stderr }
@@ -662,6 +666,22 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// writeHeapProfile records what the heap holds now (no-op without a path).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	return nil
 }
 
 func startCPUProfile(path string) (func(), error) {
