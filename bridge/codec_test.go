@@ -125,3 +125,16 @@ func TestHeaderHygiene(t *testing.T) {
 		}
 	}
 }
+
+func TestExpandTarget(t *testing.T) {
+	for _, tc := range []struct{ tmpl, partner, typ, want string }{
+		{"erp.events", "bank-a", "order.created", "erp.events"},
+		{"erp.{partner}.{type}", "bank-a", "order.created", "erp.bank-a.order.created"},
+		{"{type}.{type}", "p", "t", "t.t"},
+		{"erp.{type}", "p", "{partner}", "erp.{partner}"},
+	} {
+		if got := ExpandTarget(tc.tmpl, tc.partner, tc.typ); got != tc.want {
+			t.Errorf("ExpandTarget(%q, %q, %q) = %q, want %q", tc.tmpl, tc.partner, tc.typ, got, tc.want)
+		}
+	}
+}

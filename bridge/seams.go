@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Intake is what a Source hands its messages to. It is implemented by the
@@ -105,4 +106,16 @@ func AsRejection(err error) (*Rejection, bool) {
 	var r *Rejection
 	ok := errors.As(err, &r)
 	return r, ok
+}
+
+// ExpandTarget fills a sink's subject or routing-key template: {partner}
+// with the partner's name, {type} with the event type. It runs once per
+// forwarded event, so it avoids building a strings.Replacer each time.
+// Partner names cannot hold braces, so expanding {partner} first cannot
+// touch a {type} that a partner-supplied event type might spell out.
+func ExpandTarget(template, partner, eventType string) string {
+	if !strings.Contains(template, "{") {
+		return template
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(template, "{partner}", partner), "{type}", eventType)
 }

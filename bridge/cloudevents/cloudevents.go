@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
@@ -85,7 +87,7 @@ func Normalizer(o Options) bridge.Normalizer {
 		if ev.PartnerMsgID == "" {
 			ev.PartnerMsgID = env.Headers[bridge.HeaderMsgID]
 		}
-		if json.Valid(env.Payload) {
+		if fastjson.Valid(env.Payload) {
 			ev.DataContentType = "application/json"
 			ev.Data = env.Payload
 		} else {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
@@ -111,4 +113,17 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
+}
+
+// FuzzValidMatchesStdlib: the faster validity check that decides between
+// data and data_base64 agrees with encoding/json.
+func FuzzValidMatchesStdlib(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, ` [1,2] `, `{"a":`, "\"\xff\"", `1e400`, `{"a":"\ud800"}`, `nul`, ``, `{} {}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := fastjson.Valid(b), json.Valid(b); got != want {
+			t.Fatalf("%q: Valid %v, encoding/json %v", b, got, want)
+		}
+	})
 }

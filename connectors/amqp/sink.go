@@ -244,7 +244,7 @@ func (s *Sink) routingKey(m *bridge.ERPMessage) string {
 	if t == "" {
 		t = "unknown"
 	}
-	return strings.NewReplacer("{partner}", m.Partner, "{type}", t).Replace(s.opts.RoutingKey)
+	return bridge.ExpandTarget(s.opts.RoutingKey, m.Partner, t)
 }
 
 // Ready implements bridge.Sink.

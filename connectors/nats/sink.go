@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +137,7 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, bat
 }
 
 func (s *Sink) msg(m *bridge.ERPMessage) *nats.Msg {
-	subject := strings.NewReplacer("{partner}", m.Partner, "{type}", typeToken(m.EventType)).Replace(s.opts.Subject)
+	subject := bridge.ExpandTarget(s.opts.Subject, m.Partner, typeToken(m.EventType))
 	msg := nats.NewMsg(subject)
 	for k, v := range m.Headers {
 		msg.Header.Set(k, v)
