@@ -89,9 +89,9 @@ partners:
 	}
 }
 
-// TestCertExpiryGauge: every readable certificate has an expiry series
-// labelled by owner and file; an unreadable one has none (it is listed
-// with its error in /status instead).
+// TestCertExpiryGauge: every certificate has an expiry series labelled by
+// owner and file; an unreadable one reports 0, so an expiry alert fires
+// for it (its error is listed in /status).
 func TestCertExpiryGauge(t *testing.T) {
 	at := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
 	good := writeTemp(t, "good.pem", certPEM(t, "good", at))
@@ -105,7 +105,7 @@ func TestCertExpiryGauge(t *testing.T) {
 	if !ok || v != float64(at.Unix()) {
 		t.Fatalf("expiry of %s: %v (present %v), want %d", good, v, ok, at.Unix())
 	}
-	if _, ok := value(t, m, "dmzbridge_certificate_expiry_timestamp_seconds", map[string]string{"file": bad}); ok {
-		t.Fatal("an unreadable certificate has an expiry series")
+	if v, ok := value(t, m, "dmzbridge_certificate_expiry_timestamp_seconds", map[string]string{"file": bad}); !ok || v != 0 {
+		t.Fatalf("unreadable certificate: %v (present %v), want a series at 0", v, ok)
 	}
 }

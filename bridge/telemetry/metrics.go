@@ -175,10 +175,15 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 				attribute.String("role", c.Role), attribute.String("connector", c.Connector)))
 		}
 		for _, c := range g.Certificates {
+			// A file that cannot be read or parsed reports 0, the Unix epoch:
+			// the usual "expires within 14 days" alert fires for it instead
+			// of the series silently disappearing.
+			notAfter := float64(0)
 			if c.Err == "" {
-				o.ObserveFloat64(certs, float64(c.NotAfter.Unix()), metric.WithAttributes(
-					attribute.String("owner", c.Owner), attribute.String("file", c.File)))
+				notAfter = float64(c.NotAfter.Unix())
 			}
+			o.ObserveFloat64(certs, notAfter, metric.WithAttributes(
+				attribute.String("owner", c.Owner), attribute.String("file", c.File)))
 		}
 		return nil
 	}, backlog, dlq, up, certs, durability)
