@@ -319,3 +319,26 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 		t.Fatalf("%d reader sessions; each failure should recreate the reader", st.Sessions)
 	}
 }
+
+// TestConsumesSeveralTopics: a partner publishing to two topics is
+// consumed from both by one group reader (kafka-go GroupTopics), and every
+// record of either topic is stored.
+func TestConsumesSeveralTopics(t *testing.T) {
+	c := kafkatest.Start(t, 2, []string{"multi.orders", "multi.invoices"}, testClusterOpts()...)
+	var ids []string
+	for _, topic := range []string{"multi.orders", "multi.invoices"} {
+		msgs := conformance.Messages(topic, 15)
+		recs := make([]kafkatest.Record, len(msgs))
+		for i, m := range msgs {
+			recs[i] = kafkatest.Record{Partition: i % 2, Value: m.Body, Headers: map[string]string{"X-Message-Id": m.ID}}
+			ids = append(ids, m.ID)
+		}
+		kafkatest.NewPublisher(t, c.Brokers, topic, nil).Publish(t, recs)
+	}
+	src := newTestSource(t, fmt.Sprintf("brokers: [%s]\ntopics: [multi.orders, multi.invoices]\ngroup_id: g-multi\nid_header: X-Message-Id\n%s",
+		c.Brokers[0], fastGroup))
+	in := conformance.NewIntake(conformance.Store)
+	run := conformance.Start(t, src, in)
+	in.WaitStored(t, 30*time.Second, ids)
+	run.Stop(t)
+}
