@@ -437,3 +437,53 @@ func TestDockerfileAndSystemd(t *testing.T) {
 		t.Error("systemd unit: no [Install] WantedBy")
 	}
 }
+
+// TestComposeERPQueue: the local stack's RabbitMQ defines the exchange the
+// bridge's ERP sink publishes to, bound to a durable queue, so mandatory
+// publishes are routed rather than returned and retried forever.
+func TestComposeERPQueue(t *testing.T) {
+	raw, err := os.ReadFile("config/local-stack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsetReferencedEnv(t, raw)
+	cfg := checkConfig(t, "local-stack.yaml", raw)
+	var sink struct {
+		Exchange string `yaml:"exchange"`
+	}
+	if err := cfg.ERP.Sink.Options.Decode(&sink); err != nil || sink.Exchange == "" {
+		t.Fatalf("local stack ERP exchange: %q, %v", sink.Exchange, err)
+	}
+	var defs struct {
+		Exchanges []struct{ Name, Type string }
+		Queues    []struct {
+			Name    string
+			Durable bool
+		}
+		Bindings []struct {
+			Source, Destination, DestinationType string `json:"destination_type"`
+		}
+	}
+	b, err := os.ReadFile("deploy/compose/rabbitmq-definitions.json") // checkConfig moved to the repo root
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &defs); err != nil {
+		t.Fatal(err)
+	}
+	durable := map[string]bool{}
+	for _, q := range defs.Queues {
+		durable[q.Name] = q.Durable
+	}
+	hasExchange := false
+	for _, e := range defs.Exchanges {
+		hasExchange = hasExchange || e.Name == sink.Exchange
+	}
+	bound := false
+	for _, bd := range defs.Bindings {
+		bound = bound || (bd.Source == sink.Exchange && durable[bd.Destination])
+	}
+	if !hasExchange || !bound {
+		t.Fatalf("exchange %s defined %v, bound to a durable queue %v", sink.Exchange, hasExchange, bound)
+	}
+}
