@@ -461,7 +461,8 @@ func TestComposeERPQueue(t *testing.T) {
 			Durable bool
 		}
 		Bindings []struct {
-			Source, Destination, DestinationType string `json:"destination_type"`
+			Source      string `json:"source"`
+			Destination string `json:"destination"`
 		}
 	}
 	b, err := os.ReadFile("deploy/compose/rabbitmq-definitions.json") // checkConfig moved to the repo root
