@@ -225,12 +225,12 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	runtime.GC()
 	resetPeakRSS()
 
-	partner, err := startPlainNATS(true)
+	partner, err := startPlainNATS(filepath.Join(dir, "partner"))
 	if err != nil {
 		return r, err
 	}
 	defer partner.Shutdown()
-	erpSrv, err := startPlainNATS(false)
+	erpSrv, err := startPlainNATS("")
 	if err != nil {
 		return r, err
 	}
@@ -516,15 +516,13 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startPlainNATS(jetStream bool) (*server.Server, error) {
+// startPlainNATS starts a partner or ERP server; with a store directory
+// (inside the bench's own, so it is removed with it) it runs JetStream.
+func startPlainNATS(storeDir string) (*server.Server, error) {
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
-	if jetStream {
+	if storeDir != "" {
 		opts.JetStream = true
-		d, err := os.MkdirTemp("", "dmzbridge-bench-partner-")
-		if err != nil {
-			return nil, err
-		}
-		opts.StoreDir = d
+		opts.StoreDir = storeDir
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
