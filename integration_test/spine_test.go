@@ -59,6 +59,8 @@ func (c *erpCollector) checkAllInOrder(t *testing.T, want []string) {
 			t.Fatalf("ERP received unexpected id %q", id)
 		}
 		if p < last {
+			n := min(len(c.ids), 40)
+			t.Logf("first arrivals: %v", c.ids[:n])
 			t.Fatalf("order broken: %s (#%d) arrived after #%d", id, p, last)
 		}
 		last = p

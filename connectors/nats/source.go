@@ -171,16 +171,26 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		stopping bool
 		held     []jetstream.Msg
 	)
+	// Messages already handed to this process are still processed while it
+	// stops, rather than held back and nak'd: when the subscription ends,
+	// the server gives back at once (ahead of any later nak) what it had
+	// sent but this process never saw, and those are always the newest. Had
+	// the older, held ones been nak'd after them, the next process would
+	// receive the partner's events out of order. The drain is bounded: past
+	// drainLimit a Submit gives up and its message is nak'd.
+	submitCtx, cancelSubmit := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSubmit()
+	stopSubmits := context.AfterFunc(ctx, func() { time.AfterFunc(drainLimit, cancelSubmit) })
+	defer stopSubmits()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		// Once stopping, every further message is held back in order; the
-		// handler runs sequentially, so held is in delivery order.
+		// The handler runs sequentially, so held is in delivery order.
 		hold := func() {
 			stopMu.Lock()
 			held = append(held, m)
 			stopMu.Unlock()
 		}
 		stopMu.Lock()
-		isStopping := stopping || ctx.Err() != nil
+		isStopping := stopping || submitCtx.Err() != nil
 		stopMu.Unlock()
 		if isStopping {
 			hold()
@@ -193,7 +203,7 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 			}
 		}
 		outstanding.Add(1)
-		err := in.Submit(ctx, env, func(err error) {
+		err := in.Submit(submitCtx, env, func(err error) {
 			defer outstanding.Done()
 			if err != nil {
 				s.log.Warn("not stored, partner's broker will redeliver", "id", env.ID, "err", err)
@@ -221,13 +231,13 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		return fmt.Errorf("consume %s: %w", s.opts.Stream, err)
 	}
 	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
 	stopMu.Lock()
 	stopping = true
 	stopMu.Unlock()
-	cc.Drain()
-	<-cc.Closed()
-	// Buffered messages go back in order, once the subscription is gone,
-	// so the next consumer gets them at once and before newer ones.
+	// Only what could not be stored in time is left; it goes back in order
+	// once the subscription is gone.
 	bridge.NakInOrder(held, s.log)
 	if err := nc.FlushTimeout(5 * time.Second); err != nil {
 		s.log.Warn("flush acks on stop", "err", err)
@@ -293,6 +303,10 @@ func (s *Source) envelope(subject string, h nats.Header, data []byte) *bridge.En
 	}
 	return env
 }
+
+// drainLimit bounds how long a stopping source keeps storing the messages
+// it was already handed.
+const drainLimit = 10 * time.Second
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
