@@ -157,14 +157,12 @@ partners:
 // store every event, including those the partner sent while it was down,
 // reaches the ERP.
 //
-// Per-partner order is logged, not asserted. In about one run in four the
-// restarted bridge forwards some events before earlier ones: the stopping
-// source naks the events it buffered, in order, but the partner's server
-// had already pushed later events into the closing pull request; the
-// bridge never saw those, they stay unacknowledged on the partner's
-// server, and they were observed coming back ahead of the nak'd ones. Nothing is lost (dedup by id), but
-// the order the issue asks for does not survive this stop; asserting it
-// here would make the test flaky rather than find something new.
+// Per-partner order is asserted too. It used to break in about one run in
+// four: the stopping source held back and nak'd the events it had been
+// handed, but the partner's server gives back first what it had pushed into
+// the closing pull and the bridge never saw, so the nak'd, older events
+// came back behind newer ones. The source now stores everything it was
+// handed while it stops, so only the newest go back.
 func TestServeSIGTERMMidStreamLosesNothing(t *testing.T) {
 	const first, total = 1500, 3000
 	partner := startNATS(t, "")
@@ -217,9 +215,8 @@ func TestServeSIGTERMMidStreamLosesNothing(t *testing.T) {
 		return n >= total, fmt.Sprintf("%d of %d", n, total)
 	})
 	erp.collect.checkAll(t, ids)
-	// Order is reported, not asserted: see the test's comment.
 	if v := erp.collect.firstOrderViolation(ids); v != "" {
-		t.Logf("per-partner order not kept across the SIGTERM restart (known, see comment): %s", v)
+		t.Fatalf("per-partner order not kept across the SIGTERM restart: %s", v)
 	}
 }
 
