@@ -37,11 +37,20 @@ func TestParseValid(t *testing.T) {
 		{"erp type", cfg.ERP.Sink.Type, "nats"},
 		{"admin loopback default", cfg.Admin.Listen, "127.0.0.1:9180"},
 		{"dead letter retention 7 days", cfg.JetStream.DeadLetter.MaxAge.Hours(), 168.0},
+		{"one batch in flight on a single server", cfg.JetStream.Batch.InFlight, 1},
+		{"forward purge every second", cfg.Forward.PurgeInterval.Seconds(), 1.0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
 		}
+	}
+	repl, err := Parse([]byte(strings.Replace(validBase, "  embedded: true\n  store_dir: /tmp/x", "  url: nats://a:4222,nats://b:4222,nats://c:4222", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := repl.JetStream.Batch.InFlight; n != 4 {
+		t.Errorf("replicated: %d batches in flight, want 4 (pipelined through Raft)", n)
 	}
 }
 
