@@ -157,9 +157,17 @@ func ClientTLS(t config.TLS) (*tls.Config, error) {
 func Redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
 		}
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			// nats://TOKEN@host: a lone user part is NATS token auth, a secret.
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+			continue
+		}
+		parts[i] = u.Redacted()
 	}
 	return strings.Join(parts, ",")
 }
