@@ -82,6 +82,12 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"erp environment mismatch", func(s string) string {
 			return strings.Replace(s, "erp:\n", "erp:\n  environment: prod\n", 1)
 		}, "erp.environment: is \"prod\""},
+		{"jetstream environment mismatch", func(s string) string {
+			return strings.Replace(s, "  embedded: true", "  embedded: true\n  environment: prod", 1)
+		}, "jetstream.environment: is \"prod\" but the bridge serves \"test\""},
+		{"purge interval too short", func(s string) string {
+			return s + "forward:\n  purge_interval: 1ms\n"
+		}, "forward.purge_interval: 1ms is outside 10ms..1h"},
 		{"bad durability", func(s string) string {
 			return strings.Replace(s, "  embedded: true", "  embedded: true\n  durability: maybe", 1)
 		}, "jetstream.durability: \"maybe\" is not one of"},
