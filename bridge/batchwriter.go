@@ -106,7 +106,6 @@ func (e *batchEntry) finish(err error) {
 }
 
 type batchGroup struct {
-	key string
 	in  chan batchItem
 	sem chan struct{}
 }
@@ -149,7 +148,6 @@ func (w *BatchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 	g := w.groups[key]
 	if g == nil {
 		g = &batchGroup{
-			key: key,
 			in:  make(chan batchItem, w.opts.MaxMessages),
 			sem: make(chan struct{}, w.opts.InFlight),
 		}

@@ -138,3 +138,17 @@ func TestExpandTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamOf(t *testing.T) {
+	topo := NewTopology("DMZ")
+	for subject, want := range map[string]string{
+		topo.IngestSubject("bank-a"):     topo.IngestStream(),
+		topo.DeadLetterSubject("bank-a"): topo.DeadLetterStream(),
+		"dmz.audit.bank-a":               "dmz.audit.bank-a",
+		"dmz.ingestx.bank-a":             "dmz.ingestx.bank-a",
+	} {
+		if got := topo.StreamOf(subject); got != want {
+			t.Errorf("StreamOf(%q) = %q, want %q", subject, got, want)
+		}
+	}
+}

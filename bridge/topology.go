@@ -43,9 +43,9 @@ func (t Topology) DeadLetterSubject(partner string) string {
 // group.
 func (t Topology) StreamOf(subject string) string {
 	switch {
-	case strings.HasPrefix(subject, t.subjectRoot()+".ingest."):
+	case strings.HasPrefix(subject, t.IngestSubject("")):
 		return t.IngestStream()
-	case strings.HasPrefix(subject, t.subjectRoot()+".dlq."):
+	case strings.HasPrefix(subject, t.DeadLetterSubject("")):
 		return t.DeadLetterStream()
 	}
 	return subject

@@ -167,9 +167,8 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 	}
 	s.log.Info("consuming partner stream", "stream", s.opts.Stream, "subject", s.opts.Subject)
 	var (
-		stopMu   sync.Mutex
-		stopping bool
-		held     []jetstream.Msg
+		heldMu sync.Mutex
+		held   []jetstream.Msg
 	)
 	// Messages already handed to this process are still processed while it
 	// stops, rather than held back and nak'd: when the subscription ends,
@@ -177,22 +176,18 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 	// sent but this process never saw, and those are always the newest. Had
 	// the older, held ones been nak'd after them, the next process would
 	// receive the partner's events out of order. The drain is bounded: past
-	// drainLimit a Submit gives up and its message is nak'd.
+	// drainLimit after ctx ends, Submit gives up and messages are held and
+	// nak'd.
 	submitCtx, cancelSubmit := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSubmit()
-	stopSubmits := context.AfterFunc(ctx, func() { time.AfterFunc(drainLimit, cancelSubmit) })
-	defer stopSubmits()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		// The handler runs sequentially, so held is in delivery order.
 		hold := func() {
-			stopMu.Lock()
+			heldMu.Lock()
 			held = append(held, m)
-			stopMu.Unlock()
+			heldMu.Unlock()
 		}
-		stopMu.Lock()
-		isStopping := stopping || submitCtx.Err() != nil
-		stopMu.Unlock()
-		if isStopping {
+		if submitCtx.Err() != nil {
 			hold()
 			return
 		}
@@ -231,13 +226,14 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		return fmt.Errorf("consume %s: %w", s.opts.Stream, err)
 	}
 	<-ctx.Done()
+	drainTimer := time.AfterFunc(drainLimit, cancelSubmit)
+	defer drainTimer.Stop()
 	cc.Drain()
 	<-cc.Closed()
-	stopMu.Lock()
-	stopping = true
-	stopMu.Unlock()
 	// Only what could not be stored in time is left; it goes back in order
 	// once the subscription is gone.
+	heldMu.Lock()
+	defer heldMu.Unlock()
 	bridge.NakInOrder(held, s.log)
 	if err := nc.FlushTimeout(5 * time.Second); err != nil {
 		s.log.Warn("flush acks on stop", "err", err)
