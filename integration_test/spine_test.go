@@ -41,29 +41,24 @@ func (c *erpCollector) distinct() int {
 // arrivals kept the partner's order; duplicates (same id) are allowed.
 func (c *erpCollector) checkAllInOrder(t *testing.T, want []string) {
 	t.Helper()
+	if v := c.firstOrderViolation(want); v != "" {
+		c.mu.Lock()
+		t.Logf("first arrivals: %v", c.ids[:min(len(c.ids), 40)])
+		c.mu.Unlock()
+		t.Fatalf("order broken: %s", v)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pos := map[string]int{}
-	for i, id := range want {
-		pos[id] = i
+	expected := make(map[string]bool, len(want))
+	for _, id := range want {
+		expected[id] = true
 	}
 	seen := map[string]bool{}
-	last := -1
 	for _, id := range c.ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		p, ok := pos[id]
-		if !ok {
+		if !expected[id] {
 			t.Fatalf("ERP received unexpected id %q", id)
 		}
-		if p < last {
-			n := min(len(c.ids), 40)
-			t.Logf("first arrivals: %v", c.ids[:n])
-			t.Fatalf("order broken: %s (#%d) arrived after #%d", id, p, last)
-		}
-		last = p
+		seen[id] = true
 	}
 	for _, id := range want {
 		if !seen[id] {

@@ -121,13 +121,13 @@ func fastFrom(s *jsonschema.Schema, memo map[*jsonschema.Schema]*fastNode) (*fas
 	if len(s.Constant) > 0 && len(s.Enum) > 0 {
 		return nil, false // both at once: the lists would have to be intersected
 	}
-	var ok bool
+	// ok turns false, for good, as soon as any subschema is unsupported.
+	ok := true
 	add := func(child *jsonschema.Schema) *fastNode {
 		c, cok := fastFrom(child, memo)
 		ok = ok && cok
 		return c
 	}
-	ok = true
 	if len(s.Properties) > 0 {
 		n.props = make(map[string]*fastNode, len(s.Properties))
 		for name, p := range s.Properties {
