@@ -49,6 +49,7 @@ type Policy struct {
 	anyType *typePolicy
 	key     []byte
 	macs    sync.Pool
+	trees   sync.Pool // *treeMask
 }
 
 // Compile builds a partner's policy. getenv looks up the HMAC key (it is
@@ -273,11 +274,17 @@ func insertHit(hits [][2]int, h [2]int) [][2]int {
 
 // value is what replaces v under act.
 func (p *Policy) value(act action, v any) string {
+	return p.maskValue(act, func() string { return text(v) })
+}
+
+// maskValue is what replaces a value whose text form text returns; only
+// hash and keep_last need it.
+func (p *Policy) maskValue(act action, text func() string) string {
 	switch act.kind {
 	case config.MaskHash:
-		return p.hash(text(v))
+		return p.hash(text())
 	case config.MaskKeepLast:
-		return keepLast(text(v), act.keep)
+		return keepLast(text(), act.keep)
 	}
 	return RedactToken
 }

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/valyala/fastjson"
 )
 
 // fastNode is one schema of a compiled fast path: a second reading of the
@@ -186,52 +188,56 @@ func newBound(r *big.Rat) *bound {
 	return &bound{rat: r, f: f}
 }
 
-// valid reports whether v certainly satisfies the schema.
-func (n *fastNode) valid(v any) bool {
+// valid reports whether v certainly satisfies the schema. sc holds
+// scratch space, so the walk allocates nothing.
+func (n *fastNode) valid(v *fastjson.Value, sc *walkScratch) bool {
 	if n == nil {
 		return true
 	}
 	if n.always != nil {
 		return *n.always
 	}
-	if n.types != 0 && !n.typeOK(v) {
+	t := v.Type()
+	if n.types != 0 && !n.typeOK(t, v, sc) {
 		return false
 	}
-	if len(n.consts) > 0 && !n.constOK(v) {
+	if len(n.consts) > 0 && !n.constOK(t, v) {
 		return false
 	}
-	if n.format != nil && !n.format(v) {
+	switch t {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		if !n.objectOK(o, sc) {
+			return false
+		}
+	case fastjson.TypeArray:
+		if !n.arrayOK(v.GetArray(), sc) {
+			return false
+		}
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		if !n.stringOK(b) {
+			return false
+		}
+	case fastjson.TypeNumber:
+		if !n.numberOK(sc.number(v)) {
+			return false
+		}
+	}
+	if n.format != nil && !n.format(formatArg(t, v, sc)) {
 		return false
 	}
-	switch x := v.(type) {
-	case map[string]any:
-		if !n.objectOK(x) {
-			return false
-		}
-	case []any:
-		if !n.arrayOK(x) {
-			return false
-		}
-	case string:
-		if !n.stringOK(x) {
-			return false
-		}
-	case json.Number:
-		if !n.numberOK(x) {
-			return false
-		}
-	}
-	if !n.ref.valid(v) {
+	if !n.ref.valid(v, sc) {
 		return false
 	}
 	for _, a := range n.allOf {
-		if !a.valid(v) {
+		if !a.valid(v, sc) {
 			return false
 		}
 	}
 	if len(n.anyOf) > 0 {
 		for _, a := range n.anyOf {
-			if a.valid(v) {
+			if a.valid(v, sc) {
 				return true
 			}
 		}
@@ -240,30 +246,64 @@ func (n *fastNode) valid(v any) bool {
 	return true
 }
 
-func (n *fastNode) typeOK(v any) bool {
-	var t uint8
-	switch x := v.(type) {
-	case map[string]any:
-		t = typeObject
-	case []any:
-		t = typeArray
-	case string:
-		t = typeString
-	case bool:
-		t = typeBoolean
-	case nil:
-		t = typeNull
-	case json.Number:
+// walkScratch is per-walk space for a number's text.
+type walkScratch struct{ num []byte }
+
+// number returns the text of a number value as written; valid until the
+// next call.
+func (sc *walkScratch) number(v *fastjson.Value) string {
+	sc.num = v.MarshalTo(sc.num[:0])
+	return unsafeString(sc.num)
+}
+
+// unsafeString views b as a string without copying. Only for values
+// used during the walk and never kept: b belongs to the parser or the
+// scratch buffer and changes with the next event.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// formatArg is the value the library's format checkers take: they look
+// only at strings (and numbers, for none of the formats used here) and
+// accept any other kind.
+func formatArg(t fastjson.Type, v *fastjson.Value, sc *walkScratch) any {
+	switch t {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return unsafeString(b)
+	case fastjson.TypeNumber:
+		return json.Number(sc.number(v))
+	}
+	return nil
+}
+
+func (n *fastNode) typeOK(t fastjson.Type, v *fastjson.Value, sc *walkScratch) bool {
+	var bit uint8
+	switch t {
+	case fastjson.TypeObject:
+		bit = typeObject
+	case fastjson.TypeArray:
+		bit = typeArray
+	case fastjson.TypeString:
+		bit = typeString
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		bit = typeBoolean
+	case fastjson.TypeNull:
+		bit = typeNull
+	case fastjson.TypeNumber:
 		if n.types&typeNumber != 0 {
 			return true
 		}
 		// Only plain digits are certainly an integer; 2.0 or 1e3 are
 		// integers too, but the library decides those.
-		return n.types&typeInteger != 0 && plainInteger(string(x))
+		return n.types&typeInteger != 0 && plainInteger(sc.number(v))
 	default:
 		return false
 	}
-	return n.types&t != 0
+	return n.types&bit != 0
 }
 
 func plainInteger(s string) bool {
@@ -279,19 +319,21 @@ func plainInteger(s string) bool {
 	return true
 }
 
-func (n *fastNode) constOK(v any) bool {
+func (n *fastNode) constOK(t fastjson.Type, v *fastjson.Value) bool {
 	for _, c := range n.consts {
 		switch cv := c.(type) {
 		case string:
-			if s, ok := v.(string); ok && s == cv {
-				return true
+			if t == fastjson.TypeString {
+				if b, _ := v.StringBytes(); string(b) == cv {
+					return true
+				}
 			}
 		case bool:
-			if b, ok := v.(bool); ok && b == cv {
+			if (cv && t == fastjson.TypeTrue) || (!cv && t == fastjson.TypeFalse) {
 				return true
 			}
 		case nil:
-			if v == nil {
+			if t == fastjson.TypeNull {
 				return true
 			}
 		}
@@ -299,40 +341,46 @@ func (n *fastNode) constOK(v any) bool {
 	return false
 }
 
-func (n *fastNode) objectOK(m map[string]any) bool {
-	if (n.minProps != -1 && len(m) < n.minProps) || (n.maxProps != -1 && len(m) > n.maxProps) {
+func (n *fastNode) objectOK(o *fastjson.Object, sc *walkScratch) bool {
+	l := o.Len()
+	if (n.minProps != -1 && l < n.minProps) || (n.maxProps != -1 && l > n.maxProps) {
 		return false
 	}
 	for _, r := range n.required {
-		if _, ok := m[r]; !ok {
+		if o.Get(r) == nil {
 			return false
 		}
 	}
-	for k, v := range m {
-		p, declared := n.props[k]
-		if declared && !p.valid(v) {
-			return false
+	ok := true
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if ok {
+			ok = n.memberOK(k, v, sc)
 		}
-		matched := false
-		for _, pp := range n.patternProps {
-			if pp.re.MatchString(k) {
-				matched = true
-				if !pp.node.valid(v) {
-					return false
-				}
-			}
-		}
-		if declared || matched {
-			continue
-		}
-		if n.noAdditional || !n.additional.valid(v) {
-			return false
-		}
-	}
-	return true
+	})
+	return ok
 }
 
-func (n *fastNode) arrayOK(a []any) bool {
+func (n *fastNode) memberOK(k []byte, v *fastjson.Value, sc *walkScratch) bool {
+	p, declared := n.props[string(k)]
+	if declared && !p.valid(v, sc) {
+		return false
+	}
+	matched := false
+	for _, pp := range n.patternProps {
+		if pp.re.Match(k) {
+			matched = true
+			if !pp.node.valid(v, sc) {
+				return false
+			}
+		}
+	}
+	if declared || matched {
+		return true
+	}
+	return !n.noAdditional && n.additional.valid(v, sc)
+}
+
+func (n *fastNode) arrayOK(a []*fastjson.Value, sc *walkScratch) bool {
 	if (n.minItems != -1 && len(a) < n.minItems) || (n.maxItems != -1 && len(a) > n.maxItems) {
 		return false
 	}
@@ -343,32 +391,32 @@ func (n *fastNode) arrayOK(a []any) bool {
 		} else {
 			item = n.items
 		}
-		if !item.valid(v) {
+		if !item.valid(v, sc) {
 			return false
 		}
 	}
 	return true
 }
 
-func (n *fastNode) stringOK(s string) bool {
+func (n *fastNode) stringOK(s []byte) bool {
 	if n.minLen != -1 || n.maxLen != -1 {
-		l := utf8.RuneCountInString(s)
+		l := utf8.RuneCount(s)
 		if (n.minLen != -1 && l < n.minLen) || (n.maxLen != -1 && l > n.maxLen) {
 			return false
 		}
 	}
-	return n.pattern == nil || n.pattern.MatchString(s)
+	return n.pattern == nil || n.pattern.Match(s)
 }
 
-func (n *fastNode) numberOK(num json.Number) bool {
+func (n *fastNode) numberOK(num string) bool {
 	if n.min == nil && n.max == nil && n.exMin == nil && n.exMax == nil {
 		return true
 	}
-	f, err := strconv.ParseFloat(string(num), 64)
+	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
 		return false // out of float range: the library decides
 	}
-	c := numCompare{s: string(num), f: f}
+	c := numCompare{s: num, f: f}
 	return c.atLeast(n.min, false) && c.atLeast(n.exMin, true) && c.atMost(n.max, false) && c.atMost(n.exMax, true)
 }
 

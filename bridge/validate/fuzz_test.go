@@ -1,10 +1,15 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
@@ -61,4 +66,100 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzStageWaysAgree: an event the tree parser reads comes out of the
+// tree way exactly as out of the decoded way, the reference: the same
+// verdict, reason and bytes. So which way an event takes never shows.
+func FuzzStageWaysAgree(f *testing.F) {
+	for _, s := range shippedSamples() {
+		f.Add([]byte(s), "payment.received")
+	}
+	f.Add([]byte(benchEvent), "payment.received")
+	f.Add([]byte(strings.Replace(validPayment, `"Acme GmbH"`, `"Acme \u00fc \"GmbH\" \t"`, 1)), "payment.received")
+	f.Add([]byte(strings.Replace(validPayment, `1250.5`, `1e2`, 1)), "payment.received")
+	f.Add([]byte(strings.Replace(validPayment, `"EUR"`, `"EUR","currency":"usd"`, 1)), "payment.received")
+	st := newStage(f, testConfig(bank()))
+	p := st.partners["bank-a"]
+	f.Fuzz(func(t *testing.T, payload []byte, eventType string) {
+		var tp treeParser
+		tree := tp.parse(payload)
+		if tree == nil {
+			return
+		}
+		viaTree := envelope("bank-a", eventType, string(payload))
+		treeErr := st.processTree(p, viaTree, tree, &work{})
+		viaDecode := envelope("bank-a", eventType, string(payload))
+		decodeErr := st.processDecoded(p, viaDecode)
+		// Reasons, not messages: the library words one failure in map order.
+		if reasonOf(treeErr) != reasonOf(decodeErr) {
+			t.Fatalf("%q: tree way %v, decoded way %v", payload, treeErr, decodeErr)
+		}
+		if !bytes.Equal(viaTree.Payload, viaDecode.Payload) || viaTree.EventType != viaDecode.EventType {
+			t.Fatalf("%q:\ntree way    %s (%s)\ndecoded way %s (%s)", payload, viaTree.Payload, viaTree.EventType, viaDecode.Payload, viaDecode.EventType)
+		}
+	})
+}
+
+func reasonOf(err error) string {
+	if err == nil {
+		return "accepted"
+	}
+	if r, ok := bridge.AsRejection(err); ok {
+		return r.Reason
+	}
+	return fmt.Sprint(err)
+}
+
+// FuzzTreeMatchesDecode: what the tree parser reads is the document
+// Decode reads; what it leaves alone, Decode decides.
+func FuzzTreeMatchesDecode(f *testing.F) {
+	for _, s := range shippedSamples() {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"a":1e400}`, `"bad \xff utf8"`, `{"a":"\ud800"}`, `{"a":"\ud83d\ude00"}`, `[1, 2] x`, `{"a":1,}`,
+		` null `, `{"a":{"a":1},"a":2}`, "", `{"k":"\u0000"}`, `{"k":"a` + "\x01" + `"}`, `[01]`, `[1.]`, `[-]`, `[NaN]`, `[1e5,-0.5E-3]`,
+		`{"\u0061":1,"a":2}`, `"\/\b\f\n\r\t\"\\"`, `{"x":"\q"}`, `[true,false,null]`, "[1,\v2]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var tp treeParser
+		tree := tp.parse(payload)
+		if tree == nil {
+			return
+		}
+		want, err := Decode(payload)
+		if err != nil {
+			t.Fatalf("%q: the tree parser reads what Decode rejects: %v", payload, err)
+		}
+		if got := treeToAny(tree); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: tree %#v, Decode %#v", payload, got, want)
+		}
+	})
+}
+
+func treeToAny(v *fastjson.Value) any {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		m := map[string]any{}
+		o, _ := v.Object()
+		o.Visit(func(k []byte, e *fastjson.Value) { m[string(k)] = treeToAny(e) })
+		return m
+	case fastjson.TypeArray:
+		a := []any{}
+		for _, e := range v.GetArray() {
+			a = append(a, treeToAny(e))
+		}
+		return a
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b)
+	case fastjson.TypeNumber:
+		return json.Number(v.MarshalTo(nil))
+	case fastjson.TypeTrue:
+		return true
+	case fastjson.TypeFalse:
+		return false
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
@@ -36,13 +37,16 @@ type Schema struct {
 	fast *fastNode
 }
 
-// Validate checks doc against the schema: the fast path when it is sure,
-// the library for everything else and for the error report.
+// Validate checks doc, decoded by Decode, with the library: the verdict
+// and the error report for every event the fast path does not accept.
 func (s *Schema) Validate(doc any) error {
-	if s.fast != nil && s.fast.valid(doc) {
-		return nil
-	}
 	return s.schema.Validate(doc)
+}
+
+// certainlyValid is the fast path: true means doc is valid; false means
+// the library must decide.
+func (s *Schema) certainlyValid(doc *fastjson.Value, sc *walkScratch) bool {
+	return s.fast != nil && s.fast.valid(doc, sc)
 }
 
 // HasFastPath reports whether the schema is checked by the fast path.

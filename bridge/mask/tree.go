@@ -1,0 +1,227 @@
+package mask
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
+)
+
+// treeMask is the per-call state of AppendMasked: the arena that holds
+// replacement values, the values the policy produced (detectors skip
+// them, as they skip Masked), and a stack of members being sorted.
+type treeMask struct {
+	arena   fastjson.Arena
+	masked  []*fastjson.Value
+	members []member
+	dropped []string
+}
+
+type member struct {
+	key string
+	v   *fastjson.Value
+}
+
+// AppendMasked masks doc, a tree parsed by fastjson, for eventType and
+// appends it as JSON. doc is modified. The result is byte for byte what
+// Append writes for the same document decoded and masked by Apply
+// (TestAppendMaskedMatchesApply, FuzzAppendMaskedMatchesApply): this is
+// the pipeline's way, Apply the reference and the way of the rare event
+// fastjson does not read exactly like encoding/json.
+func (p *Policy) AppendMasked(dst []byte, eventType string, doc *fastjson.Value) []byte {
+	m, _ := p.trees.Get().(*treeMask)
+	if m == nil {
+		m = new(treeMask)
+	}
+	defer func() {
+		m.arena.Reset()
+		clear(m.masked)
+		m.masked = m.masked[:0]
+		p.trees.Put(m)
+	}()
+	tp := p.forType(eventType)
+	for _, r := range tp.fields {
+		doc = m.visit(doc, r.path.segs, func(v *fastjson.Value) (*fastjson.Value, bool) {
+			if r.act.kind == config.MaskDrop {
+				return nil, false
+			}
+			nv := m.arena.NewString(p.maskValue(r.act, func() string { return m.text(v) }))
+			m.masked = append(m.masked, nv)
+			return nv, true
+		})
+	}
+	if len(tp.detectors) > 0 {
+		doc = m.scan(p, doc, tp)
+	}
+	return m.appendTree(dst, doc)
+}
+
+// visit is visit for a tree: fn's result replaces each value the path
+// reaches, keep=false removes it.
+func (m *treeMask) visit(node *fastjson.Value, segs []string, fn func(*fastjson.Value) (*fastjson.Value, bool)) *fastjson.Value {
+	if len(segs) == 0 {
+		return node
+	}
+	seg, rest := segs[0], segs[1:]
+	switch node.Type() {
+	case fastjson.TypeObject:
+		o, _ := node.Object()
+		if seg != "*" {
+			if v := o.Get(seg); v != nil {
+				m.visitMember(o, seg, v, rest, fn, false)
+			}
+			return node
+		}
+		start := len(m.dropped)
+		o.Visit(func(k []byte, v *fastjson.Value) { m.visitMember(o, view(k), v, rest, fn, true) })
+		for _, k := range m.dropped[start:] {
+			o.Del(k)
+		}
+		m.dropped = m.dropped[:start]
+	case fastjson.TypeArray:
+		a := node.GetArray()
+		if seg == "*" {
+			// Backwards, so a removal does not move what is still to come.
+			for i := len(a) - 1; i >= 0; i-- {
+				m.visitElement(node, a, i, rest, fn)
+			}
+			return node
+		}
+		i, err := strconv.Atoi(seg)
+		if err == nil && i >= 0 && i < len(a) {
+			m.visitElement(node, a, i, rest, fn)
+		}
+	}
+	return node
+}
+
+// visitMember replaces or removes member k of o. Inside o.Visit
+// (deferDrop) replacing is safe but removing is not: removals are then
+// collected in m.dropped for the caller.
+func (m *treeMask) visitMember(o *fastjson.Object, k string, v *fastjson.Value, rest []string, fn func(*fastjson.Value) (*fastjson.Value, bool), deferDrop bool) {
+	if len(rest) > 0 {
+		if nv := m.visit(v, rest, fn); nv != v {
+			o.Set(k, nv)
+		}
+		return
+	}
+	nv, keep := fn(v)
+	switch {
+	case keep:
+		o.Set(k, nv)
+	case deferDrop:
+		m.dropped = append(m.dropped, k)
+	default:
+		o.Del(k)
+	}
+}
+
+func (m *treeMask) visitElement(arr *fastjson.Value, a []*fastjson.Value, i int, rest []string, fn func(*fastjson.Value) (*fastjson.Value, bool)) {
+	if len(rest) > 0 {
+		a[i] = m.visit(a[i], rest, fn)
+		return
+	}
+	nv, keep := fn(a[i])
+	if keep {
+		a[i] = nv
+		return
+	}
+	arr.Del(strconv.Itoa(i))
+}
+
+// scan runs the detectors over every string the policy has not produced.
+func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.Value {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		o.Visit(func(k []byte, c *fastjson.Value) {
+			if nc := m.scan(p, c, tp); nc != c {
+				o.Set(view(k), nc)
+			}
+		})
+	case fastjson.TypeArray:
+		a := v.GetArray()
+		for i, c := range a {
+			a[i] = m.scan(p, c, tp)
+		}
+	case fastjson.TypeString:
+		if slices.Contains(m.masked, v) {
+			return v
+		}
+		b, _ := v.StringBytes()
+		if out, changed := p.scanString(view(b), tp); changed {
+			return m.arena.NewString(string(out.(Masked)))
+		}
+	}
+	return v
+}
+
+// text is text for a tree value; valid until the tree changes.
+func (m *treeMask) text(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return view(b)
+	case fastjson.TypeNumber:
+		return string(v.MarshalTo(nil))
+	}
+	return string(m.appendTree(nil, v))
+}
+
+// appendTree writes v like Append writes the decoded document: compact,
+// members sorted by name, strings escaped by jsontext.AppendString.
+func (m *treeMask) appendTree(dst []byte, v *fastjson.Value) []byte {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return m.appendObject(dst, v)
+	case fastjson.TypeArray:
+		dst = append(dst, '[')
+		for i, e := range v.GetArray() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = m.appendTree(dst, e)
+		}
+		return append(dst, ']')
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return jsontext.AppendString(dst, view(b))
+	}
+	// Numbers as written, true, false and null.
+	return v.MarshalTo(dst)
+}
+
+func (m *treeMask) appendObject(dst []byte, v *fastjson.Value) []byte {
+	o, _ := v.Object()
+	start := len(m.members)
+	o.Visit(func(k []byte, e *fastjson.Value) { m.members = append(m.members, member{view(k), e}) })
+	end := len(m.members)
+	slices.SortFunc(m.members[start:end], func(a, b member) int { return strings.Compare(a.key, b.key) })
+	dst = append(dst, '{')
+	// By index: nested objects grow m.members and may move it.
+	for i := start; i < end; i++ {
+		if i > start {
+			dst = append(dst, ',')
+		}
+		dst = jsontext.AppendString(dst, m.members[i].key)
+		dst = append(dst, ':')
+		dst = m.appendTree(dst, m.members[i].v)
+	}
+	clear(m.members[start:end])
+	m.members = m.members[:start]
+	return append(dst, '}')
+}
+
+// view is b as a string without a copy, for bytes owned by the parser
+// that outlive every use here.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

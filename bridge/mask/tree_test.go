@@ -1,0 +1,93 @@
+package mask
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+)
+
+// treePolicy exercises every action on named members, array wildcards,
+// indexes, member wildcards, nested paths and the detectors.
+var treePolicy = config.Masking{HashKeyEnv: "MASK_KEY", Policies: []config.MaskPolicy{{
+	Fields: []config.MaskField{
+		{Path: "/payer/iban", Action: "last4"},
+		{Path: "/payer/email", Action: "hash"},
+		{Path: "lines[*].card", Action: "keep_last", Keep: 2},
+		{Path: "lines[1]", Action: "drop"},
+		{Path: "/notes/*", Action: "drop"},
+		{Path: "/refs/*", Action: "redact"},
+		{Path: "/meta/*/secret", Action: "hash"},
+		{Path: "/note", Action: "drop"},
+		{Path: "/payer", Action: "keep_last", Keep: 3}, // after the rules above: the whole object's text
+	},
+	Detectors: []string{"iban", "card", "email"},
+}}}
+
+// maskBothWays masks raw with Apply on encoding/json's tree and with
+// AppendMasked on fastjson's; ok is false when the two parsers do not read
+// raw alike (the stage never gives AppendMasked such a payload).
+func maskBothWays(t testing.TB, p *Policy, raw string) (applied, appended string, ok bool) {
+	t.Helper()
+	var doc any
+	d := json.NewDecoder(strings.NewReader(raw))
+	d.UseNumber()
+	if d.Decode(&doc) != nil || d.More() {
+		return "", "", false
+	}
+	tree, err := fastjson.Parse(raw)
+	if err != nil {
+		return "", "", false
+	}
+	var m treeMask
+	if string(m.appendTree(nil, tree)) != string(Append(nil, doc)) {
+		return "", "", false
+	}
+	return string(Append(nil, p.Apply("t", doc))), string(p.AppendMasked(nil, "t", tree)), true
+}
+
+func TestAppendMaskedMatchesApply(t *testing.T) {
+	p, err := Compile("masking", treePolicy, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		`{"payer":{"iban":"DE89370400440532013000","email":"a@b.example","name":"Ann"},"lines":[{"card":"4111111111111111"},{"card":12345},{"sku":"x"}],` +
+			`"notes":{"a":"x","b":{"c":1}},"refs":["r1",2,null],"meta":{"m1":{"secret":"s","keep":"k"},"m2":{"secret":{"deep":true}}},"note":"gone",` +
+			`"text":"pay GB82 WEST 1234 5698 7654 32 or card 5500 0055 5555 5559, mail x.y@z.example"}`,
+		`{"payer":"DE89370400440532013000","lines":"not an array","notes":[1,2],"refs":{"a":1}}`,
+		`[{"payer":{"iban":"x"}}]`,
+		`"free text with bob@acme.example"`,
+		`{"lines":[],"notes":{},"meta":[1]}`,
+		`{"Zeta":1,"alpha":{"b":2,"a":[3,{"y":1,"x":2}]},"\u00e9":"\u00e9\n\"","":0}`,
+	} {
+		applied, appended, ok := maskBothWays(t, p, raw)
+		if !ok {
+			t.Fatalf("test input read differently: %s", raw)
+		}
+		if applied != appended {
+			t.Errorf("%s\nApply        %s\nAppendMasked %s", raw, applied, appended)
+		}
+	}
+}
+
+// FuzzAppendMaskedMatchesApply: for any document both parsers read alike,
+// AppendMasked writes exactly what Apply and Append write.
+func FuzzAppendMaskedMatchesApply(f *testing.F) {
+	f.Add(`{"payer":{"iban":"DE89370400440532013000","email":"e@x.example"},"lines":[{"card":"4111111111111111"},{"card":1}],"notes":{"a":1}}`)
+	f.Add(`{"meta":{"a":{"secret":[1,"2"]}},"refs":[{"x":"DE89 3704 0044 0532 0130 00"}],"note":null}`)
+	f.Add(`["5500005555555559",{"lines":[[1],{"card":true}]}]`)
+	p, err := Compile("masking", treePolicy, env)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		applied, appended, ok := maskBothWays(t, p, raw)
+		if ok && applied != appended {
+			t.Fatalf("%q\nApply        %s\nAppendMasked %s", raw, applied, appended)
+		}
+	})
+}

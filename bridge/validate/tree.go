@@ -1,0 +1,207 @@
+package validate
+
+import (
+	"bytes"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// treeParser reads an event into fastjson's arena tree, which costs a
+// fraction of a tree of Go maps and interfaces: no allocation per value,
+// no hashing of member names. One parser serves one event at a time; the
+// tree lives until its next parse.
+//
+// fastjson is more lenient than encoding/json in corners (it takes raw
+// control characters in strings, numbers such as 01 or 1.e5, NaN, repeated
+// member names, and reads lone surrogate escapes differently). parse
+// therefore returns a tree only when the payload is one that both read
+// into the same document; anything else returns nil and goes the way of
+// encoding/json (Decode), which also gives the error message. So the
+// verdict and the forwarded content never depend on which way an event
+// went; FuzzTreeMatchesDecode checks that.
+type treeParser struct {
+	p   fastjson.Parser
+	num []byte
+}
+
+// parse returns the payload's tree, or nil when it must be decoded the
+// encoding/json way.
+func (tp *treeParser) parse(payload []byte) *fastjson.Value {
+	if !plainStrings(payload) || !utf8.Valid(payload) {
+		return nil
+	}
+	v, err := tp.p.ParseBytes(payload)
+	if err != nil || !tp.exact(v) {
+		return nil
+	}
+	return v
+}
+
+// plainStrings reports whether every string of a JSON text has only
+// control-free characters and well-formed escapes, none of them a UTF-16
+// surrogate (encoding/json and fastjson disagree on broken pairs; events
+// rarely carry astral characters escaped).
+func plainStrings(b []byte) bool {
+	for i := 0; ; {
+		// Between strings: skip to the next opening quote.
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return true
+		}
+		i += q + 1
+		// Inside a string: plain characters in bulk, then the closing
+		// quote, an escape or a control character.
+		for {
+			for i < len(b) && !stringSpecial[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return false // unterminated
+			}
+			if b[i] == '"' {
+				i++
+				break
+			}
+			n := escapeLen(b[i:])
+			if n == 0 {
+				return false // a raw control character or a bad escape
+			}
+			i += n
+		}
+	}
+}
+
+// stringSpecial marks the bytes that end a run of plain string content.
+var stringSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// escapeLen is the length of the escape sequence at the start of b, or 0
+// when it is not one both parsers read alike.
+func escapeLen(b []byte) int {
+	if len(b) < 2 {
+		return 0
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2
+	case 'u':
+		if len(b) >= 6 && hex4(b[2:6]) && !surrogate(b[2:6]) {
+			return 6
+		}
+	}
+	return 0
+}
+
+func hex4(h []byte) bool {
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// surrogate: \uD800 to \uDFFF.
+func surrogate(h []byte) bool {
+	return (h[0] == 'd' || h[0] == 'D') && (h[1] >= '8' && h[1] <= '9' || h[1] >= 'a' && h[1] <= 'f' || h[1] >= 'A' && h[1] <= 'F')
+}
+
+// exact reports whether the tree holds only numbers in JSON's grammar and
+// objects without repeated member names (encoding/json keeps the last of
+// a repeated name, and a masking rule must see the value that was
+// validated).
+func (tp *treeParser) exact(v *fastjson.Value) bool {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		if o.Len() > 1 && repeatedKey(o) {
+			return false
+		}
+		ok := true
+		o.Visit(func(_ []byte, c *fastjson.Value) { ok = ok && tp.exact(c) })
+		return ok
+	case fastjson.TypeArray:
+		for _, c := range v.GetArray() {
+			if !tp.exact(c) {
+				return false
+			}
+		}
+	case fastjson.TypeNumber:
+		tp.num = v.MarshalTo(tp.num[:0])
+		return jsonNumber(tp.num)
+	}
+	return true
+}
+
+// repeatedKey compares every pair: event objects have a few dozen members
+// at most, where this beats building a set.
+func repeatedKey(o *fastjson.Object) bool {
+	var keys [64][]byte
+	n, repeated := 0, false
+	o.Visit(func(k []byte, _ *fastjson.Value) {
+		if repeated {
+			return
+		}
+		if n == len(keys) {
+			repeated = true // too many to compare cheaply: the slow way decides
+			return
+		}
+		for _, seen := range keys[:n] {
+			if string(seen) == string(k) {
+				repeated = true
+				return
+			}
+		}
+		keys[n] = k
+		n++
+	})
+	return repeated
+}
+
+// jsonNumber checks RFC 8259's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(s []byte) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(s, i)
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := digits(s, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := digits(s, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(s)
+}
+
+func digits(s []byte, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}

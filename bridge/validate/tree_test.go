@@ -1,0 +1,48 @@
+package validate
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTreeParserReadsTypicalEvents: the tree way is the one valid traffic
+// takes; were the parser to refuse ordinary events, everything would go
+// the slow way and only the benchmark would notice.
+func TestTreeParserReadsTypicalEvents(t *testing.T) {
+	events := []string{benchEvent, `{"a":"\u00fc\n\"q\"\\","b":[1,-0.5,2e10,true,false,null],"c":{}}`, `  [] `}
+	for _, s := range shippedSamples() {
+		events = append(events, s)
+	}
+	for _, e := range events {
+		var tp treeParser
+		if tp.parse([]byte(e)) == nil {
+			t.Errorf("the tree parser refuses %s", e)
+		}
+	}
+}
+
+// TestTreeParserRefuses: payloads fastjson reads differently from
+// encoding/json, or that encoding/json rejects, are left to Decode.
+func TestTreeParserRefuses(t *testing.T) {
+	for _, e := range []string{
+		`{"a":"x` + "\x01" + `"}`, `{"a":"\q"}`, `{"a":"\u12"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\uDC00"}`,
+		"{\"a\":\"\xff\"}", `[01]`, `[1.]`, `[.5]`, `[-]`, `[+1]`, `[1e]`, `[NaN]`, `[inf]`,
+		`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":"x`, `{"a":1} x`, ``, `{"k":` + strings.Repeat("[", 400) + strings.Repeat("]", 400) + `}`,
+	} {
+		var tp treeParser
+		if tp.parse([]byte(e)) != nil {
+			t.Errorf("the tree parser reads %q", e)
+		}
+	}
+}
+
+func TestJSONNumber(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0": true, "-0": true, "12": true, "1.5": true, "-1.5e-3": true, "1E+9": true, "0.0": true,
+		"": false, "-": false, "01": false, "1.": false, ".1": false, "1e": false, "1e+": false, "+1": false, "1.2.3": false, "0x1": false,
+	} {
+		if got := jsonNumber([]byte(s)); got != want {
+			t.Errorf("jsonNumber(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
