@@ -72,7 +72,7 @@ func isLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
 func isDomain(c byte) bool { return isAlnum(c) || c == '-' }
-func isLetter(c byte) bool { return isUpper(c) || (c >= 'a' && c <= 'z') }
+func isLetter(c byte) bool { return byteClass[c]&(classUpper|classLower) != 0 }
 
 // findCards finds runs of 13 to 19 digits, optionally grouped by single
 // spaces or dashes, that pass the Luhn check. Like findIBANs it shortens a
@@ -80,8 +80,11 @@ func isLetter(c byte) bool { return isUpper(c) || (c >= 'a' && c <= 'z') }
 // not hide it.
 func findCards(s string) [][2]int {
 	var out [][2]int
+	if len(s) < 13 {
+		return nil
+	}
 	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) || (i > 0 && isAlnum(s[i-1])) {
+		if byteClass[s[i]]&classDigit == 0 || (i > 0 && byteClass[s[i-1]]&classAlnum != 0) {
 			continue
 		}
 		j, digits := i, 0
@@ -203,6 +206,26 @@ func ibanValid(s string) bool {
 	return rem == 1
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
-func isAlnum(c byte) bool { return isDigit(c) || isUpper(c) || (c >= 'a' && c <= 'z') }
+// Character classes by table: the detectors test every byte of every
+// string, and one load beats a chain of comparisons there.
+const (
+	classDigit uint8 = 1 << iota
+	classUpper
+	classLower
+	classAlnum = classDigit | classUpper | classLower
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = classUpper
+		t[c+'a'-'A'] = classLower
+	}
+	return t
+}()
+
+func isDigit(c byte) bool { return byteClass[c]&classDigit != 0 }
+func isUpper(c byte) bool { return byteClass[c]&classUpper != 0 }
+func isAlnum(c byte) bool { return byteClass[c]&classAlnum != 0 }

@@ -222,12 +222,16 @@ func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 			}
 		}
 	case string:
-		return p.scanString(n, tp)
+		if out, changed := p.scanString(n, tp); changed {
+			return Masked(out), true
+		}
 	}
 	return node, false
 }
 
-func (p *Policy) scanString(s string, tp *typePolicy) (any, bool) {
+// scanString returns s with what the detectors find replaced, and
+// whether they found anything.
+func (p *Policy) scanString(s string, tp *typePolicy) (string, bool) {
 	var hits [][2]int
 	for _, d := range tp.detectors {
 		for _, h := range d.find(s) {
@@ -245,7 +249,7 @@ func (p *Policy) scanString(s string, tp *typePolicy) (any, bool) {
 		last = h[1]
 	}
 	out = append(out, s[last:]...)
-	return Masked(out), true
+	return string(out), true
 }
 
 // insertHit adds h to the sorted list, merging overlaps so that one

@@ -155,7 +155,7 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 		}
 		b, _ := v.StringBytes()
 		if out, changed := p.scanString(view(b), tp); changed {
-			return m.arena.NewString(string(out.(Masked)))
+			return m.arena.NewString(out)
 		}
 	}
 	return v

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -21,8 +22,9 @@ import (
 // verdict and the forwarded content never depend on which way an event
 // went; FuzzTreeMatchesDecode checks that.
 type treeParser struct {
-	p   fastjson.Parser
-	num []byte
+	p    fastjson.Parser
+	num  []byte
+	keys [][]byte
 }
 
 // parse returns the payload's tree, or nil when it must be decoded the
@@ -53,6 +55,9 @@ func plainStrings(b []byte) bool {
 		// Inside a string: plain characters in bulk, then the closing
 		// quote, an escape or a control character.
 		for {
+			for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+				i += 8
+			}
 			for i < len(b) && !stringSpecial[b[i]] {
 				i++
 			}
@@ -72,6 +77,18 @@ func plainStrings(b []byte) bool {
 	}
 }
 
+// plainWord reports whether none of the eight bytes of w is a control
+// character, a quote, a backslash or non-ASCII: eight plain characters
+// checked at once (the classic SWAR tests for a zero or small byte).
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^(ones*'"'), w^(ones*'\\') // zero bytes where w has a quote, a backslash
+	less := (w - ones*0x20) &^ w         // a high bit set where some byte is < 0x20
+	quote := (q - ones) &^ q
+	slash := (bs - ones) &^ bs
+	return (less|quote|slash|w)&highs == 0
+}
+
 // stringSpecial marks the bytes that end a run of plain string content.
 var stringSpecial = func() (t [256]bool) {
 	for c := 0; c < 0x20; c++ {
@@ -84,7 +101,7 @@ var stringSpecial = func() (t [256]bool) {
 // escapeLen is the length of the escape sequence at the start of b, or 0
 // when it is not one both parsers read alike.
 func escapeLen(b []byte) int {
-	if len(b) < 2 {
+	if len(b) < 2 || b[0] != '\\' {
 		return 0
 	}
 	switch b[1] {
@@ -120,7 +137,7 @@ func (tp *treeParser) exact(v *fastjson.Value) bool {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		if o.Len() > 1 && repeatedKey(o) {
+		if o.Len() > 1 && tp.repeatedKey(o) {
 			return false
 		}
 		ok := true
@@ -141,26 +158,20 @@ func (tp *treeParser) exact(v *fastjson.Value) bool {
 
 // repeatedKey compares every pair: event objects have a few dozen members
 // at most, where this beats building a set.
-func repeatedKey(o *fastjson.Object) bool {
-	var keys [64][]byte
-	n, repeated := 0, false
+func (tp *treeParser) repeatedKey(o *fastjson.Object) bool {
+	if o.Len() > 64 {
+		return true // too many to compare cheaply: the slow way decides
+	}
+	keys := tp.keys[:0]
+	repeated := false
 	o.Visit(func(k []byte, _ *fastjson.Value) {
-		if repeated {
-			return
+		for _, seen := range keys {
+			repeated = repeated || string(seen) == string(k)
 		}
-		if n == len(keys) {
-			repeated = true // too many to compare cheaply: the slow way decides
-			return
-		}
-		for _, seen := range keys[:n] {
-			if string(seen) == string(k) {
-				repeated = true
-				return
-			}
-		}
-		keys[n] = k
-		n++
+		keys = append(keys, k)
 	})
+	clear(keys)
+	tp.keys = keys[:0]
 	return repeated
 }
 

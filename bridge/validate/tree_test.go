@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 )
@@ -45,4 +46,50 @@ func TestJSONNumber(t *testing.T) {
 			t.Errorf("jsonNumber(%q) = %v, want %v", s, got, want)
 		}
 	}
+}
+
+func TestPlainWord(t *testing.T) {
+	for s, want := range map[string]bool{
+		"abcdefgh": true, "ABC 123!": true, "~~~~~~~~": true, "abc\"defg": false, "abcdefg\\": false,
+		"\x00bcdefgh": false, "abcd\x1fghi": false, "abcdé fg"[:8]: false, "\x7fbcdefgh": true, "        ": true,
+	} {
+		if got := plainWord(binary.LittleEndian.Uint64([]byte(s))); got != want {
+			t.Errorf("plainWord(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzPlainStrings: plainStrings decides like a byte-by-byte reading of
+// the same rules.
+func FuzzPlainStrings(f *testing.F) {
+	f.Add([]byte(benchEvent))
+	f.Add([]byte(`{"a":"\u00fc\n","b":"\ud800"}`))
+	f.Add([]byte("\"abcdefgh\x01ijklmnop\""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := plainStrings(b), plainStringsSlow(b); got != want {
+			t.Fatalf("plainStrings(%q) = %v, byte by byte %v", b, got, want)
+		}
+	})
+}
+
+func plainStringsSlow(b []byte) bool {
+	in := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case !in:
+			in = c == '"'
+		case c == '"':
+			in = false
+		case c < 0x20:
+			return false
+		case c == '\\':
+			n := escapeLen(b[i:])
+			if n == 0 {
+				return false
+			}
+			i += n - 1
+		}
+	}
+	return !in
 }
