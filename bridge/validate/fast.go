@@ -44,6 +44,7 @@ type fastNode struct {
 
 	minLen, maxLen int
 	pattern        *regexp.Regexp
+	short          *shortPattern // pattern for short ASCII strings, when it compiles
 
 	min, max, exMin, exMax *bound
 
@@ -103,7 +104,7 @@ func fastFrom(s *jsonschema.Schema, memo map[*jsonschema.Schema]*fastNode) (*fas
 	n := &fastNode{
 		always: s.Always, minProps: s.MinProperties, maxProps: s.MaxProperties, required: s.Required,
 		noAdditional: s.AdditionalProperties == false, minItems: s.MinItems, maxItems: s.MaxItems,
-		minLen: s.MinLength, maxLen: s.MaxLength, pattern: s.Pattern,
+		minLen: s.MinLength, maxLen: s.MaxLength, pattern: s.Pattern, short: compileShort(s.Pattern),
 	}
 	memo[s] = n
 	for _, t := range s.Types {
@@ -405,7 +406,15 @@ func (n *fastNode) stringOK(s []byte) bool {
 			return false
 		}
 	}
-	return n.pattern == nil || n.pattern.Match(s)
+	if n.pattern == nil {
+		return true
+	}
+	if n.short != nil {
+		if matched, ok := n.short.match(s); ok {
+			return matched
+		}
+	}
+	return n.pattern.Match(s)
 }
 
 func (n *fastNode) numberOK(num string) bool {
