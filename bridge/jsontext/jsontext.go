@@ -14,6 +14,13 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && Plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++
@@ -57,4 +64,17 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Plain8 reports whether none of the eight bytes of w (little endian) is
+// a control character, a quote, a backslash or non-ASCII: eight
+// characters that need no escaping, checked at once by the classic SWAR
+// tests for a zero or small byte.
+func Plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^(ones*'"'), w^(ones*'\\') // zero bytes where w has a quote, a backslash
+	less := (w - ones*0x20) &^ w         // a high bit set where some byte is < 0x20
+	quote := (q - ones) &^ q
+	slash := (bs - ones) &^ bs
+	return (less|quote|slash|w)&highs == 0
 }

@@ -1,6 +1,7 @@
 package jsontext
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -37,4 +38,15 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q decodes to %q, encoding/json gives %q", s, back, w)
 		}
 	})
+}
+
+func TestPlain8(t *testing.T) {
+	for s, want := range map[string]bool{
+		"abcdefgh": true, "ABC 123!": true, "~~~~~~~~": true, "abc\"defg": false, "abcdefg\\": false,
+		"\x00bcdefgh": false, "abcd\x1fghi": false, "abcdé fg"[:8]: false, "\x7fbcdefgh": true, "        ": true,
+	} {
+		if got := Plain8(binary.LittleEndian.Uint64([]byte(s))); got != want {
+			t.Errorf("Plain8(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -13,13 +13,41 @@ import (
 )
 
 // treeMask is the per-call state of AppendMasked: the arena that holds
-// replacement values, the values the policy produced (detectors skip
-// them, as they skip Masked), and a stack of members being sorted.
+// replacement values, the replacements the policy produced (detectors
+// skip them, as they skip Masked), and a stack of members being sorted.
+//
+// A replacement is a placeholder value standing for a masked string. It
+// is made as a number carrying the text, because fastjson's only string
+// constructor escapes its text into the arena and every read unescapes
+// it again; the placeholder is never read as a number: every reader here
+// asks replacement first.
 type treeMask struct {
-	arena   fastjson.Arena
-	masked  []*fastjson.Value
-	members []member
-	dropped []string
+	arena    fastjson.Arena
+	replaced []replacement
+	members  []member
+	dropped  []string
+}
+
+type replacement struct {
+	v    *fastjson.Value
+	text string
+}
+
+// replace makes the placeholder of a masked string.
+func (m *treeMask) replace(text string) *fastjson.Value {
+	v := m.arena.NewNumberString(text)
+	m.replaced = append(m.replaced, replacement{v, text})
+	return v
+}
+
+// replacement returns the masked text v stands for, if it is a placeholder.
+func (m *treeMask) replacement(v *fastjson.Value) (string, bool) {
+	for _, r := range m.replaced {
+		if r.v == v {
+			return r.text, true
+		}
+	}
+	return "", false
 }
 
 type member struct {
@@ -40,8 +68,8 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, doc *fastjson.Value)
 	}
 	defer func() {
 		m.arena.Reset()
-		clear(m.masked)
-		m.masked = m.masked[:0]
+		clear(m.replaced)
+		m.replaced = m.replaced[:0]
 		p.trees.Put(m)
 	}()
 	tp := p.forType(eventType)
@@ -50,9 +78,7 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, doc *fastjson.Value)
 			if r.act.kind == config.MaskDrop {
 				return nil, false
 			}
-			nv := m.arena.NewString(p.maskValue(r.act, func() string { return m.text(v) }))
-			m.masked = append(m.masked, nv)
-			return nv, true
+			return m.replace(p.maskValue(r.act, func() string { return m.text(v) })), true
 		})
 	}
 	if len(tp.detectors) > 0 {
@@ -150,12 +176,9 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 			a[i] = m.scan(p, c, tp)
 		}
 	case fastjson.TypeString:
-		if slices.Contains(m.masked, v) {
-			return v
-		}
 		b, _ := v.StringBytes()
 		if out, changed := p.scanString(view(b), tp); changed {
-			return m.arena.NewString(out)
+			return m.replace(out)
 		}
 	}
 	return v
@@ -168,6 +191,9 @@ func (m *treeMask) text(v *fastjson.Value) string {
 		b, _ := v.StringBytes()
 		return view(b)
 	case fastjson.TypeNumber:
+		if t, ok := m.replacement(v); ok {
+			return t
+		}
 		return string(v.MarshalTo(nil))
 	}
 	return string(m.appendTree(nil, v))
@@ -191,6 +217,10 @@ func (m *treeMask) appendTree(dst []byte, v *fastjson.Value) []byte {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
 		return jsontext.AppendString(dst, view(b))
+	case fastjson.TypeNumber:
+		if t, ok := m.replacement(v); ok {
+			return jsontext.AppendString(dst, t)
+		}
 	}
 	// Numbers as written, true, false and null.
 	return v.MarshalTo(dst)

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // treeParser reads an event into fastjson's arena tree, which costs a
@@ -55,7 +57,7 @@ func plainStrings(b []byte) bool {
 		// Inside a string: plain characters in bulk, then the closing
 		// quote, an escape or a control character.
 		for {
-			for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			for i+8 <= len(b) && jsontext.Plain8(binary.LittleEndian.Uint64(b[i:])) {
 				i += 8
 			}
 			for i < len(b) && !stringSpecial[b[i]] {
@@ -75,18 +77,6 @@ func plainStrings(b []byte) bool {
 			i += n
 		}
 	}
-}
-
-// plainWord reports whether none of the eight bytes of w is a control
-// character, a quote, a backslash or non-ASCII: eight plain characters
-// checked at once (the classic SWAR tests for a zero or small byte).
-func plainWord(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	q, bs := w^(ones*'"'), w^(ones*'\\') // zero bytes where w has a quote, a backslash
-	less := (w - ones*0x20) &^ w         // a high bit set where some byte is < 0x20
-	quote := (q - ones) &^ q
-	slash := (bs - ones) &^ bs
-	return (less|quote|slash|w)&highs == 0
 }
 
 // stringSpecial marks the bytes that end a run of plain string content.

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"encoding/binary"
 	"strings"
 	"testing"
 )
@@ -44,17 +43,6 @@ func TestJSONNumber(t *testing.T) {
 	} {
 		if got := jsonNumber([]byte(s)); got != want {
 			t.Errorf("jsonNumber(%q) = %v, want %v", s, got, want)
-		}
-	}
-}
-
-func TestPlainWord(t *testing.T) {
-	for s, want := range map[string]bool{
-		"abcdefgh": true, "ABC 123!": true, "~~~~~~~~": true, "abc\"defg": false, "abcdefg\\": false,
-		"\x00bcdefgh": false, "abcd\x1fghi": false, "abcdé fg"[:8]: false, "\x7fbcdefgh": true, "        ": true,
-	} {
-		if got := plainWord(binary.LittleEndian.Uint64([]byte(s))); got != want {
-			t.Errorf("plainWord(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
