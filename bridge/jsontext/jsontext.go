@@ -14,8 +14,7 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		for i+8 <= len(s) && Plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
-			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+		for i+8 <= len(s) && Plain8(Word(s, i)) {
 			i += 8
 		}
 		if i >= len(s) {
@@ -77,4 +76,19 @@ func Plain8(w uint64) bool {
 	quote := (q - ones) &^ q
 	slash := (bs - ones) &^ bs
 	return (less|quote|slash|w)&highs == 0
+}
+
+// Word is the eight bytes of s from i as a little-endian word (the
+// compiler makes it one load); i+8 must not pass len(s).
+func Word(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// HasByteBetween reports whether some byte b of w has lo < b < hi; lo and
+// hi at most 127 and 128 (Bit Twiddling Hacks' hasbetween, exact).
+func HasByteBetween(w uint64, lo, hi uint64) bool {
+	const ones, low7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	return (ones*(127+hi)-(w&low7))&^w&((w&low7)+ones*(127-lo))&highs != 0
 }

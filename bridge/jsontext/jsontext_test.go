@@ -50,3 +50,23 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHasByteBetween: the word test agrees with a byte-by-byte one for
+// the ranges the detectors use and any others.
+func FuzzHasByteBetween(f *testing.F) {
+	f.Add("12345678", byte('0'-1), byte('9'+1))
+	f.Add("abcdefgh", byte('A'-1), byte('Z'+1))
+	f.Add("\xff\x80\x00\x7f@[/:", byte('A'-1), byte('Z'+1))
+	f.Fuzz(func(t *testing.T, s string, lo, hi byte) {
+		if len(s) < 8 || lo > 127 || hi > 128 {
+			return
+		}
+		want := false
+		for i := 0; i < 8; i++ {
+			want = want || (s[i] > lo && s[i] < hi)
+		}
+		if got := HasByteBetween(Word(s, 0), uint64(lo), uint64(hi)); got != want {
+			t.Fatalf("HasByteBetween(%q, %d, %d) = %v, want %v", s[:8], lo, hi, got, want)
+		}
+	})
+}

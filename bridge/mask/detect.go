@@ -1,6 +1,10 @@
 package mask
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
+)
 
 // A detector finds sensitive substrings in free text and returns their
 // byte ranges [start, end) in ascending order, non-overlapping.
@@ -84,6 +88,13 @@ func findCards(s string) [][2]int {
 		return nil
 	}
 	for i := 0; i < len(s); i++ {
+		// Eight bytes without a digit hold no start of a number.
+		for i+8 <= len(s) && !jsontext.HasByteBetween(jsontext.Word(s, i), '0'-1, '9'+1) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if byteClass[s[i]]&classDigit == 0 || (i > 0 && byteClass[s[i-1]]&classAlnum != 0) {
 			continue
 		}
@@ -144,6 +155,13 @@ func luhn(s string) bool {
 func findIBANs(s string) [][2]int {
 	var out [][2]int
 	for i := 0; i+15 <= len(s); i++ {
+		// Eight bytes without a capital hold no start of an IBAN.
+		for i+8 <= len(s) && !jsontext.HasByteBetween(jsontext.Word(s, i), 'A'-1, 'Z'+1) {
+			i += 8
+		}
+		if i+15 > len(s) {
+			break
+		}
 		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || (i > 0 && isAlnum(s[i-1])) {
 			continue
 		}
