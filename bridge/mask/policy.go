@@ -222,16 +222,16 @@ func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 			}
 		}
 	case string:
-		if out, changed := p.scanString(n, tp); changed {
+		if out, changed := p.scanString(nil, n, tp); changed {
 			return Masked(out), true
 		}
 	}
 	return node, false
 }
 
-// scanString returns s with what the detectors find replaced, and
-// whether they found anything.
-func (p *Policy) scanString(s string, tp *typePolicy) (string, bool) {
+// scanString appends s with what the detectors find replaced to dst, if
+// they find anything.
+func (p *Policy) scanString(dst []byte, s string, tp *typePolicy) ([]byte, bool) {
 	var hits [][2]int
 	for _, d := range tp.detectors {
 		for _, h := range d.find(s) {
@@ -239,9 +239,9 @@ func (p *Policy) scanString(s string, tp *typePolicy) (string, bool) {
 		}
 	}
 	if len(hits) == 0 {
-		return s, false
+		return dst, false
 	}
-	out := make([]byte, 0, len(s))
+	out := dst
 	last := 0
 	for _, h := range hits {
 		out = append(out, s[last:h[0]]...)
@@ -249,7 +249,7 @@ func (p *Policy) scanString(s string, tp *typePolicy) (string, bool) {
 		last = h[1]
 	}
 	out = append(out, s[last:]...)
-	return string(out), true
+	return out, true
 }
 
 // insertHit adds h to the sorted list, merging overlaps so that one

@@ -26,6 +26,7 @@ type treeMask struct {
 	replaced []replacement
 	members  []member
 	dropped  []string
+	texts    []byte // the detectors' replacements, back to back
 }
 
 type replacement struct {
@@ -70,6 +71,7 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, doc *fastjson.Value)
 		m.arena.Reset()
 		clear(m.replaced)
 		m.replaced = m.replaced[:0]
+		m.texts = m.texts[:0]
 		p.trees.Put(m)
 	}()
 	tp := p.forType(eventType)
@@ -177,8 +179,12 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 		}
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		if out, changed := p.scanString(view(b), tp); changed {
-			return m.replace(out)
+		start := len(m.texts)
+		if out, changed := p.scanString(m.texts, view(b), tp); changed {
+			// A view of m.texts: it only grows during the call, and a
+			// growth leaves earlier texts in the old array, still held.
+			m.texts = out
+			return m.replace(view(out[start:]))
 		}
 	}
 	return v
@@ -231,7 +237,7 @@ func (m *treeMask) appendObject(dst []byte, v *fastjson.Value) []byte {
 	start := len(m.members)
 	o.Visit(func(k []byte, e *fastjson.Value) { m.members = append(m.members, member{view(k), e}) })
 	end := len(m.members)
-	slices.SortFunc(m.members[start:end], func(a, b member) int { return strings.Compare(a.key, b.key) })
+	sortMembers(m.members[start:end])
 	dst = append(dst, '{')
 	// By index: nested objects grow m.members and may move it.
 	for i := start; i < end; i++ {
@@ -245,6 +251,20 @@ func (m *treeMask) appendObject(dst []byte, v *fastjson.Value) []byte {
 	clear(m.members[start:end])
 	m.members = m.members[:start]
 	return append(dst, '}')
+}
+
+// sortMembers sorts by name, small objects (nearly all) by an insertion
+// sort without a comparison function call.
+func sortMembers(ms []member) {
+	if len(ms) > 16 {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
 }
 
 // view is b as a string without a copy, for bytes owned by the parser
