@@ -206,11 +206,11 @@ func ibanValid(s string) bool {
 	if len(compact) < 15 || len(compact) > 34 {
 		return false
 	}
-	rearranged := append(compact[4:len(compact):len(compact)], compact[:4]...)
-	// Digits are folded into the remainder piecewise: the number is far
-	// beyond 64 bits.
+	// The country code and check digits go last. Digits are folded into
+	// the remainder piecewise: the number is far beyond 64 bits.
 	rem := 0
-	for _, c := range rearranged {
+	for i := range compact {
+		c := compact[(i+4)%len(compact)]
 		switch {
 		case isDigit(c):
 			rem = (rem*10 + int(c-'0')) % 97

@@ -30,6 +30,9 @@ type fastNode struct {
 	types  uint8
 	consts []any // enum values and const; strings, booleans and null only
 	format func(any) bool
+	// quickFormat, when the format has one, accepts the common forms
+	// without the library's checker.
+	quickFormat func([]byte) bool
 
 	minProps, maxProps int
 	required           []string
@@ -112,6 +115,7 @@ func fastFrom(s *jsonschema.Schema, memo map[*jsonschema.Schema]*fastNode) (*fas
 	}
 	if s.Format != "" {
 		n.format = jsonschema.Formats[s.Format]
+		n.quickFormat = quickFormats[s.Format]
 	}
 	for _, v := range append(append([]any(nil), s.Constant...), s.Enum...) {
 		switch v.(type) {
@@ -225,7 +229,7 @@ func (n *fastNode) valid(v *fastjson.Value, sc *walkScratch) bool {
 			return false
 		}
 	}
-	if n.format != nil && !n.format(formatArg(t, v, sc)) {
+	if n.format != nil && !n.formatOK(t, v, sc) {
 		return false
 	}
 	if !n.ref.valid(v, sc) {
@@ -265,6 +269,15 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func (n *fastNode) formatOK(t fastjson.Type, v *fastjson.Value, sc *walkScratch) bool {
+	if n.quickFormat != nil && t == fastjson.TypeString {
+		if b, _ := v.StringBytes(); n.quickFormat(b) {
+			return true
+		}
+	}
+	return n.format(formatArg(t, v, sc))
 }
 
 // formatArg is the value the library's format checkers take: they look

@@ -209,9 +209,9 @@ func (s *Stage) processDecoded(p *Partner, env *bridge.Envelope) error {
 // fieldType is the event type read from the payload, when the partner's
 // type comes from a JSON field.
 func (s *Stage) route(p *Partner, env *bridge.Envelope, fieldType string) (*Schema, error) {
-	eventType, where := p.eventType(env, fieldType)
+	eventType := p.eventType(env, fieldType)
 	if eventType == "" {
-		return nil, bridge.Reject(bridge.ReasonUnknownType, "no event type in %s", where)
+		return nil, bridge.Reject(bridge.ReasonUnknownType, "no event type in %s", p.typeWhere(env))
 	}
 	sch, ok := s.reg.Lookup(eventType)
 	if !ok {
@@ -258,30 +258,46 @@ func treeStringAt(v *fastjson.Value, path []string) string {
 	return string(b)
 }
 
-func (p *Partner) eventType(env *bridge.Envelope, fieldType string) (string, string) {
+func (p *Partner) eventType(env *bridge.Envelope, fieldType string) string {
 	ts := p.typeFrom
 	switch {
 	case ts.field != nil:
-		return fieldType, "JSON field " + strings.Join(ts.field, ".")
+		return fieldType
 	case ts.fromToken >= 0:
-		subj, ok := env.Headers[SubjectHeader]
-		if !ok {
-			subj = env.Headers[RoutingKeyHeader]
-		}
-		where := "subject " + printable(subj) + " from token " + strconv.Itoa(ts.fromToken)
+		subj := p.subject(env)
 		for range ts.fromToken {
 			i := strings.IndexByte(subj, '.')
 			if i < 0 {
-				return "", where
+				return ""
 			}
 			subj = subj[i+1:]
 		}
-		return subj, where
+		return subj
 	}
 	if t := env.Headers[ts.header]; t != "" {
-		return t, "header " + ts.header
+		return t
 	}
-	return env.EventType, "header " + ts.header
+	return env.EventType
+}
+
+// typeWhere says where the event type was looked for, for the rejection
+// of an event without one.
+func (p *Partner) typeWhere(env *bridge.Envelope) string {
+	ts := p.typeFrom
+	switch {
+	case ts.field != nil:
+		return "JSON field " + strings.Join(ts.field, ".")
+	case ts.fromToken >= 0:
+		return "subject " + printable(p.subject(env)) + " from token " + strconv.Itoa(ts.fromToken)
+	}
+	return "header " + ts.header
+}
+
+func (p *Partner) subject(env *bridge.Envelope) string {
+	if subj, ok := env.Headers[SubjectHeader]; ok {
+		return subj
+	}
+	return env.Headers[RoutingKeyHeader]
 }
 
 // Decode parses a payload the way the schemas expect it: numbers kept
