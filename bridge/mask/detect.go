@@ -116,6 +116,12 @@ func findCards(s string) [][2]int {
 			}
 			break
 		}
+		if digits < 13 {
+			// The run ended short; a start further into it ends at the
+			// same place with fewer digits.
+			i = j - 1
+			continue
+		}
 		for k := len(ends) - 1; k >= 0; k-- {
 			if luhn(s[i:ends[k]]) {
 				out = append(out, [2]int{i, ends[k]})
@@ -183,6 +189,10 @@ func findIBANs(s string) [][2]int {
 				continue
 			}
 			break
+		}
+		if n < 15 {
+			i = j - 1 // as in findCards: no later start in this run is longer
+			continue
 		}
 		for k := len(ends) - 1; k >= 0; k-- {
 			if ibanValid(s[i:ends[k]]) {

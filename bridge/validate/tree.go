@@ -153,11 +153,21 @@ func (tp *treeParser) repeatedKey(o *fastjson.Object) bool {
 		return true // too many to compare cheaply: the slow way decides
 	}
 	keys := tp.keys[:0]
+	// seen has a bit per (length, first, last byte) class of the names so
+	// far: a name whose bit is clear repeats none of them.
+	var seen uint64
 	repeated := false
 	o.Visit(func(k []byte, _ *fastjson.Value) {
-		for _, seen := range keys {
-			repeated = repeated || string(seen) == string(k)
+		bit := uint64(1) << (uint(len(k)) & 63)
+		if len(k) > 0 {
+			bit = uint64(1) << ((uint(len(k))*7 + uint(k[0])*3 + uint(k[len(k)-1])) & 63)
 		}
+		if seen&bit != 0 {
+			for _, other := range keys {
+				repeated = repeated || string(other) == string(k)
+			}
+		}
+		seen |= bit
 		keys = append(keys, k)
 	})
 	clear(keys)

@@ -3,6 +3,8 @@ package validate
 import (
 	"strings"
 	"testing"
+
+	"github.com/valyala/fastjson"
 )
 
 // TestTreeParserReadsTypicalEvents: the tree way is the one valid traffic
@@ -80,4 +82,33 @@ func plainStringsSlow(b []byte) bool {
 		}
 	}
 	return !in
+}
+
+// FuzzRepeatedKey: the name-class shortcut finds exactly the repeated
+// names a set finds.
+func FuzzRepeatedKey(f *testing.F) {
+	f.Add(`{"ab":1,"ab":2}`)
+	f.Add(`{"abc":1,"axc":2,"abc":3}`)
+	f.Add(`{"":1,"a":2,"":3}`)
+	f.Add(`{"abc":1,"axc":2}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		var tp treeParser
+		v, err := tp.p.Parse(raw)
+		if err != nil || v.Type() != fastjson.TypeObject {
+			return
+		}
+		o, _ := v.Object()
+		names := map[string]bool{}
+		want := false
+		o.Visit(func(k []byte, _ *fastjson.Value) {
+			want = want || names[string(k)]
+			names[string(k)] = true
+		})
+		if o.Len() > 64 {
+			want = true
+		}
+		if got := tp.repeatedKey(o); got != want {
+			t.Fatalf("%s: repeatedKey %v, want %v", raw, got, want)
+		}
+	})
 }
