@@ -413,11 +413,8 @@ func (n *fastNode) arrayOK(a []*fastjson.Value, sc *walkScratch) bool {
 }
 
 func (n *fastNode) stringOK(s []byte) bool {
-	if n.minLen != -1 || n.maxLen != -1 {
-		l := utf8.RuneCount(s)
-		if (n.minLen != -1 && l < n.minLen) || (n.maxLen != -1 && l > n.maxLen) {
-			return false
-		}
+	if !n.lengthOK(s) {
+		return false
 	}
 	if n.pattern == nil {
 		return true
@@ -428,6 +425,19 @@ func (n *fastNode) stringOK(s []byte) bool {
 		}
 	}
 	return n.pattern.Match(s)
+}
+
+// lengthOK checks minLength and maxLength, which count characters. A
+// character is one to four bytes, so the byte length alone decides most
+// strings without counting.
+func (n *fastNode) lengthOK(s []byte) bool {
+	needMin := n.minLen != -1 && (len(s)+3)/4 < n.minLen
+	needMax := n.maxLen != -1 && len(s) > n.maxLen
+	if !needMin && !needMax {
+		return true
+	}
+	l := utf8.RuneCount(s)
+	return (n.minLen == -1 || l >= n.minLen) && (n.maxLen == -1 || l <= n.maxLen)
 }
 
 func (n *fastNode) numberOK(num string) bool {
