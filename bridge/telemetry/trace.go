@@ -188,9 +188,9 @@ func (t *Tracing) Stages(stages []bridge.Stage) []bridge.Stage {
 	}
 	return append(out, bridge.StageFunc{StageName: "persist-span", Fn: func(ctx context.Context, env *bridge.Envelope) error {
 		slot, ok := ctx.Value(persistSlotKey{}).(*persistSlot)
-		if !ok {
-			// Not submitted through a traced source: no callback would end
-			// the span.
+		if !ok || unrecordedParent(ctx) {
+			// Not submitted through a traced source (no callback would end
+			// the span), or the span would not be recorded.
 			return nil
 		}
 		_, span := t.tracer.Start(ctx, "dmzbridge.persist", trace.WithSpanKind(trace.SpanKindProducer))
@@ -207,7 +207,21 @@ type tracedStage struct {
 	spanName string
 }
 
+// unrecordedParent reports whether spans started under ctx cannot be
+// recorded: every sampler NewTracing installs is parent-based, so the child
+// of a span that is not recording (an unsampled trace, or no exporter and a
+// partner that asked for no sampling) is dropped too. Stage and persist
+// spans are then skipped, not created only to be thrown away; their
+// contexts are never injected anywhere, so what reaches JetStream and the
+// ERP is the same.
+func unrecordedParent(ctx context.Context) bool {
+	return !trace.SpanFromContext(ctx).IsRecording()
+}
+
 func (s tracedStage) Process(ctx context.Context, env *bridge.Envelope) error {
+	if unrecordedParent(ctx) {
+		return s.Stage.Process(ctx, env)
+	}
 	ctx, span := s.t.tracer.Start(ctx, s.spanName)
 	defer span.End()
 	setEnvAttrs(span, env)
