@@ -48,29 +48,51 @@ func DedupID(partner, id string) string { return partner + "/" + id }
 // fields travel as Dmz-* headers, partner headers under Dmz-H-, and the
 // trace context under its W3C names so NATS tooling can follow it.
 func ToMsg(subject string, env *Envelope) *nats.Msg {
-	m := nats.NewMsg(subject)
-	m.Data = env.Payload
-	h := m.Header
-	h.Set(HeaderMsgID, DedupID(env.Partner, env.ID))
-	h.Set(HeaderOriginalID, env.ID)
-	h.Set(HeaderPartner, env.Partner)
-	h.Set(HeaderSource, env.Source)
+	// Room for the bridge's fields, the partner's headers and the three
+	// batch headers the group-commit writer adds, so the map never grows.
+	b := newHeaderBuilder(8+len(env.Headers), 3)
+	b.set(HeaderMsgID, DedupID(env.Partner, env.ID))
+	b.set(HeaderOriginalID, env.ID)
+	b.set(HeaderPartner, env.Partner)
+	b.set(HeaderSource, env.Source)
 	if env.EventType != "" {
-		h.Set(HeaderEventType, env.EventType)
+		b.set(HeaderEventType, env.EventType)
 	}
-	h.Set(HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	b.set(HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	if env.Attempt > 0 {
-		h.Set(HeaderAttempt, strconv.Itoa(env.Attempt))
+		b.set(HeaderAttempt, strconv.Itoa(env.Attempt))
 	}
 	for k, v := range env.Headers {
 		switch k {
 		case HeaderTraceParent, HeaderTraceState:
-			h.Set(k, v)
+			b.set(k, v)
 		default:
-			h.Set(partnerHeaderPrefix+k, v)
+			b.set(partnerHeaderPrefix+k, v)
 		}
 	}
-	return m
+	return &nats.Msg{Subject: subject, Header: b.h, Data: env.Payload}
+}
+
+// headerBuilder fills a nats.Header whose values share one backing array:
+// one allocation for all of a message's values instead of one per header
+// (Header.Set allocates a slice each time), on the path every event takes.
+// Each value's slice is capped at its length, so an Add to one header
+// reallocates it instead of overwriting the next one's value.
+type headerBuilder struct {
+	h    nats.Header
+	vals []string
+}
+
+// newHeaderBuilder sizes the map for n values plus spare keys set later
+// with Header.Set.
+func newHeaderBuilder(n, spare int) headerBuilder {
+	return headerBuilder{h: make(nats.Header, n+spare), vals: make([]string, 0, n)}
+}
+
+func (b *headerBuilder) set(k, v string) {
+	b.vals = append(b.vals, v)
+	i := len(b.vals)
+	b.h[k] = b.vals[i-1 : i : i]
 }
 
 // FromMsg decodes what ToMsg encoded.

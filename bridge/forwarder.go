@@ -138,7 +138,9 @@ func (f *forwarder) forward(ctx context.Context, batch []jetstream.Msg) {
 			if err := m.Ack(); err != nil {
 				f.log.Warn("ack after ERP confirm failed; the event will be redelivered and deduplicated by id", "id", envs[i].ID, "err", err)
 			}
-			delete(f.firstFailure, streamSeq(m))
+			if len(f.firstFailure) > 0 { // spares parsing the metadata of every event
+				delete(f.firstFailure, streamSeq(m))
+			}
 			f.obs.Forwarded(envs[i], now.Sub(envs[i].ReceivedAt))
 			continue
 		}

@@ -120,6 +120,9 @@ func TestTraceID(t *testing.T) {
 	for tp, want := range map[string]string{
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": "4bf92f3577b34da6a3ce929d0e0e4736",
 		"": "", "garbage": "", "00-short-00f067aa0ba902b7-01": "",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7":      "",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x": "",
+		"-4bf92f3577b34da6a3ce929d0e0e4736--":                       "4bf92f3577b34da6a3ce929d0e0e4736",
 	} {
 		if got := TraceID(tp); got != want {
 			t.Errorf("TraceID(%q) = %q, want %q", tp, got, want)

@@ -8,6 +8,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // Actions recorded in the trail.
@@ -56,6 +58,42 @@ type Record struct {
 	Operator string `json:"operator,omitempty"`
 }
 
+// AppendJSON appends the record as one JSON object, the same fields,
+// order and omissions as encoding/json gives (the audit query reads it with
+// encoding/json). Written by hand: reflection-based encoding of two
+// records per event was a visible share of the pipeline's CPU and
+// allocations.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","action":`...)
+	b = jsontext.AppendString(b, r.Action)
+	b = append(b, `,"partner":`...)
+	b = jsontext.AppendString(b, r.Partner)
+	b = appendOptional(b, `,"connector":`, r.Connector)
+	b = append(b, `,"message_id":`...)
+	b = jsontext.AppendString(b, r.MessageID)
+	b = appendOptional(b, `,"event_type":`, r.EventType)
+	b = appendOptional(b, `,"payload_sha256":`, r.PayloadSHA256)
+	b = append(b, `,"outcome":`...)
+	b = jsontext.AppendString(b, r.Outcome)
+	b = appendOptional(b, `,"reason":`, r.Reason)
+	if r.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(r.Attempt), 10)
+	}
+	b = appendOptional(b, `,"trace_id":`, r.TraceID)
+	b = appendOptional(b, `,"operator":`, r.Operator)
+	return append(b, '}')
+}
+
+func appendOptional(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return jsontext.AppendString(append(b, key...), v)
+}
+
 // FromEnvelope fills the identity fields of a record from an envelope.
 func FromEnvelope(action, outcome string, env *bridge.Envelope, now time.Time) Record {
 	return Record{
@@ -66,12 +104,18 @@ func FromEnvelope(action, outcome string, env *bridge.Envelope, now time.Time) R
 }
 
 // TraceID extracts the trace id of a W3C traceparent ("00-<trace>-<span>-<flags>").
+// It runs for two records per event, so it cuts the string instead of
+// splitting it into a slice.
 func TraceID(traceparent string) string {
-	parts := strings.Split(traceparent, "-")
-	if len(parts) != 4 || len(parts[1]) != 32 {
+	if strings.Count(traceparent, "-") != 3 {
 		return ""
 	}
-	return parts[1]
+	_, rest, _ := strings.Cut(traceparent, "-")
+	id, _, _ := strings.Cut(rest, "-")
+	if len(id) != 32 {
+		return ""
+	}
+	return id
 }
 
 // DefaultMaxAge keeps the trail for a year unless configured otherwise.

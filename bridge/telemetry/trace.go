@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -28,9 +27,6 @@ type Tracing struct {
 	provider *sdktrace.TracerProvider
 	tracer   trace.Tracer
 	prop     propagation.TraceContext
-	// persist holds the persistence span of an event between the last
-	// stage and the PubAck, keyed by envelope.
-	persist sync.Map
 }
 
 // NewTracing builds the tracer. exporter, when non-nil, replaces the OTLP
@@ -98,13 +94,31 @@ func (c headerCarrier) Keys() []string {
 	return out
 }
 
-func envAttrs(env *bridge.Envelope) trace.SpanStartEventOption {
-	return trace.WithAttributes(
+// setEnvAttrs labels a recorded span with the event's identity. The
+// attributes are set after Start, and only on spans that are recorded:
+// without an exporter (or for an unsampled trace) nearly every span is not,
+// and building the attribute list for each of an event's spans was a
+// noticeable share of the pipeline's allocations. The samplers in use
+// (parent-based, trace-id ratio, never) do not look at start attributes, so
+// which spans are recorded does not change.
+func setEnvAttrs(span trace.Span, env *bridge.Envelope) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(
 		attribute.String("dmzbridge.partner", env.Partner),
 		attribute.String("dmzbridge.connector", env.Source),
 		attribute.String("messaging.message.id", env.ID),
 	)
 }
+
+// persistSlot carries an event's persistence span from the stage that
+// starts it to the intake's completion callback that ends it, through the
+// Submit context: one small allocation per event instead of an entry in a
+// shared map.
+type persistSlot struct{ span trace.Span }
+
+type persistSlotKey struct{}
 
 // Source wraps a source so each event's intake is a span, child of the
 // partner's traceparent or the root of a new trace, and the event carries
@@ -135,18 +149,23 @@ func (i *tracedIntake) Submit(ctx context.Context, env *bridge.Envelope, done fu
 	}
 	t := i.t
 	ctx = t.prop.Extract(ctx, headerCarrier(env.Headers))
-	ctx, span := t.tracer.Start(ctx, "dmzbridge.intake", trace.WithSpanKind(trace.SpanKindConsumer), envAttrs(env))
+	ctx, span := t.tracer.Start(ctx, "dmzbridge.intake", trace.WithSpanKind(trace.SpanKindConsumer))
+	setEnvAttrs(span, env)
 	t.prop.Inject(ctx, headerCarrier(env.Headers))
+	slot := &persistSlot{}
+	ctx = context.WithValue(ctx, persistSlotKey{}, slot)
 	err := i.next.Submit(ctx, env, func(err error) {
-		if ps, ok := t.persist.LoadAndDelete(env); ok {
-			endSpan(ps.(trace.Span), err)
+		// The persist stage ran (if at all) before the write whose outcome
+		// this is, so its span is visible here.
+		if slot.span != nil {
+			endSpan(slot.span, err)
 		}
 		endSpan(span, err)
 		done(err)
 	})
 	if err != nil {
-		if ps, ok := t.persist.LoadAndDelete(env); ok {
-			endSpan(ps.(trace.Span), err)
+		if slot.span != nil {
+			endSpan(slot.span, err)
 		}
 		endSpan(span, err)
 	}
@@ -165,11 +184,18 @@ func endSpan(s trace.Span, err error) {
 func (t *Tracing) Stages(stages []bridge.Stage) []bridge.Stage {
 	out := make([]bridge.Stage, 0, len(stages)+1)
 	for _, st := range stages {
-		out = append(out, tracedStage{Stage: st, t: t})
+		out = append(out, tracedStage{Stage: st, t: t, spanName: "dmzbridge.stage." + st.Name()})
 	}
 	return append(out, bridge.StageFunc{StageName: "persist-span", Fn: func(ctx context.Context, env *bridge.Envelope) error {
-		_, span := t.tracer.Start(ctx, "dmzbridge.persist", trace.WithSpanKind(trace.SpanKindProducer), envAttrs(env))
-		t.persist.Store(env, span)
+		slot, ok := ctx.Value(persistSlotKey{}).(*persistSlot)
+		if !ok || unrecordedParent(ctx) {
+			// Not submitted through a traced source (no callback would end
+			// the span), or the span would not be recorded.
+			return nil
+		}
+		_, span := t.tracer.Start(ctx, "dmzbridge.persist", trace.WithSpanKind(trace.SpanKindProducer))
+		setEnvAttrs(span, env)
+		slot.span = span
 		return nil
 	}})
 }
@@ -177,11 +203,28 @@ func (t *Tracing) Stages(stages []bridge.Stage) []bridge.Stage {
 type tracedStage struct {
 	bridge.Stage
 	t *Tracing
+	// spanName is built once, not per event.
+	spanName string
+}
+
+// unrecordedParent reports whether spans started under ctx cannot be
+// recorded: every sampler NewTracing installs is parent-based, so the child
+// of a span that is not recording (an unsampled trace, or no exporter and a
+// partner that asked for no sampling) is dropped too. Stage and persist
+// spans are then skipped, not created only to be thrown away; their
+// contexts are never injected anywhere, so what reaches JetStream and the
+// ERP is the same.
+func unrecordedParent(ctx context.Context) bool {
+	return !trace.SpanFromContext(ctx).IsRecording()
 }
 
 func (s tracedStage) Process(ctx context.Context, env *bridge.Envelope) error {
-	ctx, span := s.t.tracer.Start(ctx, "dmzbridge.stage."+s.Name(), envAttrs(env))
+	if unrecordedParent(ctx) {
+		return s.Stage.Process(ctx, env)
+	}
+	ctx, span := s.t.tracer.Start(ctx, s.spanName)
 	defer span.End()
+	setEnvAttrs(span, env)
 	err := s.Stage.Process(ctx, env)
 	if r, ok := bridge.AsRejection(err); ok {
 		// The reason code only: the detail may quote the payload.
@@ -251,8 +294,10 @@ func (s *tracedSink) Publish(ctx context.Context, batch []*bridge.ERPMessage) []
 			h = map[string]string{}
 		}
 		pctx := s.t.prop.Extract(ctx, headerCarrier(h))
-		sctx, span := s.t.tracer.Start(pctx, "dmzbridge.forward", trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(attribute.String("dmzbridge.partner", m.Partner), attribute.String("messaging.message.id", m.ID)))
+		sctx, span := s.t.tracer.Start(pctx, "dmzbridge.forward", trace.WithSpanKind(trace.SpanKindProducer))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("dmzbridge.partner", m.Partner), attribute.String("messaging.message.id", m.ID))
+		}
 		s.t.prop.Inject(sctx, headerCarrier(h))
 		cp := *m
 		cp.Headers = h

@@ -138,13 +138,17 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, bat
 
 func (s *Sink) msg(m *bridge.ERPMessage) *nats.Msg {
 	subject := bridge.ExpandTarget(s.opts.Subject, m.Partner, typeToken(m.EventType))
-	msg := nats.NewMsg(subject)
+	// The values share one backing array (capped per header), one
+	// allocation per message instead of one per header.
+	h := make(nats.Header, len(m.Headers)+1)
+	vals := make([]string, 0, len(m.Headers)+1)
 	for k, v := range m.Headers {
-		msg.Header.Set(k, v)
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	msg.Header.Set(nats.MsgIdHdr, m.ID)
-	msg.Data = m.Body
-	return msg
+	vals = append(vals, m.ID)
+	h[nats.MsgIdHdr] = vals[len(vals)-1 : len(vals) : len(vals)]
+	return &nats.Msg{Subject: subject, Header: h, Data: m.Body}
 }
 
 func typeToken(t string) string {
