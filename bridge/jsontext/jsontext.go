@@ -2,7 +2,10 @@
 // reflection would cost as much as the work around it.
 package jsontext
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -86,9 +89,25 @@ func Word(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// HasByteBetween reports whether some byte b of w has lo < b < hi; lo and
-// hi at most 127 and 128 (Bit Twiddling Hacks' hasbetween, exact).
-func HasByteBetween(w uint64, lo, hi uint64) bool {
+// BytesBetween returns w with the high bit of each byte b set where lo <
+// b < hi, and nothing else; lo and hi at most 127 and 128. Each byte is
+// computed on its own (no borrow or carry crosses bytes), so the lowest
+// set bit marks the first such byte exactly (Bit Twiddling Hacks'
+// hasbetween).
+func BytesBetween(w uint64, lo, hi uint64) uint64 {
 	const ones, low7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-	return (ones*(127+hi)-(w&low7))&^w&((w&low7)+ones*(127-lo))&highs != 0
+	return (ones*(127+hi) - (w & low7)) &^ w & ((w & low7) + ones*(127-lo)) & highs
+}
+
+// SkipToByteBetween returns the index of the first byte of s from i with
+// lo < b < hi, eight bytes at a time, or the start of the last partial
+// word when there is none in the whole words.
+func SkipToByteBetween(s string, i int, lo, hi uint64) int {
+	for i+8 <= len(s) {
+		if m := BytesBetween(Word(s, i), lo, hi); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	return i
 }

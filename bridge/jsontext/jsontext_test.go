@@ -51,22 +51,36 @@ func TestPlain8(t *testing.T) {
 	}
 }
 
-// FuzzHasByteBetween: the word test agrees with a byte-by-byte one for
-// the ranges the detectors use and any others.
-func FuzzHasByteBetween(f *testing.F) {
+// FuzzBytesBetween: the word test marks exactly the bytes a byte-by-byte
+// test marks, and SkipToByteBetween lands on the first of them.
+func FuzzBytesBetween(f *testing.F) {
 	f.Add("12345678", byte('0'-1), byte('9'+1))
 	f.Add("abcdefgh", byte('A'-1), byte('Z'+1))
 	f.Add("\xff\x80\x00\x7f@[/:", byte('A'-1), byte('Z'+1))
 	f.Fuzz(func(t *testing.T, s string, lo, hi byte) {
-		if len(s) < 8 || lo > 127 || hi > 128 {
+		if lo > 127 || hi > 128 {
 			return
 		}
-		want := false
-		for i := 0; i < 8; i++ {
-			want = want || (s[i] > lo && s[i] < hi)
+		if len(s) >= 8 {
+			var want uint64
+			for i := 0; i < 8; i++ {
+				if s[i] > lo && s[i] < hi {
+					want |= 0x80 << (8 * i)
+				}
+			}
+			if got := BytesBetween(Word(s, 0), uint64(lo), uint64(hi)); got != want {
+				t.Fatalf("BytesBetween(%q, %d, %d) = %x, want %x", s[:8], lo, hi, got, want)
+			}
 		}
-		if got := HasByteBetween(Word(s, 0), uint64(lo), uint64(hi)); got != want {
-			t.Fatalf("HasByteBetween(%q, %d, %d) = %v, want %v", s[:8], lo, hi, got, want)
+		first := len(s) - len(s)%8
+		for i := 0; i < len(s)-len(s)%8; i++ {
+			if s[i] > lo && s[i] < hi {
+				first = i
+				break
+			}
+		}
+		if got := SkipToByteBetween(s, 0, uint64(lo), uint64(hi)); got != first {
+			t.Fatalf("SkipToByteBetween(%q, %d, %d) = %d, want %d", s, lo, hi, got, first)
 		}
 	})
 }

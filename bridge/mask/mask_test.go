@@ -299,3 +299,24 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("invalid UTF-8: %s", got)
 	}
 }
+
+// TestShortestDetectable: the shortest texts each detector finds are no
+// shorter than the length below which strings are not scanned.
+func TestShortestDetectable(t *testing.T) {
+	for name, s := range map[string]string{"email": "a@b.cc", "card": "4111111111111", "iban": "GB82WEST1234569"} {
+		if len(s) < shortestDetectable {
+			t.Fatalf("%s example %q is shorter than %d", name, s, shortestDetectable)
+		}
+		if s[:len(s)-1] != "" && len(detectors[name].find(s[1:])) > 0 && len(s)-1 < shortestDetectable {
+			t.Fatalf("%s finds a text shorter than %d", name, shortestDetectable)
+		}
+	}
+	if hits := findEmails("a@b.cc"); len(hits) != 1 {
+		t.Fatalf("a@b.cc is the shortest email, found %v", hits)
+	}
+	for _, s := range []string{"a@b.c", "@b.cc", "ab.cc", "1@2.34"} {
+		if hits := findEmails(s); len(hits) != 0 && len(s) < shortestDetectable {
+			t.Fatalf("%q (shorter than %d) is found as an email", s, shortestDetectable)
+		}
+	}
+}

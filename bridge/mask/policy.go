@@ -232,6 +232,9 @@ func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 // scanString appends s with what the detectors find replaced to dst, if
 // they find anything.
 func (p *Policy) scanString(dst []byte, s string, tp *typePolicy) ([]byte, bool) {
+	if len(s) < shortestDetectable {
+		return dst, false
+	}
 	var hits [][2]int
 	for _, d := range tp.detectors {
 		for _, h := range d.find(s) {

@@ -24,7 +24,6 @@ import (
 // went; FuzzTreeMatchesDecode checks that.
 type treeParser struct {
 	p    fastjson.Parser
-	num  []byte
 	keys [][]byte
 }
 
@@ -41,16 +40,23 @@ func (tp *treeParser) parse(payload []byte) *fastjson.Value {
 	return v
 }
 
-// plainStrings reports whether every string of a JSON text has only
-// control-free characters and well-formed escapes, none of them a UTF-16
-// surrogate (encoding/json and fastjson disagree on broken pairs; events
-// rarely carry astral characters escaped).
+// plainStrings reports whether a JSON text has only tokens that fastjson
+// and encoding/json read alike: strings with control-free characters and
+// well-formed escapes, none of them a UTF-16 surrogate (the two disagree
+// on broken pairs; events rarely carry astral characters escaped),
+// numbers in JSON's grammar (fastjson also takes 01, 1.e5, NaN, inf),
+// true, false, null, punctuation and whitespace. Structure is left to
+// the parser.
 func plainStrings(b []byte) bool {
 	for i := 0; ; {
-		// Between strings: skip to the next opening quote. The gaps are
-		// a colon, a comma, a number: a loop beats a call there.
+		// Between strings: punctuation, numbers and literals, up to the
+		// next opening quote.
 		for i < len(b) && b[i] != '"' {
-			i++
+			n := gapTokenLen(b[i:])
+			if n == 0 {
+				return false
+			}
+			i += n
 		}
 		if i == len(b) {
 			return true
@@ -80,6 +86,42 @@ func plainStrings(b []byte) bool {
 		}
 	}
 }
+
+// gapTokenLen is the length of the token at the start of b, outside any
+// string: one byte of punctuation or whitespace, a number or a literal;
+// 0 for anything else.
+func gapTokenLen(b []byte) int {
+	switch c := b[0]; c {
+	case '{', '}', '[', ']', ',', ':', ' ', '\t', '\n', '\r':
+		return 1
+	case 't':
+		return literalLen(b, "true")
+	case 'f':
+		return literalLen(b, "false")
+	case 'n':
+		return literalLen(b, "null")
+	}
+	n := numberLen(b)
+	if n < len(b) && numberByte[b[n]] {
+		return 0 // fastjson would read on: 01, 1.2.3, 1e5e5
+	}
+	return n
+}
+
+func literalLen(b []byte, lit string) int {
+	if len(b) >= len(lit) && string(b[:len(lit)]) == lit {
+		return len(lit)
+	}
+	return 0
+}
+
+// numberByte marks the bytes fastjson takes into a number.
+var numberByte = func() (t [256]bool) {
+	for _, c := range "0123456789.eE+-" {
+		t[c] = true
+	}
+	return t
+}()
 
 // stringSpecial marks the bytes that end a run of plain string content.
 var stringSpecial = func() (t [256]bool) {
@@ -121,10 +163,9 @@ func surrogate(h []byte) bool {
 	return (h[0] == 'd' || h[0] == 'D') && (h[1] >= '8' && h[1] <= '9' || h[1] >= 'a' && h[1] <= 'f' || h[1] >= 'A' && h[1] <= 'F')
 }
 
-// exact reports whether the tree holds only numbers in JSON's grammar and
-// objects without repeated member names (encoding/json keeps the last of
-// a repeated name, and a masking rule must see the value that was
-// validated).
+// exact reports whether the tree holds no object with a repeated member
+// name (encoding/json keeps the last of a repeated name, and a masking
+// rule must see the value that was validated).
 func (tp *treeParser) exact(v *fastjson.Value) bool {
 	switch v.Type() {
 	case fastjson.TypeObject:
@@ -141,9 +182,6 @@ func (tp *treeParser) exact(v *fastjson.Value) bool {
 				return false
 			}
 		}
-	case fastjson.TypeNumber:
-		tp.num = v.MarshalTo(tp.num[:0])
-		return jsonNumber(tp.num)
 	}
 	return true
 }
@@ -177,8 +215,9 @@ func (tp *treeParser) repeatedKey(o *fastjson.Object) bool {
 	return repeated
 }
 
-// jsonNumber checks RFC 8259's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func jsonNumber(s []byte) bool {
+// numberLen is the length of the number in RFC 8259's grammar at the
+// start of s, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, or 0.
+func numberLen(s []byte) int {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
@@ -189,12 +228,12 @@ func jsonNumber(s []byte) bool {
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
 		i = digits(s, i)
 	default:
-		return false
+		return 0
 	}
 	if i < len(s) && s[i] == '.' {
 		j := digits(s, i+1)
 		if j == i+1 {
-			return false
+			return 0
 		}
 		i = j
 	}
@@ -205,11 +244,11 @@ func jsonNumber(s []byte) bool {
 		}
 		j := digits(s, i)
 		if j == i {
-			return false
+			return 0
 		}
 		i = j
 	}
-	return i == len(s)
+	return i
 }
 
 func digits(s []byte, i int) int {
