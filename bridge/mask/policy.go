@@ -248,7 +248,7 @@ func (p *Policy) scanString(dst []byte, s string, tp *typePolicy) ([]byte, bool)
 	last := 0
 	for _, h := range hits {
 		out = append(out, s[last:h[0]]...)
-		out = append(out, p.value(tp.detAct, s[h[0]:h[1]])...)
+		out = append(out, p.maskString(tp.detAct, s[h[0]:h[1]])...)
 		last = h[1]
 	}
 	out = append(out, s[last:]...)
@@ -284,14 +284,22 @@ func (p *Policy) value(act action, v any) string {
 	return p.maskValue(act, func() string { return text(v) })
 }
 
+// maskString is what replaces the string s.
+func (p *Policy) maskString(act action, s string) string {
+	switch act.kind {
+	case config.MaskHash:
+		return p.hash(s)
+	case config.MaskKeepLast:
+		return keepLast(s, act.keep)
+	}
+	return RedactToken
+}
+
 // maskValue is what replaces a value whose text form text returns; only
 // hash and keep_last need it.
 func (p *Policy) maskValue(act action, text func() string) string {
-	switch act.kind {
-	case config.MaskHash:
-		return p.hash(text())
-	case config.MaskKeepLast:
-		return keepLast(text(), act.keep)
+	if act.kind == config.MaskHash || act.kind == config.MaskKeepLast {
+		return p.maskString(act, text())
 	}
 	return RedactToken
 }
