@@ -1,6 +1,9 @@
 package mask
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math/big"
 	"reflect"
@@ -136,6 +139,11 @@ func TestHashIsKeyedAndStable(t *testing.T) {
 	}
 	if !strings.HasPrefix(h1, HashPrefix) || len(h1) != len(HashPrefix)+32 {
 		t.Errorf("token %q: want %s + 32 hex digits", h1, HashPrefix)
+	}
+	mac := hmac.New(sha256.New, []byte(env("MASK_KEY")))
+	mac.Write([]byte("x@example.com"))
+	if want := HashPrefix + hex.EncodeToString(mac.Sum(nil)[:16]); h1 != want {
+		t.Errorf("token %s, want HMAC-SHA256 truncated to 128 bits %s", h1, want)
 	}
 }
 

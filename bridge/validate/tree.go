@@ -166,15 +166,40 @@ func surrogate(h []byte) bool {
 // exact reports whether the tree holds no object with a repeated member
 // name (encoding/json keeps the last of a repeated name, and a masking
 // rule must see the value that was validated).
+//
+// Names are compared pairwise, and only within a class of (length, first
+// and last byte): event objects have a few dozen members, where this
+// beats building a set. tp.keys is a stack: each object's names sit above
+// its parent's while it is checked.
 func (tp *treeParser) exact(v *fastjson.Value) bool {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		if o.Len() > 1 && tp.repeatedKey(o) {
-			return false
+		if o.Len() > 64 {
+			return false // too many to compare cheaply: the slow way decides
 		}
+		start := len(tp.keys)
+		var seen uint64
 		ok := true
-		o.Visit(func(_ []byte, c *fastjson.Value) { ok = ok && tp.exact(c) })
+		o.Visit(func(k []byte, c *fastjson.Value) {
+			if !ok {
+				return
+			}
+			bit := nameClass(k)
+			if seen&bit != 0 {
+				for _, other := range tp.keys[start:] {
+					if string(other) == string(k) {
+						ok = false
+						return
+					}
+				}
+			}
+			seen |= bit
+			tp.keys = append(tp.keys, k)
+			ok = tp.exact(c)
+		})
+		clear(tp.keys[start:])
+		tp.keys = tp.keys[:start]
 		return ok
 	case fastjson.TypeArray:
 		for _, c := range v.GetArray() {
@@ -186,33 +211,11 @@ func (tp *treeParser) exact(v *fastjson.Value) bool {
 	return true
 }
 
-// repeatedKey compares every pair: event objects have a few dozen members
-// at most, where this beats building a set.
-func (tp *treeParser) repeatedKey(o *fastjson.Object) bool {
-	if o.Len() > 64 {
-		return true // too many to compare cheaply: the slow way decides
+func nameClass(k []byte) uint64 {
+	if len(k) == 0 {
+		return 1
 	}
-	keys := tp.keys[:0]
-	// seen has a bit per (length, first, last byte) class of the names so
-	// far: a name whose bit is clear repeats none of them.
-	var seen uint64
-	repeated := false
-	o.Visit(func(k []byte, _ *fastjson.Value) {
-		bit := uint64(1) << (uint(len(k)) & 63)
-		if len(k) > 0 {
-			bit = uint64(1) << ((uint(len(k))*7 + uint(k[0])*3 + uint(k[len(k)-1])) & 63)
-		}
-		if seen&bit != 0 {
-			for _, other := range keys {
-				repeated = repeated || string(other) == string(k)
-			}
-		}
-		seen |= bit
-		keys = append(keys, k)
-	})
-	clear(keys)
-	tp.keys = keys[:0]
-	return repeated
+	return 1 << ((uint(len(k))*7 + uint(k[0])*3 + uint(k[len(k)-1])) & 63)
 }
 
 // numberLen is the length of the number in RFC 8259's grammar at the

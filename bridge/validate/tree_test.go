@@ -98,31 +98,42 @@ func plainStringsSlow(b []byte) bool {
 
 var gapToken = regexp.MustCompile(`^(?:[{}\[\],: \t\n\r]|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)`)
 
-// FuzzRepeatedKey: the name-class shortcut finds exactly the repeated
-// names a set finds.
+// FuzzRepeatedKey: exact refuses exactly the trees where some object
+// repeats a name, as a set per object finds them.
 func FuzzRepeatedKey(f *testing.F) {
 	f.Add(`{"ab":1,"ab":2}`)
 	f.Add(`{"abc":1,"axc":2,"abc":3}`)
 	f.Add(`{"":1,"a":2,"":3}`)
-	f.Add(`{"abc":1,"axc":2}`)
+	f.Add(`{"abc":1,"axc":{"abc":1,"x":[{"y":1,"y":2}]}}`)
+	f.Add(`{"a":{"b":1},"b":{"a":1}}`)
 	f.Fuzz(func(t *testing.T, raw string) {
 		var tp treeParser
 		v, err := tp.p.Parse(raw)
-		if err != nil || v.Type() != fastjson.TypeObject {
+		if err != nil {
 			return
 		}
-		o, _ := v.Object()
-		names := map[string]bool{}
-		want := false
-		o.Visit(func(k []byte, _ *fastjson.Value) {
-			want = want || names[string(k)]
-			names[string(k)] = true
-		})
-		if o.Len() > 64 {
-			want = true
-		}
-		if got := tp.repeatedKey(o); got != want {
-			t.Fatalf("%s: repeatedKey %v, want %v", raw, got, want)
+		if got, want := tp.exact(v), !repeatsName(v); got != want {
+			t.Fatalf("%s: exact %v, want %v", raw, got, want)
 		}
 	})
+}
+
+func repeatsName(v *fastjson.Value) bool {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		names, repeated := map[string]bool{}, o.Len() > 64
+		o.Visit(func(k []byte, c *fastjson.Value) {
+			repeated = repeated || names[string(k)] || repeatsName(c)
+			names[string(k)] = true
+		})
+		return repeated
+	case fastjson.TypeArray:
+		for _, c := range v.GetArray() {
+			if repeatsName(c) {
+				return true
+			}
+		}
+	}
+	return false
 }
