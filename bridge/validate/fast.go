@@ -37,6 +37,7 @@ type fastNode struct {
 	minProps, maxProps int
 	required           []string
 	props              map[string]*fastNode
+	propIndex          *propTable // props, for the lookup of every member
 	patternProps       []patternProp
 	noAdditional       bool
 	additional         *fastNode
@@ -140,6 +141,7 @@ func fastFrom(s *jsonschema.Schema, memo map[*jsonschema.Schema]*fastNode) (*fas
 		for name, p := range s.Properties {
 			n.props[name] = add(p)
 		}
+		n.propIndex = newPropTable(n.props)
 	}
 	for re, p := range s.PatternProperties {
 		n.patternProps = append(n.patternProps, patternProp{re: re, node: add(p)})
@@ -375,7 +377,7 @@ func (n *fastNode) objectOK(o *fastjson.Object, sc *walkScratch) bool {
 }
 
 func (n *fastNode) memberOK(k []byte, v *fastjson.Value, sc *walkScratch) bool {
-	p, declared := n.props[string(k)]
+	p, declared := n.propIndex.lookup(k)
 	if declared && !p.valid(v, sc) {
 		return false
 	}
@@ -496,4 +498,36 @@ func (c *numCompare) atMost(b *bound, strict bool) bool {
 	}
 	d, ok := c.cmp(b)
 	return ok && (d < 0 || (!strict && d == 0))
+}
+
+// propTable finds a declared property by name class (see nameClass)
+// and one comparison, where a map would hash every member name.
+type propTable struct {
+	slots [64][]propEntry
+}
+
+type propEntry struct {
+	name string
+	node *fastNode
+}
+
+func newPropTable(props map[string]*fastNode) *propTable {
+	t := &propTable{}
+	for name, node := range props {
+		i := nameSlot([]byte(name))
+		t.slots[i] = append(t.slots[i], propEntry{name, node})
+	}
+	return t
+}
+
+func (t *propTable) lookup(k []byte) (*fastNode, bool) {
+	if t == nil {
+		return nil, false
+	}
+	for _, e := range t.slots[nameSlot(k)] {
+		if e.name == string(k) {
+			return e.node, true
+		}
+	}
+	return nil, false
 }

@@ -211,11 +211,15 @@ func (tp *treeParser) exact(v *fastjson.Value) bool {
 	return true
 }
 
-func nameClass(k []byte) uint64 {
+// nameClass is the bit of a name's class among 64, by its length and
+// first and last byte.
+func nameClass(k []byte) uint64 { return 1 << nameSlot(k) }
+
+func nameSlot(k []byte) uint {
 	if len(k) == 0 {
-		return 1
+		return 0
 	}
-	return 1 << ((uint(len(k))*7 + uint(k[0])*3 + uint(k[len(k)-1])) & 63)
+	return (uint(len(k))*7 + uint(k[0])*3 + uint(k[len(k)-1])) & 63
 }
 
 // numberLen is the length of the number in RFC 8259's grammar at the
