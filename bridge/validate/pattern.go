@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"math/bits"
 	"regexp"
 	"regexp/syntax"
 )
@@ -164,21 +163,38 @@ func (sp *shortPattern) match(s []byte) (matched, ok bool) {
 type shortMatch struct {
 	sp *shortPattern
 	s  []byte
+	// masks[i] has bit p set where s[p] is in set i, computed on first
+	// use (known says which), so a repeated class costs a shift per
+	// repetition.
+	masks [16]uint64
+	known uint16
+}
+
+// mask is the positions of s whose byte is in set i.
+func (m *shortMatch) mask(i int) uint64 {
+	if i < len(m.masks) && m.known&(1<<i) != 0 {
+		return m.masks[i]
+	}
+	set := &m.sp.sets[i]
+	var mask uint64
+	for p, c := range m.s {
+		if set[c] {
+			mask |= 1 << p
+		}
+	}
+	if i < len(m.masks) {
+		m.masks[i], m.known = mask, m.known|1<<i
+	}
+	return mask
 }
 
 // step returns the positions reachable from those in reach by matching n.
 func (m *shortMatch) step(n *patNode, reach uint64) uint64 {
 	switch n.op {
 	case patSet:
-		set := &m.sp.sets[n.set]
-		var next uint64
-		for r := reach; r != 0; r &= r - 1 {
-			p := bits.TrailingZeros64(r)
-			if p < len(m.s) && set[m.s[p]] {
-				next |= 1 << (p + 1)
-			}
-		}
-		return next
+		// From p, one byte in the set leads to p+1; s has at most 63
+		// bytes, so the shift cannot lose a position.
+		return (reach & m.mask(n.set)) << 1
 	case patSeq:
 		for _, c := range n.subs {
 			if reach == 0 {
