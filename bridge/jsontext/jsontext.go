@@ -5,6 +5,7 @@ package jsontext
 import (
 	"math/bits"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -110,4 +111,14 @@ func SkipToByteBetween(s string, i int, lo, hi uint64) int {
 		i += 8
 	}
 	return i
+}
+
+// View is b as a string without a copy, for bytes a parser or scratch
+// buffer owns and that do not change while the string is in use; it must
+// not be kept beyond that.
+func View(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

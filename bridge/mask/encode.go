@@ -20,9 +20,9 @@ func Append(dst []byte, v any) []byte {
 	case bool:
 		return strconv.AppendBool(dst, x)
 	case string:
-		return appendString(dst, x)
+		return jsontext.AppendString(dst, x)
 	case Masked:
-		return appendString(dst, string(x))
+		return jsontext.AppendString(dst, string(x))
 	case json.Number:
 		return append(dst, x...)
 	case float64:
@@ -51,7 +51,7 @@ func Append(dst []byte, v any) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = jsontext.AppendString(dst, k)
 			dst = append(dst, ':')
 			dst = Append(dst, x[k])
 		}
@@ -64,5 +64,3 @@ func Append(dst []byte, v any) []byte {
 	}
 	return append(dst, b...)
 }
-
-func appendString(dst []byte, s string) []byte { return jsontext.AppendString(dst, s) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // fuzzPolicy masks one path per action plus every detector.
@@ -65,7 +66,7 @@ func FuzzMask(f *testing.F) {
 		m["phone"] = secret
 		out := string(Append(nil, p.Apply("t", m)))
 
-		enc := string(appendString(nil, secret))
+		enc := string(jsontext.AppendString(nil, secret))
 		enc = enc[1 : len(enc)-1]
 		if len([]rune(secret)) < 6 || strings.ContainsRune(secret, '*') ||
 			strings.Contains(base, enc) || strings.Contains(template, enc) {

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -106,7 +105,7 @@ func (m *treeMask) visit(node *fastjson.Value, segs []string, fn func(*fastjson.
 			return node
 		}
 		start := len(m.dropped)
-		o.Visit(func(k []byte, v *fastjson.Value) { m.visitMember(o, view(k), v, rest, fn, true) })
+		o.Visit(func(k []byte, v *fastjson.Value) { m.visitMember(o, jsontext.View(k), v, rest, fn, true) })
 		for _, k := range m.dropped[start:] {
 			o.Del(k)
 		}
@@ -169,7 +168,7 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 		o, _ := v.Object()
 		o.Visit(func(k []byte, c *fastjson.Value) {
 			if nc := m.scan(p, c, tp); nc != c {
-				o.Set(view(k), nc)
+				o.Set(jsontext.View(k), nc)
 			}
 		})
 	case fastjson.TypeArray:
@@ -180,11 +179,11 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
 		start := len(m.texts)
-		if out, changed := p.scanString(m.texts, view(b), tp); changed {
+		if out, changed := p.scanString(m.texts, jsontext.View(b), tp); changed {
 			// A view of m.texts: it only grows during the call, and a
 			// growth leaves earlier texts in the old array, still held.
 			m.texts = out
-			return m.replace(view(out[start:]))
+			return m.replace(jsontext.View(out[start:]))
 		}
 	}
 	return v
@@ -195,7 +194,7 @@ func (m *treeMask) text(v *fastjson.Value) string {
 	switch v.Type() {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return view(b)
+		return jsontext.View(b)
 	case fastjson.TypeNumber:
 		if t, ok := m.replacement(v); ok {
 			return t
@@ -222,7 +221,7 @@ func (m *treeMask) appendTree(dst []byte, v *fastjson.Value) []byte {
 		return append(dst, ']')
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return jsontext.AppendString(dst, view(b))
+		return jsontext.AppendString(dst, jsontext.View(b))
 	case fastjson.TypeNumber:
 		if t, ok := m.replacement(v); ok {
 			return jsontext.AppendString(dst, t)
@@ -235,7 +234,7 @@ func (m *treeMask) appendTree(dst []byte, v *fastjson.Value) []byte {
 func (m *treeMask) appendObject(dst []byte, v *fastjson.Value) []byte {
 	o, _ := v.Object()
 	start := len(m.members)
-	o.Visit(func(k []byte, e *fastjson.Value) { m.members = append(m.members, member{view(k), e}) })
+	o.Visit(func(k []byte, e *fastjson.Value) { m.members = append(m.members, member{jsontext.View(k), e}) })
 	end := len(m.members)
 	sortMembers(m.members[start:end])
 	dst = append(dst, '{')
@@ -265,13 +264,4 @@ func sortMembers(ms []member) {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}
-}
-
-// view is b as a string without a copy, for bytes owned by the parser
-// that outlive every use here.
-func view(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }

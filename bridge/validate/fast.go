@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"github.com/valyala/fastjson"
+
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // fastNode is one schema of a compiled fast path: a second reading of the
@@ -260,17 +261,7 @@ type walkScratch struct{ num []byte }
 // next call.
 func (sc *walkScratch) number(v *fastjson.Value) string {
 	sc.num = v.MarshalTo(sc.num[:0])
-	return unsafeString(sc.num)
-}
-
-// unsafeString views b as a string without copying. Only for values
-// used during the walk and never kept: b belongs to the parser or the
-// scratch buffer and changes with the next event.
-func unsafeString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return jsontext.View(sc.num)
 }
 
 func (n *fastNode) formatOK(t fastjson.Type, v *fastjson.Value, sc *walkScratch) bool {
@@ -289,7 +280,7 @@ func formatArg(t fastjson.Type, v *fastjson.Value, sc *walkScratch) any {
 	switch t {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return unsafeString(b)
+		return jsontext.View(b)
 	case fastjson.TypeNumber:
 		return json.Number(sc.number(v))
 	}
