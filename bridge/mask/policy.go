@@ -296,13 +296,13 @@ func (p *Policy) maskString(act action, s string) string {
 	return RedactToken
 }
 
-// maskValue is what replaces a value whose text form text returns; only
-// hash and keep_last need it.
+// maskValue is what replaces a value whose text form text returns; a
+// redaction needs no text, so it is not computed.
 func (p *Policy) maskValue(act action, text func() string) string {
-	if act.kind == config.MaskHash || act.kind == config.MaskKeepLast {
-		return p.maskString(act, text())
+	if act.kind == config.MaskRedact {
+		return RedactToken
 	}
-	return RedactToken
+	return p.maskString(act, text())
 }
 
 // hash is HMAC-SHA256 truncated to 128 bits: the same value gives the same
