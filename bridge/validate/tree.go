@@ -30,7 +30,7 @@ type treeParser struct {
 // parse returns the payload's tree, or nil when it must be decoded the
 // encoding/json way.
 func (tp *treeParser) parse(payload []byte) *fastjson.Value {
-	if !plainStrings(payload) || !utf8.Valid(payload) {
+	if !plainTokens(payload) || !utf8.Valid(payload) {
 		return nil
 	}
 	v, err := tp.p.ParseBytes(payload)
@@ -40,14 +40,14 @@ func (tp *treeParser) parse(payload []byte) *fastjson.Value {
 	return v
 }
 
-// plainStrings reports whether a JSON text has only tokens that fastjson
+// plainTokens reports whether a JSON text has only tokens that fastjson
 // and encoding/json read alike: strings with control-free characters and
 // well-formed escapes, none of them a UTF-16 surrogate (the two disagree
 // on broken pairs; events rarely carry astral characters escaped),
 // numbers in JSON's grammar (fastjson also takes 01, 1.e5, NaN, inf),
 // true, false, null, punctuation and whitespace. Structure is left to
 // the parser.
-func plainStrings(b []byte) bool {
+func plainTokens(b []byte) bool {
 	for i := 0; ; {
 		// Between strings: punctuation, numbers and literals, up to the
 		// next opening quote.

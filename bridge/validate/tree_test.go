@@ -50,22 +50,22 @@ func TestJSONNumber(t *testing.T) {
 	}
 }
 
-// FuzzPlainStrings: plainStrings decides like a byte-by-byte reading of
+// FuzzPlainTokens: plainTokens decides like a byte-by-byte reading of
 // the same rules.
-func FuzzPlainStrings(f *testing.F) {
+func FuzzPlainTokens(f *testing.F) {
 	f.Add([]byte(benchEvent))
 	f.Add([]byte(`{"a":"\u00fc\n","b":"\ud800"}`))
 	f.Add([]byte("\"abcdefgh\x01ijklmnop\""))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := plainStrings(b), plainStringsSlow(b); got != want {
-			t.Fatalf("plainStrings(%q) = %v, byte by byte %v", b, got, want)
+		if got, want := plainTokens(b), plainTokensSlow(b); got != want {
+			t.Fatalf("plainTokens(%q) = %v, byte by byte %v", b, got, want)
 		}
 	})
 }
 
-// plainStringsSlow is the reference: byte by byte in strings, and a
+// plainTokensSlow is the reference: byte by byte in strings, and a
 // regular expression for the tokens between them.
-func plainStringsSlow(b []byte) bool {
+func plainTokensSlow(b []byte) bool {
 	in := false
 	for i := 0; i < len(b); i++ {
 		c := b[i]
