@@ -6,11 +6,11 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
-// A detector finds sensitive substrings in free text and returns their
-// byte ranges [start, end) in ascending order, non-overlapping.
+// A detector finds sensitive substrings in free text and appends their
+// byte ranges [start, end) to dst in ascending order, non-overlapping.
 type detector struct {
 	name string
-	find func(s string) [][2]int
+	find func(dst [][2]int, s string) [][2]int
 }
 
 var detectors = map[string]detector{
@@ -31,8 +31,8 @@ func DetectorNames() []string { return []string{"card", "email", "iban"} }
 // of two or more letters. It scans from each '@' outwards instead of running
 // a regular expression over the whole text, which cost more than the rest
 // of masking together.
-func findEmails(s string) [][2]int {
-	var out [][2]int
+func findEmails(dst [][2]int, s string) [][2]int {
+	out := dst
 	prevEnd := 0
 	for from := 0; from < len(s); {
 		i := strings.IndexByte(s[from:], '@')
@@ -87,10 +87,10 @@ func isLetter(c byte) bool { return byteClass[c]&(classUpper|classLower) != 0 }
 // spaces or dashes, that pass the Luhn check. Like findIBANs it shortens a
 // failing run group by group, so a date or amount after the number does
 // not hide it.
-func findCards(s string) [][2]int {
-	var out [][2]int
+func findCards(dst [][2]int, s string) [][2]int {
+	out := dst
 	if len(s) < 13 {
-		return nil
+		return out
 	}
 	for i := 0; i < len(s); i++ {
 		// Only a digit can start a number: on to the next one, eight
@@ -103,7 +103,8 @@ func findCards(s string) [][2]int {
 			continue
 		}
 		j, digits := i, 0
-		var ends []int
+		var endsBuf [19 - 13 + 1]int // one per length a card may have
+		ends := endsBuf[:0]
 		for j < len(s) && digits < 19 {
 			c := s[j]
 			if isDigit(c) {
@@ -162,8 +163,8 @@ func luhn(s string) bool {
 // optionally in groups separated by single spaces, that pass the ISO 13616
 // mod-97 check. A greedy match that fails is shortened group by group, so
 // a reference glued to the IBAN does not hide it.
-func findIBANs(s string) [][2]int {
-	var out [][2]int
+func findIBANs(dst [][2]int, s string) [][2]int {
+	out := dst
 	for i := 0; i+15 <= len(s); i++ {
 		// Only a capital can start an IBAN.
 		i = jsontext.SkipToByteBetween(s, i, 'A'-1, 'Z'+1)
@@ -175,7 +176,8 @@ func findIBANs(s string) [][2]int {
 		}
 		// Candidate ends: after each alphanumeric at a group boundary.
 		j, n := i, 0
-		var ends []int
+		var endsBuf [34 - 15 + 1]int // one per length an IBAN may have
+		ends := endsBuf[:0]
 		for j < len(s) && n < 34 {
 			c := s[j]
 			if isUpper(c) || isDigit(c) {

@@ -89,11 +89,58 @@ func FuzzDetectorsSkipNothing(f *testing.F) {
 	f.Add("xxxxxxxxxxxxxxx4111111111111111 and xxxxxxxDE89370400440532013000")
 	f.Add("abcdefgh4111-1111-1111-1111abcdefghDE89 3704 0044 0532 0130 00")
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := findCards(s), findCardsBytewise(s); !reflect.DeepEqual(got, want) {
+		if got, want := findCards(nil, s), findCardsBytewise(s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("findCards(%q) = %v, byte by byte %v", s, got, want)
 		}
-		if got, want := findIBANs(s), findIBANsBytewise(s); !reflect.DeepEqual(got, want) {
+		if got, want := findIBANs(nil, s), findIBANsBytewise(s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("findIBANs(%q) = %v, byte by byte %v", s, got, want)
+		}
+	})
+}
+
+// insertHitRef is the merge scanString once did hit by hit: insert each
+// range into a sorted list, joining it with every range it overlaps.
+func insertHitRef(hits [][2]int, h [2]int) [][2]int {
+	out := make([][2]int, 0, len(hits)+1)
+	placed := false
+	for _, x := range hits {
+		switch {
+		case x[1] <= h[0]:
+			out = append(out, x)
+		case h[1] <= x[0]:
+			if !placed {
+				out, placed = append(out, h), true
+			}
+			out = append(out, x)
+		default:
+			h = [2]int{min(h[0], x[0]), max(h[1], x[1])}
+		}
+	}
+	if !placed {
+		out = append(out, h)
+	}
+	return out
+}
+
+// FuzzMergeHitsMatchesInsertion checks the in-place merge against
+// insertion one range at a time, for ranges in any order and overlap.
+func FuzzMergeHitsMatchesInsertion(f *testing.F) {
+	f.Add([]byte{0, 5, 3, 9, 9, 12})
+	f.Add([]byte{2, 4, 0, 2, 4, 6, 1, 5})
+	f.Add([]byte{0, 10, 2, 3, 3, 4, 11, 12})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var all, ref [][2]int
+		for i := 0; i+1 < len(b) && len(all) < 40; i += 2 {
+			lo, n := int(b[i]%64), int(b[i+1]%8)+1
+			h := [2]int{lo, lo + n}
+			all = append(all, h)
+			ref = insertHitRef(ref, h)
+		}
+		if len(all) == 0 {
+			return
+		}
+		if got := mergeHits(all); !reflect.DeepEqual(got, ref) {
+			t.Fatalf("mergeHits = %v, insertion gives %v", got, ref)
 		}
 	})
 }

@@ -95,7 +95,7 @@ func FuzzDetectors(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		for name, d := range detectors {
 			last := 0
-			for _, h := range d.find(s) {
+			for _, h := range d.find(nil, s) {
 				if h[0] < last || h[1] <= h[0] || h[1] > len(s) {
 					t.Fatalf("%s(%q): bad hit %v after %d", name, s, h, last)
 				}
@@ -107,7 +107,7 @@ func FuzzDetectors(f *testing.F) {
 		}
 		out := text(p.Apply("t", s))
 		for _, d := range detectors {
-			for _, h := range d.find(out) {
+			for _, h := range d.find(nil, out) {
 				if hit := out[h[0]:h[1]]; !strings.Contains(RedactToken, hit) {
 					t.Fatalf("masked output %q still holds %q", out, hit)
 				}

@@ -137,7 +137,7 @@ func Compile(path string, m config.Masking, getenv func(string) string) (*Policy
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	p.macs.New = func() any { return hmac.New(sha256.New, p.key) }
+	p.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, p.key), sum: make([]byte, 0, sha256.Size)} }
 	return p, nil
 }
 
@@ -223,7 +223,8 @@ func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 			}
 		}
 	case string:
-		if out, changed := p.scanString(nil, n, tp); changed {
+		var hits [][2]int
+		if out, changed := p.scanString(nil, n, tp, &hits); changed {
 			return Masked(out), true
 		}
 	}
@@ -231,50 +232,48 @@ func (p *Policy) scan(node any, tp *typePolicy) (any, bool) {
 }
 
 // scanString appends s with what the detectors find replaced to dst, if
-// they find anything.
-func (p *Policy) scanString(dst []byte, s string, tp *typePolicy) ([]byte, bool) {
+// they find anything. hits is scratch space for the ranges found, kept by
+// the caller so that a string with no finding costs no allocation.
+func (p *Policy) scanString(dst []byte, s string, tp *typePolicy, hits *[][2]int) ([]byte, bool) {
 	if len(s) < shortestDetectable {
 		return dst, false
 	}
-	var hits [][2]int
+	found := (*hits)[:0]
 	for _, d := range tp.detectors {
-		for _, h := range d.find(s) {
-			hits = insertHit(hits, h)
-		}
+		found = d.find(found, s)
 	}
-	if len(hits) == 0 {
+	*hits = found
+	if len(found) == 0 {
 		return dst, false
 	}
+	found = mergeHits(found)
 	out := dst
 	last := 0
-	for _, h := range hits {
+	for _, h := range found {
 		out = append(out, s[last:h[0]]...)
-		out = append(out, p.maskString(tp.detAct, s[h[0]:h[1]])...)
+		out = p.appendMaskString(out, tp.detAct, s[h[0]:h[1]])
 		last = h[1]
 	}
 	out = append(out, s[last:]...)
 	return out, true
 }
 
-// insertHit adds h to the sorted list, merging overlaps so that one
-// replacement covers what two detectors found.
-func insertHit(hits [][2]int, h [2]int) [][2]int {
-	out := make([][2]int, 0, len(hits)+1)
-	placed := false
-	for _, x := range hits {
-		switch {
-		case x[1] <= h[0]:
-			out = append(out, x)
-		case h[1] <= x[0]:
-			if !placed {
-				out, placed = append(out, h), true
-			}
-			out = append(out, x)
-		default:
-			h = [2]int{min(h[0], x[0]), max(h[1], x[1])}
+// mergeHits sorts the ranges of several detectors by start and joins the
+// overlapping ones in place, so that one replacement covers what two
+// detectors found. Ranges that only touch stay apart.
+func mergeHits(hits [][2]int) [][2]int {
+	for i := 1; i < len(hits); i++ {
+		for j := i; j > 0 && hits[j][0] < hits[j-1][0]; j-- {
+			hits[j], hits[j-1] = hits[j-1], hits[j]
 		}
 	}
-	if !placed {
+	out := hits[:1]
+	for _, h := range hits[1:] {
+		last := &out[len(out)-1]
+		if h[0] < last[1] {
+			last[1] = max(last[1], h[1])
+			continue
+		}
 		out = append(out, h)
 	}
 	return out
@@ -287,13 +286,21 @@ func (p *Policy) value(act action, v any) string {
 
 // maskString is what replaces the string s.
 func (p *Policy) maskString(act action, s string) string {
+	if act.kind == config.MaskRedact {
+		return RedactToken
+	}
+	return string(p.appendMaskString(nil, act, s))
+}
+
+// appendMaskString appends what replaces the string s to dst.
+func (p *Policy) appendMaskString(dst []byte, act action, s string) []byte {
 	switch act.kind {
 	case config.MaskHash:
-		return p.hash(s)
+		return p.appendHash(dst, s)
 	case config.MaskKeepLast:
-		return keepLast(s, act.keep)
+		return appendKeepLast(dst, s, act.keep)
 	}
-	return RedactToken
+	return append(dst, RedactToken...)
 }
 
 // maskValue is what replaces a value whose text form text returns; a
@@ -305,35 +312,42 @@ func (p *Policy) maskValue(act action, text func() string) string {
 	return p.maskString(act, text())
 }
 
-// hash is HMAC-SHA256 truncated to 128 bits: the same value gives the same
-// token for correlation, and without the key it cannot be reversed.
-func (p *Policy) hash(s string) string {
-	mac := p.macs.Get().(hash.Hash)
-	mac.Reset()
-	// The MAC only reads its input: a view of s, not a copy.
-	mac.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	p.macs.Put(mac)
-	var out [len(HashPrefix) + 32]byte
-	copy(out[:], HashPrefix)
-	hex.Encode(out[len(HashPrefix):], sum[:16])
-	return string(out[:])
+// macState is a reusable MAC with room for its sum: a sum written through
+// the hash.Hash interface would otherwise escape to the heap each time.
+type macState struct {
+	mac hash.Hash
+	sum []byte
 }
 
-// keepLast shows only the last n characters; a value not longer than n is
-// hidden completely, so it never appears whole. The fixed prefix does not
-// reveal the length.
-func keepLast(s string, n int) string {
+// appendHash appends HMAC-SHA256 truncated to 128 bits: the same value
+// gives the same token for correlation, and without the key it cannot be
+// reversed.
+func (p *Policy) appendHash(dst []byte, s string) []byte {
+	st := p.macs.Get().(*macState)
+	st.mac.Reset()
+	// The MAC only reads its input: a view of s, not a copy.
+	st.mac.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+	st.sum = st.mac.Sum(st.sum[:0])
+	dst = append(dst, HashPrefix...)
+	dst = hex.AppendEncode(dst, st.sum[:16])
+	p.macs.Put(st)
+	return dst
+}
+
+// appendKeepLast shows only the last n characters; a value not longer
+// than n is hidden completely, so it never appears whole. The fixed prefix
+// does not reveal the length.
+func appendKeepLast(dst []byte, s string, n int) []byte {
+	dst = append(dst, "****"...)
 	if utf8.RuneCountInString(s) <= n {
-		return "****"
+		return dst
 	}
 	i := len(s)
 	for k := 0; k < n; k++ {
 		_, size := utf8.DecodeLastRuneInString(s[:i])
 		i -= size
 	}
-	return "****" + s[i:]
+	return append(dst, s[i:]...)
 }
 
 // text is the string form of a JSON value: strings as they are, numbers

@@ -25,7 +25,8 @@ type treeMask struct {
 	replaced []replacement
 	members  []member
 	dropped  []string
-	texts    []byte // the detectors' replacements, back to back
+	texts    []byte   // the replacements' texts, back to back
+	hits     [][2]int // the detectors' findings in one string
 }
 
 type replacement struct {
@@ -79,7 +80,12 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, doc *fastjson.Value)
 			if r.act.kind == config.MaskDrop {
 				return nil, false
 			}
-			return m.replace(p.maskValue(r.act, func() string { return m.text(v) })), true
+			if r.act.kind == config.MaskRedact {
+				return m.replace(RedactToken), true
+			}
+			start := len(m.texts)
+			m.texts = p.appendMaskString(m.texts, r.act, m.text(v))
+			return m.replace(jsontext.View(m.texts[start:])), true
 		})
 	}
 	if len(tp.detectors) > 0 {
@@ -179,7 +185,7 @@ func (m *treeMask) scan(p *Policy, v *fastjson.Value, tp *typePolicy) *fastjson.
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
 		start := len(m.texts)
-		if out, changed := p.scanString(m.texts, jsontext.View(b), tp); changed {
+		if out, changed := p.scanString(m.texts, jsontext.View(b), tp, &m.hits); changed {
 			// A view of m.texts: it only grows during the call, and a
 			// growth leaves earlier texts in the old array, still held.
 			m.texts = out
