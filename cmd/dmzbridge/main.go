@@ -46,6 +46,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newStatusCmd(time.Now))
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newBenchBrokersCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
