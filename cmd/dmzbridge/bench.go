@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,7 +270,7 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	if err != nil {
 		return r, err
 	}
-	obs := newBenchObserver(o.partners*o.events + 4_000_000)
+	obs := new(benchObserver)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	// Warnings go to stderr: a bench that falls back or retries says so.
@@ -624,15 +623,10 @@ func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, 
 	return batched, async, nil
 }
 
-// benchObserver counts and records intake-to-ERP latencies.
+// benchObserver counts events and records intake-to-ERP latencies.
 type benchObserver struct {
 	received, stored, forwarded atomic.Int64
-	n                           atomic.Int64
-	lat                         []int64
-}
-
-func newBenchObserver(capacity int) *benchObserver {
-	return &benchObserver{lat: make([]int64, capacity)}
+	lat                         latencyHistogram
 }
 
 func (o *benchObserver) Received(*bridge.Envelope)                        { o.received.Add(1) }
@@ -640,23 +634,15 @@ func (o *benchObserver) Stored(*bridge.Envelope)                          { o.st
 func (o *benchObserver) DeadLettered(*bridge.Envelope, *bridge.Rejection) {}
 func (o *benchObserver) ForwardFailed(*bridge.Envelope, error)            {}
 func (o *benchObserver) Forwarded(_ *bridge.Envelope, d time.Duration) {
-	if i := o.n.Add(1) - 1; int(i) < len(o.lat) {
-		o.lat[i] = int64(d)
-	}
+	o.lat.record(d)
 	o.forwarded.Add(1)
 }
 
-func (o *benchObserver) reset() { o.n.Store(0) }
+func (o *benchObserver) reset() { o.lat.reset() }
 
 func (o *benchObserver) percentiles() (p50, p99, p999 float64) {
-	n := min(int(o.n.Load()), len(o.lat))
-	if n == 0 {
-		return 0, 0, 0
-	}
-	s := slices.Clone(o.lat[:n])
-	slices.Sort(s)
-	at := func(q float64) float64 { return float64(s[min(n-1, int(q*float64(n)))]) / 1e6 }
-	return at(0.50), at(0.99), at(0.999)
+	q := o.lat.quantiles(0.50, 0.99, 0.999)
+	return q[0], q[1], q[2]
 }
 
 func cpuTime() time.Duration {

@@ -1,0 +1,64 @@
+package integration_test
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// TestBenchCommandSmall runs `dmzbridge bench` as operators do, on a few
+// hundred events in both modes: every event reaches the ERP (the command
+// fails otherwise), the figures are filled in, and the partner's and ERP's
+// servers ran in the child process (their CPU time is reported apart).
+// Speed is not asserted: the figures are for reading, not for a timed test.
+func TestBenchCommandSmall(t *testing.T) {
+	bin, err := bridgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--partners", "2", "--events", "300",
+		"--half-rate-for", "1s", "--raw-async-events", "500", "--dir", t.TempDir(), "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	var res struct {
+		Results []struct {
+			Durability  string  `json:"durability"`
+			Events      int     `json:"events"`
+			EventsPerS  float64 `json:"events_per_s"`
+			P50Ms       float64 `json:"p50_ms"`
+			P99Ms       float64 `json:"p99_ms"`
+			CPUSeconds  float64 `json:"cpu_s"`
+			BrokersCPU  float64 `json:"brokers_cpu_s"`
+			PeakRSSMB   float64 `json:"peak_rss_mb"`
+			Ratio       float64 `json:"ratio"`
+			HalfRatePer float64 `json:"half_rate_per_s"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if len(res.Results) != 2 || res.Results[0].Durability != "fsync" || res.Results[1].Durability != "relaxed" {
+		t.Fatalf("want fsync and relaxed results, got %s", out)
+	}
+	for _, r := range res.Results {
+		if r.Events != 600 || r.EventsPerS <= 0 || r.Ratio <= 0 || r.HalfRatePer <= 0 {
+			t.Errorf("%s: events %d, %.0f/s, ratio %.2f, half rate %.0f/s", r.Durability, r.Events, r.EventsPerS, r.Ratio, r.HalfRatePer)
+		}
+		if r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
+			t.Errorf("%s: p50 %.2f ms, p99 %.2f ms", r.Durability, r.P50Ms, r.P99Ms)
+		}
+		if r.CPUSeconds <= 0 || r.BrokersCPU <= 0 || r.PeakRSSMB <= 0 {
+			t.Errorf("%s: CPU %.2f s, brokers' CPU %.2f s, peak RSS %.0f MB", r.Durability, r.CPUSeconds, r.BrokersCPU, r.PeakRSSMB)
+		}
+	}
+}
