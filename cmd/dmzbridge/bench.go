@@ -504,7 +504,7 @@ partners:
 		fmt.Fprintf(&sb, `  - name: p%d
     inbound:
       type: nats
-      options: {url: %q, subject: "bench.p%d.>", stream: BENCH_IN, max_in_flight: 8192}
+      options: {url: %q, subject: "bench.p%d.>", stream: BENCH_IN, max_in_flight: 2048}
     event_type: {subject_from_token: 2}
     allowed_types: [order.created]
     max_message_bytes: 65536
