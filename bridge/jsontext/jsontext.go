@@ -3,7 +3,9 @@
 package jsontext
 
 import (
+	"bytes"
 	"math/bits"
+	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -121,4 +123,70 @@ func View(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// AppendUnescaped appends the value of the JSON string body raw (the text
+// between its quotes) to dst. ok is false for an escape it does not take:
+// a malformed one, or a UTF-16 surrogate, which readers treat differently
+// when unpaired; callers then leave the string to encoding/json.
+func AppendUnescaped(dst, raw []byte) (out []byte, ok bool) {
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 {
+			return append(dst, raw[i:]...), true
+		}
+		dst = append(dst, raw[i:i+j]...)
+		i += j
+		if i+1 >= len(raw) {
+			return dst, false
+		}
+		switch c := raw[i+1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if i+6 > len(raw) {
+				return dst, false
+			}
+			r, hexOK := hex4(raw[i+2 : i+6])
+			if !hexOK || utf16.IsSurrogate(r) {
+				return dst, false
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += 6
+			continue
+		default:
+			return dst, false
+		}
+		i += 2
+	}
+	return dst, true
+}
+
+// hex4 reads four hex digits.
+func hex4(h []byte) (rune, bool) {
+	var r rune
+	for _, c := range h {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

@@ -3,7 +3,9 @@ package jsontext
 import (
 	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAppendStringRoundTrips(t *testing.T) {
@@ -81,6 +83,32 @@ func FuzzBytesBetween(f *testing.F) {
 		}
 		if got := SkipToByteBetween(s, 0, uint64(lo), uint64(hi)); got != first {
 			t.Fatalf("SkipToByteBetween(%q, %d, %d) = %d, want %d", s, lo, hi, got, first)
+		}
+	})
+}
+
+// FuzzAppendUnescapedMatchesStdlib: a string body encoding/json reads is
+// read to the same value, unless it holds a surrogate escape, which
+// AppendUnescaped declines.
+func FuzzAppendUnescapedMatchesStdlib(f *testing.F) {
+	for _, s := range []string{`plain`, `a\"b\\c\/d`, `\b\f\n\r\t`, `\u00e9\u20AC`, `\ud83d\ude00`, `\x`, `tail\`, `\u12`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var want string
+		stdErr := json.Unmarshal([]byte(`"`+body+`"`), &want)
+		got, ok := AppendUnescaped(nil, []byte(body))
+		if stdErr != nil || !utf8.ValidString(body) {
+			return // the splicer sees only valid UTF-8 JSON strings
+		}
+		if !ok {
+			if !strings.Contains(strings.ToLower(body), `\ud`) {
+				t.Fatalf("%q: declined, encoding/json reads %q", body, want)
+			}
+			return
+		}
+		if string(got) != want {
+			t.Fatalf("%q: %q, encoding/json reads %q", body, got, want)
 		}
 	})
 }

@@ -39,6 +39,7 @@ type typePolicy struct {
 	fields    []fieldRule
 	detectors []detector
 	detAct    action
+	splice    bool // the splicer can mask this type (spliceable)
 }
 
 func (tp *typePolicy) empty() bool { return len(tp.fields) == 0 && len(tp.detectors) == 0 }
@@ -46,11 +47,12 @@ func (tp *typePolicy) empty() bool { return len(tp.fields) == 0 && len(tp.detect
 // Policy is one partner's compiled masking policy. It is safe for
 // concurrent use.
 type Policy struct {
-	byType  map[string]*typePolicy
-	anyType *typePolicy
-	key     []byte
-	macs    sync.Pool
-	trees   sync.Pool // *treeMask
+	byType   map[string]*typePolicy
+	anyType  *typePolicy
+	key      []byte
+	macs     sync.Pool
+	trees    sync.Pool // *treeMask
+	splicers sync.Pool // *splicer
 }
 
 // Compile builds a partner's policy. getenv looks up the HMAC key (it is
@@ -121,6 +123,10 @@ func Compile(path string, m config.Masking, getenv func(string) string) (*Policy
 			}
 			tp.merge(&c.tp)
 		}
+	}
+	p.anyType.splice = p.anyType.spliceable()
+	for _, tp := range p.byType {
+		tp.splice = tp.spliceable()
 	}
 	if needKey {
 		switch {

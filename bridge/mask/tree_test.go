@@ -46,7 +46,7 @@ func maskBothWays(t testing.TB, p *Policy, raw string) (applied, appended string
 	if string(m.appendTree(nil, tree)) != string(Append(nil, doc)) {
 		return "", "", false
 	}
-	return string(Append(nil, p.Apply("t", doc))), string(p.AppendMasked(nil, "t", tree)), true
+	return string(Append(nil, p.Apply("t", doc))), string(p.appendMaskedTree(nil, "t", tree)), true
 }
 
 func TestAppendMaskedMatchesApply(t *testing.T) {

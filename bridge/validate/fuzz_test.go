@@ -69,8 +69,10 @@ func FuzzValidate(f *testing.F) {
 }
 
 // FuzzStageWaysAgree: an event the tree parser reads comes out of the
-// tree way exactly as out of the decoded way, the reference: the same
-// verdict, reason and bytes. So which way an event takes never shows.
+// tree way as out of the decoded way, the reference: the same verdict,
+// reason and document (the tree way keeps the partner's member order and
+// spacing, the decoded way writes members sorted and compact). So which
+// way an event takes never shows in what the ERP reads.
 func FuzzStageWaysAgree(f *testing.F) {
 	for _, s := range shippedSamples() {
 		f.Add([]byte(s), "payment.received")
@@ -95,10 +97,21 @@ func FuzzStageWaysAgree(f *testing.F) {
 		if reasonOf(treeErr) != reasonOf(decodeErr) {
 			t.Fatalf("%q: tree way %v, decoded way %v", payload, treeErr, decodeErr)
 		}
-		if !bytes.Equal(viaTree.Payload, viaDecode.Payload) || viaTree.EventType != viaDecode.EventType {
+		if !sameDocument(viaTree.Payload, viaDecode.Payload) || viaTree.EventType != viaDecode.EventType {
 			t.Fatalf("%q:\ntree way    %s (%s)\ndecoded way %s (%s)", payload, viaTree.Payload, viaTree.EventType, viaDecode.Payload, viaDecode.EventType)
 		}
 	})
+}
+
+// sameDocument says whether a and b are the same JSON document, or the
+// same bytes when they are not JSON (a rejected event keeps its payload).
+func sameDocument(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	da, errA := Decode(a)
+	db, errB := Decode(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(da, db)
 }
 
 func reasonOf(err error) string {

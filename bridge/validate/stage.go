@@ -27,13 +27,13 @@ const (
 
 // Masker rewrites a valid event before it is stored. Apply works on a
 // decoded document, which it may modify (the stage owns it), and returns
-// the document to store; AppendMasked masks a parsed tree, which it may
-// modify too, and appends the result as JSON, written exactly as Apply's
-// document would be encoded.
+// the document to store; AppendMasked masks the event's text, given with
+// its parsed tree (which it may modify too), and appends JSON that reads
+// as the document Apply gives.
 type Masker interface {
 	Active(eventType string) bool
 	Apply(eventType string, doc any) any
-	AppendMasked(dst []byte, eventType string, doc *fastjson.Value) []byte
+	AppendMasked(dst []byte, eventType string, src []byte, doc *fastjson.Value) []byte
 }
 
 // Encoder turns a masked document back into JSON.
@@ -174,7 +174,7 @@ func (s *Stage) processTree(p *Partner, env *bridge.Envelope, tree *fastjson.Val
 		}
 	}
 	if p.mask != nil && p.mask.Active(sch.Type) {
-		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)), sch.Type, tree)
+		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)+64), sch.Type, env.Payload, tree)
 	}
 	return nil
 }
