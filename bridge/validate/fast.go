@@ -68,6 +68,9 @@ type patternProp struct {
 type bound struct {
 	rat *big.Rat
 	f   float64
+	// exact: f is rat exactly, so a number whose float is exact too
+	// compares by floats alone.
+	exact bool
 }
 
 const (
@@ -192,8 +195,8 @@ func newBound(r *big.Rat) *bound {
 	if r == nil {
 		return nil
 	}
-	f, _ := r.Float64()
-	return &bound{rat: r, f: f}
+	f, exact := r.Float64()
+	return &bound{rat: r, f: f, exact: exact}
 }
 
 // valid reports whether v certainly satisfies the schema. sc holds
@@ -464,6 +467,8 @@ func (c *numCompare) cmp(b *bound) (int, bool) {
 		return 1, true
 	case c.f < b.f:
 		return -1, true
+	case b.exact && shortInteger(c.s):
+		return 0, true // equal floats, both exact: equal numbers
 	}
 	if c.rat == nil {
 		r, ok := new(big.Rat).SetString(c.s)
@@ -473,6 +478,23 @@ func (c *numCompare) cmp(b *bound) (int, bool) {
 		c.rat = r
 	}
 	return c.rat.Cmp(b.rat), true
+}
+
+// shortInteger reports whether s is an integer literal of at most 15
+// digits, which a float64 holds exactly.
+func shortInteger(s string) bool {
+	if s != "" && s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" || len(s) > 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *numCompare) atLeast(b *bound, strict bool) bool {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -313,4 +315,23 @@ func stdlibDecode(payload []byte) (any, error) {
 		return nil, fmt.Errorf("trailing data")
 	}
 	return doc, nil
+}
+
+func TestNumCompareAtEqualBounds(t *testing.T) {
+	for _, tc := range []struct {
+		num, bound string
+		want       int
+	}{
+		{"0", "0", 0}, {"-0", "0", 0}, {"10", "10", 0}, {"10", "10.5", -1},
+		{"0.1", "1/10", 0}, // equal floats, not short integers: read exactly
+		{"0.10000000000000000001", "1/10", 1},
+		{"9007199254740993", "9007199254740992", 1}, // beyond a float's integers
+	} {
+		r, _ := new(big.Rat).SetString(tc.bound)
+		f, _ := strconv.ParseFloat(tc.num, 64)
+		c := numCompare{s: tc.num, f: f}
+		if got, ok := c.cmp(newBound(r)); !ok || got != tc.want {
+			t.Errorf("%s vs %s: %d (%v), want %d", tc.num, tc.bound, got, ok, tc.want)
+		}
+	}
 }
