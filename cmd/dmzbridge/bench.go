@@ -14,7 +14,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -59,9 +58,9 @@ type benchResult struct {
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
 	P999Ms      float64 `json:"p999_ms"`
-	// CPUSeconds and PeakRSSMB are the bridge's process (the bench's
-	// publisher and ERP subscriber clients included); the partner's and
-	// the ERP's servers run in a child process, whose CPU time is apart.
+	// CPUSeconds and PeakRSSMB are the bridge's process alone; the
+	// partners' and the ERP's sides run in a child process, whose CPU
+	// time is apart.
 	CPUSeconds        float64 `json:"cpu_s"`
 	BrokersCPUSeconds float64 `json:"brokers_cpu_s"`
 	PeakRSSMB         float64 `json:"peak_rss_mb"`
@@ -96,10 +95,10 @@ publishing on an embedded server with the same durability — atomic
 batches of 1000 (the group-commit ceiling) and asynchronous single
 publishes — and prints bridge/raw.
 
-CPU time and peak RSS are the bridge's process (with the bench's own
-publisher and ERP subscriber clients): the partner's and the ERP's NATS
-servers run in a child process, as they would on other machines, and
-their CPU time is printed apart. The two processes share this machine's
+CPU time and peak RSS are the bridge's process alone: the partners' NATS
+server and publishers and the ERP's NATS server and counting subscriber
+run in a child process, as they would on other machines, and its CPU
+time is printed apart. The two processes share this machine's
 cores, so the rate is what the bridge reaches next to them.`,
 		Example: `  dmzbridge bench
   dmzbridge bench --partners 4 --events 25000 --durability fsync,relaxed --json
@@ -237,35 +236,6 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	}
 	defer brokers.close()
 
-	pnc, err := nats.Connect(brokers.Partner)
-	if err != nil {
-		return r, err
-	}
-	defer pnc.Close()
-	pjs, err := jetstream.New(pnc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return r, err
-	}
-	// The partner's stream is in memory and a work queue: the partner side
-	// is not what is measured, and acknowledged events leave it.
-	if _, err := pjs.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: "BENCH_IN", Subjects: []string{"bench.>"}, Storage: jetstream.MemoryStorage,
-		Retention: jetstream.WorkQueuePolicy,
-	}); err != nil {
-		return r, err
-	}
-	// ERP side: a subscriber counts what arrives, so the sink's work is real.
-	enc, err := nats.Connect(brokers.ERP, nats.MaxReconnects(-1))
-	if err != nil {
-		return r, err
-	}
-	defer enc.Close()
-	var atERP atomic.Int64
-	if _, err := enc.Subscribe("erp.>", func(*nats.Msg) { atERP.Add(1) }); err != nil {
-		return r, err
-	}
-	_ = enc.Flush()
-
 	cfg, err := benchConfig(filepath.Join(dir, "js"), schemaDir, mode, o, brokers.Partner, brokers.ERP)
 	if err != nil {
 		return r, err
@@ -288,8 +258,7 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		b.Close()
 	}()
 
-	payloads := benchPayloads(o.size)
-	r.EventBytes = len(payloads[0])
+	r.EventBytes = len(benchPayloads(o.size)[0])
 	progress("[%s] full pipeline: %d partners × %d events of %d bytes", mode, o.partners, o.events, r.EventBytes)
 	cpu0 := cpuTime()
 	brokersCPU0, err := brokers.cpu()
@@ -297,10 +266,9 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		return r, err
 	}
 	start := time.Now()
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- publishEvents(ctx, pjs, o.partners, o.events, payloads, 0, obs, "m") }()
+	pub := inBackground(func() error { return brokers.publish(o.partners, o.events, 0, "m", o.size) })
 	total := int64(o.partners * o.events)
-	if err := waitCount(ctx, &obs.forwarded, total, 10*time.Minute, pubErr); err != nil {
+	if err := waitCount(ctx, &obs.forwarded, total, 10*time.Minute, pub); err != nil {
 		return r, err
 	}
 	el := time.Since(start)
@@ -331,29 +299,29 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		obs.reset()
 		before := obs.forwarded.Load()
 		hs := time.Now()
-		go func() { pubErr <- publishEvents(ctx, pjs, o.partners, n, payloads, rate, obs, "h") }()
-		if err := waitCount(ctx, &obs.forwarded, before+int64(n*o.partners), 5*time.Minute, pubErr); err != nil {
+		pub := inBackground(func() error { return brokers.publish(o.partners, n, rate, "h", o.size) })
+		if err := waitCount(ctx, &obs.forwarded, before+int64(n*o.partners), 5*time.Minute, pub); err != nil {
 			return r, err
 		}
 		r.HalfRatePerS = float64(n*o.partners) / time.Since(hs).Seconds()
 		r.HalfP50Ms, r.HalfP99Ms, r.HalfP999Ms = obs.percentiles()
 	}
 	if o.backlog > 0 {
-		if err := benchBacklog(ctx, &r, o, pjs, brokers, obs, payloads, progress); err != nil {
+		if err := benchBacklog(ctx, &r, o, brokers, obs, progress); err != nil {
 			return r, err
 		}
 	} else if err := writeHeapProfile(o.memProfile); err != nil {
 		return r, err
 	}
-	if atERP.Load() < total {
-		return r, fmt.Errorf("ERP subscriber saw %d of %d events", atERP.Load(), total)
+	if err := waitERP(brokers, total); err != nil {
+		return r, err
 	}
 	return r, nil
 }
 
 // benchBacklog stops the ERP, lets a backlog build up in JetStream and
 // records peak RSS meanwhile.
-func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstream.JetStream, brokers *benchBrokers, obs *benchObserver, payloads [][]byte, progress func(string, ...any)) error {
+func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, brokers *benchBrokers, obs *benchObserver, progress func(string, ...any)) error {
 	progress("[%s] backlog: %d events with the ERP down", r.Durability, o.backlog)
 	if err := brokers.stopERP(); err != nil {
 		return err
@@ -363,9 +331,8 @@ func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstrea
 	stored0 := obs.stored.Load()
 	start := time.Now()
 	per := o.backlog / o.partners
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- publishEvents(ctx, pjs, o.partners, per, payloads, 0, obs, "b") }()
-	if err := waitCount(ctx, &obs.stored, stored0+int64(per*o.partners), 30*time.Minute, pubErr); err != nil {
+	pub := inBackground(func() error { return brokers.publish(o.partners, per, 0, "b", o.size) })
+	if err := waitCount(ctx, &obs.stored, stored0+int64(per*o.partners), 30*time.Minute, pub); err != nil {
 		return err
 	}
 	r.Backlog = per * o.partners
@@ -376,14 +343,50 @@ func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, pjs jetstrea
 
 func stderrOf(func(string, ...any)) io.Writer { return os.Stderr }
 
-func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Duration, pubErr <-chan error) error {
+// waitERP checks that the ERP's subscriber saw every event; it may run a
+// moment behind the sink's confirmations.
+func waitERP(brokers *benchBrokers, total int64) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := brokers.erpCount()
+		if err != nil {
+			return err
+		}
+		if n >= total {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ERP subscriber saw %d of %d events", n, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// asyncResult is the outcome of work running in a goroutine of its own.
+type asyncResult struct {
+	done chan struct{}
+	err  error
+}
+
+func inBackground(f func() error) *asyncResult {
+	r := &asyncResult{done: make(chan struct{})}
+	go func() { defer close(r.done); r.err = f() }()
+	return r
+}
+
+// waitCount waits until c reaches want, then for pub to finish: the
+// child answers one command at a time, so nothing else may be asked while
+// a publish is pending. A failed publish ends the wait at once.
+func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Duration, pub *asyncResult) error {
 	deadline := time.Now().Add(limit)
+	done := pub.done
 	for c.Load() < want {
 		select {
-		case err := <-pubErr:
-			if err != nil {
-				return err
+		case <-done:
+			if pub.err != nil {
+				return pub.err
 			}
+			done = nil // finished: only the count is left to wait for
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
@@ -392,72 +395,12 @@ func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Dura
 			return fmt.Errorf("only %d of %d events after %v", c.Load(), want, limit)
 		}
 	}
-	return nil
-}
-
-// publishEvents publishes events per partner into the partner stream, at
-// rate events/s in all (0 = as fast as the bridge takes them). It keeps at
-// most 20,000 events ahead of what the bridge has taken in, so the partner's
-// in-memory stream stays small.
-func publishEvents(ctx context.Context, js jetstream.JetStream, partners, n int, payloads [][]byte, rate float64, obs *benchObserver, tag string) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, partners)
-	const ahead = 20000
-	var published atomic.Int64
-	published.Store(obs.received.Load())
-	for p := range partners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			subject := "bench.p" + strconv.Itoa(p) + ".order.created"
-			var interval time.Duration
-			if rate > 0 {
-				interval = time.Duration(float64(time.Second) * float64(partners) / rate)
-			}
-			next := time.Now()
-			for i := range n {
-				if interval > 0 {
-					next = next.Add(interval)
-					if d := time.Until(next); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				// Published but not yet taken in by the bridge is what the
-				// partner's in-memory stream holds; it belongs to the bench,
-				// not the bridge, so it must not swell the RSS measured.
-				for published.Load()-obs.received.Load() > ahead && ctx.Err() == nil {
-					time.Sleep(time.Millisecond)
-				}
-				published.Add(1)
-				m := nats.NewMsg(subject)
-				m.Header.Set(nats.MsgIdHdr, tag+"-"+strconv.Itoa(p)+"-"+strconv.Itoa(i))
-				m.Data = payloads[i%len(payloads)]
-				for {
-					_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
-					if err == nil {
-						break
-					}
-					if ctx.Err() != nil {
-						errs <- ctx.Err()
-						return
-					}
-					time.Sleep(time.Millisecond)
-				}
-			}
-		}()
-	}
-	wg.Wait()
 	select {
-	case err := <-errs:
-		return err
-	default:
-	}
-	select {
-	case <-js.PublishAsyncComplete():
+	case <-pub.done:
+		return pub.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return nil
 }
 
 // benchPayloads are valid order.created events of about size bytes with

@@ -11,23 +11,35 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 )
 
-// The partner's and the ERP's NATS servers stand for systems outside the
-// bridge, so the bench runs them in a child process of their own: the
-// CPU time and peak RSS it reports are the bridge's, not those of the
-// partner stream that holds what the bench publishes ahead or of its
-// duplicate index. The child is this binary with the hidden command
-// "bench-brokers"; it speaks a line protocol on stdin/stdout.
+// The partner's and the ERP's sides stand for systems outside the bridge,
+// so the bench runs them in a child process of its own: the partners'
+// NATS server and publishers, the ERP's NATS server and the subscriber
+// that counts what arrives. The CPU time and peak RSS the bench reports
+// are then the bridge's alone. The child is this binary with the hidden
+// command "bench-brokers"; it speaks a line protocol on stdin/stdout, one
+// reply line per command line.
 
 const (
-	brokersCmdStopERP = "stop-erp"
-	brokersCmdCPU     = "cpu"
+	brokersCmdStopERP  = "stop-erp"
+	brokersCmdCPU      = "cpu"
+	brokersCmdERPCount = "erp-count"
+	// brokersCmdPublish is followed by partners, events per partner,
+	// rate (events/s, 0 for as fast as it goes), id tag and event size;
+	// the reply comes once the partner's server has stored them all.
+	brokersCmdPublish = "publish"
 )
+
+// benchStream is the partners' stream on their server: in memory and a
+// work queue, so acknowledged events leave it.
+const benchStream = "BENCH_IN"
 
 type brokersHello struct {
 	Partner string `json:"partner"`
@@ -50,7 +62,7 @@ func newBenchBrokersCmd() *cobra.Command {
 	return cmd
 }
 
-// serveBenchBrokers runs both servers until stdin ends, answering one line
+// serveBenchBrokers runs both sides until stdin ends, answering one line
 // per command.
 func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
 	partner, err := startPlainNATS(dir)
@@ -63,19 +75,43 @@ func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
 		return fmt.Errorf("ERP server: %w", err)
 	}
 	defer erp.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub, err := newBenchPublisher(ctx, partner.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+	enc, err := nats.Connect(erp.ClientURL(), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("ERP subscriber: %w", err)
+	}
+	defer enc.Close()
+	var atERP atomic.Int64
+	if _, err := enc.Subscribe("erp.>", func(*nats.Msg) { atERP.Add(1) }); err != nil {
+		return fmt.Errorf("ERP subscriber: %w", err)
+	}
+	if err := enc.Flush(); err != nil {
+		return fmt.Errorf("ERP subscriber: %w", err)
+	}
 	hello, _ := json.Marshal(brokersHello{Partner: partner.ClientURL(), ERP: erp.ClientURL()})
 	if _, err := fmt.Fprintf(out, "%s\n", hello); err != nil {
 		return err
 	}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
-		var reply string
-		switch sc.Text() {
-		case brokersCmdStopERP:
+		reply := "ok"
+		switch f := strings.Fields(sc.Text()); {
+		case len(f) == 1 && f[0] == brokersCmdStopERP:
 			erp.Shutdown()
-			reply = "ok"
-		case brokersCmdCPU:
+		case len(f) == 1 && f[0] == brokersCmdCPU:
 			reply = strconv.FormatFloat(cpuTime().Seconds(), 'f', 3, 64)
+		case len(f) == 1 && f[0] == brokersCmdERPCount:
+			reply = strconv.FormatInt(atERP.Load(), 10)
+		case len(f) == 6 && f[0] == brokersCmdPublish:
+			if err := pub.publishCommand(ctx, f[1:]); err != nil {
+				reply = "error: " + err.Error()
+			}
 		default:
 			reply = "error: unknown command " + strconv.Quote(sc.Text())
 		}
@@ -147,7 +183,9 @@ func (b *benchBrokers) call(command string) (string, error) {
 	if _, err := fmt.Fprintln(b.stdin, command); err != nil {
 		return "", fmt.Errorf("bench brokers %s: %w", command, err)
 	}
-	reply, err := b.readLine(30 * time.Second)
+	// A publish of a large backlog takes as long as the bridge needs to
+	// take it in; other commands answer at once.
+	reply, err := b.readLine(60 * time.Minute)
 	if err != nil {
 		return "", fmt.Errorf("bench brokers %s: %w", command, err)
 	}
@@ -155,6 +193,22 @@ func (b *benchBrokers) call(command string) (string, error) {
 		return "", fmt.Errorf("bench brokers %s: %s", command, msg)
 	}
 	return reply, nil
+}
+
+// publish has the child publish n events for each partner at rate
+// (0: as fast as it goes) and returns once all are stored.
+func (b *benchBrokers) publish(partners, n int, rate float64, tag string, size int) error {
+	_, err := b.call(fmt.Sprintf("%s %d %d %g %s %d", brokersCmdPublish, partners, n, rate, tag, size))
+	return err
+}
+
+// erpCount is how many events the ERP's subscriber has seen.
+func (b *benchBrokers) erpCount() (int64, error) {
+	reply, err := b.call(brokersCmdERPCount)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(reply, 10, 64)
 }
 
 func (b *benchBrokers) stopERP() error {
