@@ -128,7 +128,7 @@ cores, so the rate is what the bridge reaches next to them.`,
 	f.DurationVar(&o.halfFor, "half-rate-for", 5*time.Second, "how long to run at half the maximum rate for latency (0 skips)")
 	f.IntVar(&o.backlog, "backlog", 0, "also measure peak RSS while this many events wait in JetStream with the ERP down")
 	f.IntVar(&o.rawAsync, "raw-async-events", 20000, "events for the raw asynchronous publish figure")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline runs to this file")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each mode's pipeline run (not the raw reference) to this file; with several modes, the mode goes before the extension")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the backlog (or, without one, the last run) peaks")
 	return cmd
 }
@@ -146,13 +146,6 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOpts) error 
 	schemaDir := filepath.Join(base, "schemas")
 	if err := writeSchemas(schemaDir); err != nil {
 		return err
-	}
-	if o.cpuProfile != "" {
-		stop, err := startCPUProfile(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
 	}
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var results []benchResult
@@ -260,6 +253,11 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 
 	r.EventBytes = len(benchPayloads(o.size)[0])
 	progress("[%s] full pipeline: %d partners × %d events of %d bytes", mode, o.partners, o.events, r.EventBytes)
+	stopProfile, err := startCPUProfile(profilePath(o.cpuProfile, mode, len(o.modes)))
+	if err != nil {
+		return r, err
+	}
+	defer stopProfile()
 	cpu0 := cpuTime()
 	brokersCPU0, err := brokers.cpu()
 	if err != nil {
@@ -630,7 +628,22 @@ func writeHeapProfile(path string) error {
 	return nil
 }
 
+// profilePath is where a mode's CPU profile goes: path itself for a
+// single mode, else path with the mode before its extension.
+func profilePath(path, mode string, modes int) string {
+	if path == "" || modes == 1 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "." + mode + ext
+}
+
+// startCPUProfile profiles into path until the returned function is
+// called; no path, no profile.
 func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("cpuprofile: %w", err)
