@@ -16,7 +16,8 @@ import (
 // most of masking's cost. Members keep their order and the partner's
 // spacing stays; the document is the one Apply gives (FuzzSpliceMatchesApply).
 //
-// It reads only text a parser has accepted as JSON: it checks no syntax.
+// It reads text a parser has accepted as JSON and checks no syntax; on
+// anything else it gives up without a panic (FuzzSpliceNeverPanics).
 // Where the result would need the text of a whole object or array (a
 // hash or keep_last rule on one) or could differ from Apply's (a rule with
 // an array index after one that drops an element by index, which shifts
@@ -84,6 +85,10 @@ func (s *splicer) splice(dst []byte) (out []byte, ok bool) {
 // that the rules in alive match so far. It returns the value's end and
 // whether a rule drops it; a dropped value is left for the caller to cut.
 func (s *splicer) element(i, depth int, alive uint64) (end int, drop bool) {
+	if i >= len(s.src) {
+		s.failed = true // not JSON after all
+		return len(s.src), false
+	}
 	var targeted uint64
 	for a := alive; a != 0; a &= a - 1 {
 		r := trailingZeros(a)
@@ -106,12 +111,21 @@ func (s *splicer) element(i, depth int, alive uint64) (end int, drop bool) {
 		}
 	case '"':
 		end, escaped := stringEnd(s.src, i)
+		if end-1 <= i || s.src[end-1] != '"' {
+			s.failed = true // unterminated: not JSON after all
+			return len(s.src), false
+		}
 		if len(s.tp.detectors) > 0 {
 			s.scan(i, end, escaped)
 		}
 		return end, false
 	}
-	return skipValue(s.src, i), false
+	end = skipValue(s.src, i)
+	if end == i {
+		s.failed = true // no value here: not JSON after all
+		return len(s.src), false
+	}
+	return end, false
 }
 
 // masked applies the targeted rules, in the policy's order, to the value
@@ -119,6 +133,10 @@ func (s *splicer) element(i, depth int, alive uint64) (end int, drop bool) {
 // before it left.
 func (s *splicer) masked(i int, targeted uint64) (int, bool) {
 	end := skipValue(s.src, i)
+	if end == i {
+		s.failed = true // no value here: not JSON after all
+		return len(s.src), false
+	}
 	var cur string
 	haveText := false
 	for t := targeted; t != 0; t &= t - 1 {
@@ -153,6 +171,9 @@ func (s *splicer) text(i, end int) (string, bool) {
 	case '{', '[':
 		return "", false
 	case '"':
+		if end-1 <= i || s.src[end-1] != '"' {
+			return "", false // unterminated: not JSON after all
+		}
 		raw := s.src[i+1 : end-1]
 		if !hasBackslash(raw) {
 			return jsontext.View(raw), true
@@ -196,26 +217,20 @@ func (s *splicer) cut(i, end int) {
 	s.copied = end
 }
 
-// object walks the members of the object at i. A dropped member goes
-// with the comma before it when a kept one precedes it; otherwise with
-// everything up to the next kept member's name (or the closing brace).
+// object walks the members of the object at i.
 func (s *splicer) object(i, depth int, alive uint64) int {
-	lastKept, pending := -1, -1
-	i++
-	for {
-		i = skipSpace(s.src, i)
-		switch s.src[i] {
-		case '}':
-			if pending >= 0 {
-				s.cut(pending, i)
-			}
-			return i + 1
-		case ',':
-			i++
-			continue
+	c := container{lastKept: -1, pending: -1}
+	for i++; ; {
+		var closed bool
+		if i, closed = c.next(s, i, '}'); closed {
+			return i
 		}
 		nameAt := i
 		nameEnd, escaped := stringEnd(s.src, i)
+		if s.src[i] != '"' || nameEnd-1 <= i || s.src[nameEnd-1] != '"' {
+			s.failed = true // not JSON after all
+			return len(s.src)
+		}
 		name := jsontext.View(s.src[i+1 : nameEnd-1])
 		if escaped {
 			var ok bool
@@ -228,64 +243,78 @@ func (s *splicer) object(i, depth int, alive uint64) int {
 		i = skipSpace(s.src, nameEnd)
 		i = skipSpace(s.src, i+1) // past ':'
 		child := s.match(alive, depth, func(seg string) bool { return seg == "*" || seg == name })
-		if s.drops(child, depth+1) {
-			end := skipValue(s.src, i)
-			if lastKept >= 0 {
-				s.cut(lastKept, end)
-			} else if pending < 0 {
-				pending = nameAt
-			}
-			i = end
-			continue
-		}
-		if pending >= 0 {
-			s.cut(pending, nameAt)
-			pending = -1
-		}
-		i, _ = s.element(i, depth+1, child)
-		lastKept = i
+		i = c.member(s, nameAt, i, depth+1, child)
 	}
 }
 
 // array is object for the elements of the array at i.
 func (s *splicer) array(i, depth int, alive uint64) int {
-	lastKept, pending := -1, -1
-	i++
-	for n := 0; ; {
-		i = skipSpace(s.src, i)
-		switch s.src[i] {
-		case ']':
-			if pending >= 0 {
-				s.cut(pending, i)
-			}
-			return i + 1
-		case ',':
-			i++
-			continue
+	c := container{lastKept: -1, pending: -1}
+	for n, i := 0, i+1; ; n++ {
+		var closed bool
+		if i, closed = c.next(s, i, ']'); closed {
+			return i
 		}
-		at := i
 		child := s.match(alive, depth, func(seg string) bool {
 			k, ok := segIndex(seg)
 			return seg == "*" || (ok && k == n)
 		})
-		n++
-		if s.drops(child, depth+1) {
-			end := skipValue(s.src, i)
-			if lastKept >= 0 {
-				s.cut(lastKept, end)
-			} else if pending < 0 {
-				pending = at
-			}
-			i = end
-			continue
-		}
-		if pending >= 0 {
-			s.cut(pending, at)
-			pending = -1
-		}
-		i, _ = s.element(i, depth+1, child)
-		lastKept = i
+		i = c.member(s, i, i, depth+1, child)
 	}
+}
+
+// container cuts the dropped members (or elements) of an object (or
+// array) out with the right comma: a dropped one goes with the comma
+// before it when a kept one precedes it, otherwise with everything up to
+// the next kept one (or the closing bracket).
+type container struct {
+	lastKept int // end of the last kept member, or -1
+	pending  int // start of dropped members not cut yet, or -1
+}
+
+// member handles the member that starts at at (its name, for an
+// object) with its value at v, and returns the value's end.
+func (c *container) member(s *splicer, at, v, depth int, alive uint64) int {
+	if s.drops(alive, depth) {
+		end := skipValue(s.src, v)
+		if end == v {
+			s.failed = true // no value here: not JSON after all
+			return len(s.src)
+		}
+		if c.lastKept >= 0 {
+			s.cut(c.lastKept, end)
+		} else if c.pending < 0 {
+			c.pending = at
+		}
+		return end
+	}
+	if c.pending >= 0 {
+		s.cut(c.pending, at)
+		c.pending = -1
+	}
+	end, _ := s.element(v, depth, alive)
+	c.lastKept = end
+	return end
+}
+
+// next skips space and a comma to the next member at or after i; at the
+// closing bracket it cuts what is pending and returns the end, closed.
+func (c *container) next(s *splicer, i int, closer byte) (int, bool) {
+	i = skipSpace(s.src, i)
+	if i < len(s.src) && s.src[i] == ',' {
+		i = skipSpace(s.src, i+1)
+	}
+	if i >= len(s.src) {
+		s.failed = true // not JSON after all
+		return len(s.src), true
+	}
+	if s.src[i] != closer {
+		return i, false
+	}
+	if c.pending >= 0 {
+		s.cut(c.pending, i)
+	}
+	return i + 1, true
 }
 
 // match keeps the rules of alive whose segment at depth the step takes.

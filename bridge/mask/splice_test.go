@@ -148,3 +148,23 @@ func FuzzSpliceMatchesApply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSpliceNeverPanics: the stage hands the splicer only parsed JSON,
+// but any text must at worst make it give up.
+func FuzzSpliceNeverPanics(f *testing.F) {
+	f.Add(`{"note":1,"lines":[1,2`)
+	f.Add(`{a}`)
+	f.Add(`{"x":"\`)
+	f.Add(`[,,]`)
+	p, err := Compile("masking", splicePolicy, env)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		s := splicer{p: p, tp: p.forType("t"), src: []byte(raw)}
+		out, ok := s.splice(nil)
+		if ok && json.Valid([]byte(raw)) && !json.Valid(out) {
+			t.Fatalf("%q spliced to invalid %q", raw, out)
+		}
+	})
+}
