@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 
@@ -352,22 +353,24 @@ func skipSpace(b []byte, i int) int {
 }
 
 // stringEnd returns the end of the string whose opening quote is at i,
-// just past its closing quote, and whether it holds an escape.
+// just past its closing quote, and whether it holds an escape: one pass,
+// eight bytes at a time over plain characters.
 func stringEnd(b []byte, i int) (end int, escaped bool) {
 	for j := i + 1; ; {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return len(b), true
+		for j+8 <= len(b) && jsontext.Plain8(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
 		}
-		q := j + k
-		n := 0
-		for q-1-n > i && b[q-1-n] == '\\' {
-			n++
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
 		}
-		if n%2 == 0 {
-			return q + 1, hasBackslash(b[i+1 : q])
+		switch {
+		case j >= len(b):
+			return len(b), true // unterminated
+		case b[j] == '"':
+			return j + 1, escaped
 		}
-		j = q + 1
+		escaped = true
+		j += 2 // the backslash and the byte it escapes
 	}
 }
 
