@@ -72,12 +72,9 @@ func (s *splicer) splice(dst []byte) (out []byte, ok bool) {
 	if len(s.tp.fields) == 64 {
 		all = ^uint64(0)
 	}
-	i := skipSpace(s.src, 0)
-	end, drop := s.element(i, 0, all)
-	if s.failed || drop {
+	if _, drop := s.element(skipSpace(s.src, 0), 0, all); s.failed || drop {
 		return dst, false
 	}
-	_ = end
 	s.out = append(s.out, s.src[s.copied:]...)
 	return s.out, true
 }
