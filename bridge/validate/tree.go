@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"encoding/binary"
 	"unicode/utf8"
 
@@ -23,18 +24,19 @@ import (
 // verdict and the forwarded content never depend on which way an event
 // went; FuzzTreeMatchesDecode checks that.
 type treeParser struct {
-	p    fastjson.Parser
-	keys [][]byte
+	p     fastjson.Parser
+	names nameTracker
 }
 
 // parse returns the payload's tree, or nil when it must be decoded the
 // encoding/json way.
 func (tp *treeParser) parse(payload []byte) *fastjson.Value {
-	if !plainTokens(payload) || !utf8.Valid(payload) {
+	tp.names.reset()
+	if !plainTokens(payload, &tp.names) || !utf8.Valid(payload) {
 		return nil
 	}
 	v, err := tp.p.ParseBytes(payload)
-	if err != nil || !tp.exact(v) {
+	if err != nil {
 		return nil
 	}
 	return v
@@ -46,12 +48,17 @@ func (tp *treeParser) parse(payload []byte) *fastjson.Value {
 // on broken pairs; events rarely carry astral characters escaped),
 // numbers in JSON's grammar (fastjson also takes 01, 1.e5, NaN, inf),
 // true, false, null, punctuation and whitespace. Structure is left to
-// the parser.
-func plainTokens(b []byte) bool {
+// the parser, except that names, given a tracker, must not repeat within
+// an object (see nameTracker).
+func plainTokens(b []byte, names *nameTracker) bool {
 	for i := 0; ; {
 		// Between strings: punctuation, numbers and literals, up to the
 		// next opening quote.
 		for i < len(b) && b[i] != '"' {
+			// '[' and ']' differ from '{' and '}' in bit 0x20 only.
+			if c := b[i] | 0x20; names != nil && (c == '{' || c == '}') && !names.bracket(b[i]) {
+				return false
+			}
 			n := gapTokenLen(b[i:])
 			if n == 0 {
 				return false
@@ -62,6 +69,7 @@ func plainTokens(b []byte) bool {
 			return true
 		}
 		i++
+		start := i
 		// Inside a string: plain characters in bulk, then the closing
 		// quote, an escape or a control character.
 		for {
@@ -84,7 +92,88 @@ func plainTokens(b []byte) bool {
 			}
 			i += n
 		}
+		if names != nil && followsColon(b, i) && !names.name(b[start:i-1]) {
+			return false
+		}
 	}
+}
+
+// followsColon says whether the next byte after space from i is ':', that
+// is whether the string that ended at i is a member name.
+func followsColon(b []byte, i int) bool {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i < len(b) && b[i] == ':'
+}
+
+// nameTracker finds a member name repeated within one object
+// (encoding/json keeps the last of a repeated name, fastjson's lookups the
+// first, and a masking rule must see the value that was validated) while
+// plainTokens reads the text, so the tree need not be walked again for
+// it. Names are compared pairwise, and only within a class of (length,
+// first and last byte): event objects have a few dozen members, where
+// this beats building a set. names is a stack: each open object's names
+// sit above its parent's.
+//
+// It answers "cannot tell" (false) for an escaped name, which could spell
+// another name differently, and for an object of more than 64 members:
+// the slow way decides those.
+type nameTracker struct {
+	frames []nameFrame
+	names  [][]byte
+}
+
+type nameFrame struct {
+	object bool
+	seen   uint64 // the classes of its names so far
+	start  int    // its first name in names
+}
+
+func (t *nameTracker) reset() {
+	t.frames = t.frames[:0]
+	clear(t.names)
+	t.names = t.names[:0]
+}
+
+// bracket follows the nesting; false for a bracket that closes nothing.
+func (t *nameTracker) bracket(c byte) bool {
+	switch c {
+	case '{', '[':
+		t.frames = append(t.frames, nameFrame{object: c == '{', start: len(t.names)})
+	case '}', ']':
+		if len(t.frames) == 0 {
+			return false
+		}
+		f := t.frames[len(t.frames)-1]
+		clear(t.names[f.start:])
+		t.names = t.names[:f.start]
+		t.frames = t.frames[:len(t.frames)-1]
+	}
+	return true
+}
+
+// name records the raw name k in the innermost object: false when the
+// object already has it, or when the tracker cannot tell.
+func (t *nameTracker) name(k []byte) bool {
+	if len(t.frames) == 0 {
+		return false
+	}
+	f := &t.frames[len(t.frames)-1]
+	if !f.object || len(t.names)-f.start >= 64 || bytes.IndexByte(k, '\\') >= 0 {
+		return false
+	}
+	bit := nameClass(k)
+	if f.seen&bit != 0 {
+		for _, other := range t.names[f.start:] {
+			if string(other) == string(k) {
+				return false
+			}
+		}
+	}
+	f.seen |= bit
+	t.names = append(t.names, k)
+	return true
 }
 
 // gapTokenLen is the length of the token at the start of b, outside any
@@ -161,54 +250,6 @@ func hex4(h []byte) bool {
 // surrogate: \uD800 to \uDFFF.
 func surrogate(h []byte) bool {
 	return (h[0] == 'd' || h[0] == 'D') && (h[1] >= '8' && h[1] <= '9' || h[1] >= 'a' && h[1] <= 'f' || h[1] >= 'A' && h[1] <= 'F')
-}
-
-// exact reports whether the tree holds no object with a repeated member
-// name (encoding/json keeps the last of a repeated name, and a masking
-// rule must see the value that was validated).
-//
-// Names are compared pairwise, and only within a class of (length, first
-// and last byte): event objects have a few dozen members, where this
-// beats building a set. tp.keys is a stack: each object's names sit above
-// its parent's while it is checked.
-func (tp *treeParser) exact(v *fastjson.Value) bool {
-	switch v.Type() {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		if o.Len() > 64 {
-			return false // too many to compare cheaply: the slow way decides
-		}
-		start := len(tp.keys)
-		var seen uint64
-		ok := true
-		o.Visit(func(k []byte, c *fastjson.Value) {
-			if !ok {
-				return
-			}
-			bit := nameClass(k)
-			if seen&bit != 0 {
-				for _, other := range tp.keys[start:] {
-					if string(other) == string(k) {
-						ok = false
-						return
-					}
-				}
-			}
-			seen |= bit
-			tp.keys = append(tp.keys, k)
-			ok = tp.exact(c)
-		})
-		clear(tp.keys[start:])
-		tp.keys = tp.keys[:start]
-		return ok
-	case fastjson.TypeArray:
-		for _, c := range v.GetArray() {
-			if !tp.exact(c) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // nameClass is the bit of a name's class among 64, by its length and
