@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
 var reasons = map[string]bool{
@@ -175,4 +176,63 @@ func treeToAny(v *fastjson.Value) any {
 		return false
 	}
 	return nil
+}
+
+// TestStageWaysAgreeOnMutations is FuzzStageWaysAgree's check over the
+// mutations of every shipped sample, compact and indented, for a partner
+// whose policy has every action and path shape (wildcards over arrays and
+// members, an index, a number, a drop by index last): the spliced masking
+// meets every shape of member the schema tests see, and every event comes
+// out as the decoded way's document.
+func TestStageWaysAgreeOnMutations(t *testing.T) {
+	all := config.Partner{Name: "all", PartnerChecks: config.PartnerChecks{
+		AllowedTypes:    []string{"order.created", "payment.received", "shipment.dispatched", "invoice.issued"},
+		MaxMessageBytes: 1 << 16,
+		Masking: config.Masking{HashKeyEnv: "K", Policies: []config.MaskPolicy{{
+			Fields: []config.MaskField{
+				{Path: "lines[*].sku", Action: "keep_last", Keep: 2},
+				{Path: "/recipient/address/*", Action: "redact"},
+				{Path: "customer.email", Action: "hash"},
+				{Path: "/payer/iban", Action: "last4"},
+				{Path: "/payer/tax_id", Action: "drop"},
+				{Path: "/packages/*/weight_kg", Action: "redact"},
+				{Path: "lines[1]", Action: "drop"},
+			},
+			Detectors: []string{"iban", "card", "email"},
+		}}},
+	}}
+	st := newStage(t, testConfig(all))
+	p := st.partners["all"]
+	var compared, masked int
+	for typ, sample := range shippedSamples() {
+		for _, doc := range mutations(decode(t, sample)) {
+			compact, _ := json.Marshal(doc)
+			indented, _ := json.MarshalIndent(doc, "", "  ")
+			for _, payload := range [][]byte{compact, indented} {
+				var tp treeParser
+				tree := tp.parse(payload)
+				if tree == nil {
+					continue
+				}
+				viaTree := envelope("all", typ, string(payload))
+				treeErr := st.processTree(p, viaTree, tree, &work{})
+				viaDecode := envelope("all", typ, string(payload))
+				decodeErr := st.processDecoded(p, viaDecode)
+				if reasonOf(treeErr) != reasonOf(decodeErr) {
+					t.Fatalf("%s: tree way %v, decoded way %v", payload, treeErr, decodeErr)
+				}
+				if !sameDocument(viaTree.Payload, viaDecode.Payload) {
+					t.Fatalf("%s:\ntree way    %s\ndecoded way %s", payload, viaTree.Payload, viaDecode.Payload)
+				}
+				compared++
+				if treeErr == nil {
+					masked++
+				}
+			}
+		}
+	}
+	if compared < 2000 || masked < 400 {
+		t.Fatalf("only %d payloads compared, %d of them masked", compared, masked)
+	}
+	t.Logf("%d payloads compared, %d masked", compared, masked)
 }
