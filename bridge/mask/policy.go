@@ -285,17 +285,13 @@ func mergeHits(hits [][2]int) [][2]int {
 	return out
 }
 
-// value is what replaces v under act.
+// value is what replaces v under act; a redaction needs no text, so none
+// is computed.
 func (p *Policy) value(act action, v any) string {
-	return p.maskValue(act, func() string { return text(v) })
-}
-
-// maskString is what replaces the string s.
-func (p *Policy) maskString(act action, s string) string {
 	if act.kind == config.MaskRedact {
 		return RedactToken
 	}
-	return string(p.appendMaskString(nil, act, s))
+	return string(p.appendMaskString(nil, act, text(v)))
 }
 
 // appendMaskString appends what replaces the string s to dst.
@@ -307,15 +303,6 @@ func (p *Policy) appendMaskString(dst []byte, act action, s string) []byte {
 		return appendKeepLast(dst, s, act.keep)
 	}
 	return append(dst, RedactToken...)
-}
-
-// maskValue is what replaces a value whose text form text returns; a
-// redaction needs no text, so it is not computed.
-func (p *Policy) maskValue(act action, text func() string) string {
-	if act.kind == config.MaskRedact {
-		return RedactToken
-	}
-	return p.maskString(act, text())
 }
 
 // macState is a reusable MAC with room for its sum: a sum written through
