@@ -125,6 +125,15 @@ func View(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
+// SkipSpace returns the index of the first byte of b from i that is not
+// JSON whitespace.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
 // AppendUnescaped appends the value of the JSON string body raw (the text
 // between its quotes) to dst. ok is false for an escape it does not take:
 // a malformed one, or a UTF-16 surrogate, which readers treat differently

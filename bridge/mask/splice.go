@@ -1,7 +1,6 @@
 package mask
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strconv"
@@ -72,7 +71,8 @@ func (s *splicer) splice(dst []byte) (out []byte, ok bool) {
 	if len(s.tp.fields) == 64 {
 		all = ^uint64(0)
 	}
-	if _, drop := s.element(skipSpace(s.src, 0), 0, all); s.failed || drop {
+	// No path is empty, so no rule ends at the root.
+	if s.element(jsontext.SkipSpace(s.src, 0), 0, all, 0); s.failed {
 		return dst, false
 	}
 	s.out = append(s.out, s.src[s.copied:]...)
@@ -80,126 +80,116 @@ func (s *splicer) splice(dst []byte) (out []byte, ok bool) {
 }
 
 // element handles the value at i, reached by a path of depth segments
-// that the rules in alive match so far. It returns the value's end and
-// whether a rule drops it; a dropped value is left for the caller to cut.
-func (s *splicer) element(i, depth int, alive uint64) (end int, drop bool) {
+// that the rules in alive match so far, of which targeted end there (and
+// none drops it: the caller cuts a dropped value). It returns the value's
+// end.
+func (s *splicer) element(i, depth int, alive, targeted uint64) int {
 	if i >= len(s.src) {
 		s.failed = true // not JSON after all
-		return len(s.src), false
-	}
-	var targeted uint64
-	for a := alive; a != 0; a &= a - 1 {
-		r := trailingZeros(a)
-		if len(s.tp.fields[r].path.segs) == depth {
-			targeted |= 1 << r
-		}
+		return len(s.src)
 	}
 	if targeted != 0 {
 		return s.masked(i, targeted)
 	}
 	deeper := alive != 0 || len(s.tp.detectors) > 0
-	switch s.src[i] {
-	case '{':
-		if deeper {
-			return s.object(i, depth, alive), false
-		}
-	case '[':
-		if deeper {
-			return s.array(i, depth, alive), false
-		}
-	case '"':
-		end, escaped := stringEnd(s.src, i)
-		if end-1 <= i || s.src[end-1] != '"' {
-			s.failed = true // unterminated: not JSON after all
+	switch c := s.src[i]; {
+	case c == '{' && deeper:
+		return s.object(i, depth, alive)
+	case c == '[' && deeper:
+		return s.array(i, depth, alive)
+	}
+	end, escaped := s.valueEnd(i)
+	if !s.failed && s.src[i] == '"' && len(s.tp.detectors) > 0 {
+		s.scan(i, end, escaped)
+	}
+	return end
+}
+
+// valueEnd returns the end of the value at i and, for a string, whether
+// it holds an escape; text that is not JSON after all fails the splice.
+func (s *splicer) valueEnd(i int) (end int, escaped bool) {
+	if i < len(s.src) && s.src[i] == '"' {
+		end, escaped, ok := stringEnd(s.src, i)
+		if !ok {
+			s.failed = true
 			return len(s.src), false
 		}
-		if len(s.tp.detectors) > 0 {
-			s.scan(i, end, escaped)
-		}
-		return end, false
+		return end, escaped
 	}
-	end = skipValue(s.src, i)
-	if end == i {
-		s.failed = true // no value here: not JSON after all
+	if end = skipValue(s.src, i); end == i {
+		s.failed = true
 		return len(s.src), false
 	}
 	return end, false
 }
 
 // masked applies the targeted rules, in the policy's order, to the value
-// at i: a drop anywhere drops it, otherwise each rule masks what the one
-// before it left.
-func (s *splicer) masked(i int, targeted uint64) (int, bool) {
-	end := skipValue(s.src, i)
-	if end == i {
-		s.failed = true // no value here: not JSON after all
-		return len(s.src), false
+// at i, each rule masking what the one before it left.
+func (s *splicer) masked(i int, targeted uint64) int {
+	end, escaped := s.valueEnd(i)
+	if s.failed {
+		return end
 	}
 	var cur string
 	haveText := false
 	for t := targeted; t != 0; t &= t - 1 {
-		act := s.tp.fields[trailingZeros(t)].act
-		switch {
-		case act.kind == config.MaskDrop:
-			return end, true
-		case act.kind == config.MaskRedact:
+		act := s.tp.fields[bits.TrailingZeros64(t)].act
+		if act.kind == config.MaskRedact {
 			cur, haveText = RedactToken, true
-		default:
-			if !haveText {
-				var ok bool
-				if cur, ok = s.text(i, end); !ok {
-					s.failed = true
-					return end, false
-				}
-				haveText = true
-			}
-			start := len(s.texts)
-			s.texts = s.p.appendMaskString(s.texts, act, cur)
-			cur = jsontext.View(s.texts[start:])
+			continue
 		}
+		if !haveText {
+			var ok bool
+			if cur, ok = s.text(i, end, escaped); !ok {
+				s.failed = true
+				return end
+			}
+			haveText = true
+		}
+		start := len(s.texts)
+		s.texts = s.p.appendMaskString(s.texts, act, cur)
+		cur = jsontext.View(s.texts[start:])
 	}
 	s.replace(i, end, cur)
-	return end, false
+	return end
 }
 
 // text is the text a rule masks, as Apply's text gives it: a string's
 // value, a number or literal as written; an object or array has none here.
-func (s *splicer) text(i, end int) (string, bool) {
+func (s *splicer) text(i, end int, escaped bool) (string, bool) {
 	switch s.src[i] {
 	case '{', '[':
 		return "", false
 	case '"':
-		if end-1 <= i || s.src[end-1] != '"' {
-			return "", false // unterminated: not JSON after all
-		}
-		raw := s.src[i+1 : end-1]
-		if !hasBackslash(raw) {
-			return jsontext.View(raw), true
-		}
-		var ok bool
-		s.str, ok = jsontext.AppendUnescaped(s.str[:0], raw)
-		return jsontext.View(s.str), ok
+		return unquote(&s.str, s.src[i+1:end-1], escaped)
 	}
 	return jsontext.View(s.src[i:end]), true
 }
 
 // scan runs the detectors over the string at [i, end).
 func (s *splicer) scan(i, end int, escaped bool) {
-	raw := s.src[i+1 : end-1]
-	text := jsontext.View(raw)
-	if escaped {
-		var ok bool
-		if s.str, ok = jsontext.AppendUnescaped(s.str[:0], raw); !ok {
-			s.failed = true
-			return
-		}
-		text = jsontext.View(s.str)
+	text, ok := unquote(&s.str, s.src[i+1:end-1], escaped)
+	if !ok {
+		s.failed = true
+		return
 	}
 	start := len(s.texts)
 	if out, changed := s.p.scanString(s.texts, text, s.tp, &s.hits); changed {
 		s.texts = out
 		s.replace(i, end, jsontext.View(out[start:]))
 	}
+}
+
+// unquote is the value of the string body raw: raw itself without
+// escapes, else unescaped into buf. ok is false for an escape left to
+// encoding/json (see jsontext.AppendUnescaped).
+func unquote(buf *[]byte, raw []byte, escaped bool) (string, bool) {
+	if !escaped {
+		return jsontext.View(raw), true
+	}
+	var ok bool
+	*buf, ok = jsontext.AppendUnescaped((*buf)[:0], raw)
+	return jsontext.View(*buf), ok
 }
 
 // replace writes text as a JSON string in place of src[i:end].
@@ -224,22 +214,21 @@ func (s *splicer) object(i, depth int, alive uint64) int {
 			return i
 		}
 		nameAt := i
-		nameEnd, escaped := stringEnd(s.src, i)
-		if s.src[i] != '"' || nameEnd-1 <= i || s.src[nameEnd-1] != '"' {
+		if s.src[i] != '"' {
 			s.failed = true // not JSON after all
 			return len(s.src)
 		}
-		name := jsontext.View(s.src[i+1 : nameEnd-1])
-		if escaped {
-			var ok bool
-			if s.key, ok = jsontext.AppendUnescaped(s.key[:0], s.src[i+1:nameEnd-1]); !ok {
-				s.failed = true
-				return skipValue(s.src, nameAt)
-			}
-			name = jsontext.View(s.key)
+		nameEnd, escaped := s.valueEnd(i)
+		if s.failed {
+			return nameEnd
 		}
-		i = skipSpace(s.src, nameEnd)
-		i = skipSpace(s.src, i+1) // past ':'
+		name, ok := unquote(&s.key, s.src[i+1:nameEnd-1], escaped)
+		if !ok {
+			s.failed = true
+			return len(s.src)
+		}
+		i = jsontext.SkipSpace(s.src, nameEnd)
+		i = jsontext.SkipSpace(s.src, i+1) // past ':'
 		child := s.match(alive, depth, func(seg string) bool { return seg == "*" || seg == name })
 		i = c.member(s, nameAt, i, depth+1, child)
 	}
@@ -273,11 +262,11 @@ type container struct {
 // member handles the member that starts at at (its name, for an
 // object) with its value at v, and returns the value's end.
 func (c *container) member(s *splicer, at, v, depth int, alive uint64) int {
-	if s.drops(alive, depth) {
-		end := skipValue(s.src, v)
-		if end == v {
-			s.failed = true // no value here: not JSON after all
-			return len(s.src)
+	targeted := s.ending(alive, depth)
+	if s.drops(targeted) {
+		end, _ := s.valueEnd(v)
+		if s.failed {
+			return end
 		}
 		if c.lastKept >= 0 {
 			s.cut(c.lastKept, end)
@@ -290,7 +279,7 @@ func (c *container) member(s *splicer, at, v, depth int, alive uint64) int {
 		s.cut(c.pending, at)
 		c.pending = -1
 	}
-	end, _ := s.element(v, depth, alive)
+	end := s.element(v, depth, alive, targeted)
 	c.lastKept = end
 	return end
 }
@@ -298,9 +287,9 @@ func (c *container) member(s *splicer, at, v, depth int, alive uint64) int {
 // next skips space and a comma to the next member at or after i; at the
 // closing bracket it cuts what is pending and returns the end, closed.
 func (c *container) next(s *splicer, i int, closer byte) (int, bool) {
-	i = skipSpace(s.src, i)
+	i = jsontext.SkipSpace(s.src, i)
 	if i < len(s.src) && s.src[i] == ',' {
-		i = skipSpace(s.src, i+1)
+		i = jsontext.SkipSpace(s.src, i+1)
 	}
 	if i >= len(s.src) {
 		s.failed = true // not JSON after all
@@ -319,7 +308,7 @@ func (c *container) next(s *splicer, i int, closer byte) (int, bool) {
 func (s *splicer) match(alive uint64, depth int, takes func(seg string) bool) uint64 {
 	var child uint64
 	for a := alive; a != 0; a &= a - 1 {
-		r := trailingZeros(a)
+		r := bits.TrailingZeros64(a)
 		if segs := s.tp.fields[r].path.segs; len(segs) > depth && takes(segs[depth]) {
 			child |= 1 << r
 		}
@@ -327,32 +316,33 @@ func (s *splicer) match(alive uint64, depth int, takes func(seg string) bool) ui
 	return child
 }
 
-// drops says whether a rule of alive that ends at depth drops the value.
-func (s *splicer) drops(alive uint64, depth int) bool {
+// ending keeps the rules of alive whose path ends at depth.
+func (s *splicer) ending(alive uint64, depth int) uint64 {
+	var ends uint64
 	for a := alive; a != 0; a &= a - 1 {
-		r := s.tp.fields[trailingZeros(a)]
-		if len(r.path.segs) == depth && r.act.kind == config.MaskDrop {
+		if r := bits.TrailingZeros64(a); len(s.tp.fields[r].path.segs) == depth {
+			ends |= 1 << r
+		}
+	}
+	return ends
+}
+
+// drops says whether one of rules drops the value: then it goes,
+// whatever the others would make of it.
+func (s *splicer) drops(rules uint64) bool {
+	for r := rules; r != 0; r &= r - 1 {
+		if s.tp.fields[bits.TrailingZeros64(r)].act.kind == config.MaskDrop {
 			return true
 		}
 	}
 	return false
 }
 
-func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
-
-func hasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 // stringEnd returns the end of the string whose opening quote is at i,
 // just past its closing quote, and whether it holds an escape: one pass,
-// eight bytes at a time over plain characters.
-func stringEnd(b []byte, i int) (end int, escaped bool) {
+// eight bytes at a time over plain characters. ok is false when the
+// string does not end.
+func stringEnd(b []byte, i int) (end int, escaped, ok bool) {
 	for j := i + 1; ; {
 		for j+8 <= len(b) && jsontext.Plain8(binary.LittleEndian.Uint64(b[j:])) {
 			j += 8
@@ -362,9 +352,9 @@ func stringEnd(b []byte, i int) (end int, escaped bool) {
 		}
 		switch {
 		case j >= len(b):
-			return len(b), true // unterminated
+			return len(b), true, false
 		case b[j] == '"':
-			return j + 1, escaped
+			return j + 1, escaped, true
 		}
 		escaped = true
 		j += 2 // the backslash and the byte it escapes
@@ -378,14 +368,14 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		end, _ := stringEnd(b, i)
+		end, _, _ := stringEnd(b, i)
 		return end
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				end, _ := stringEnd(b, j)
+				end, _, _ := stringEnd(b, j)
 				j = end - 1
 			case '{', '[':
 				depth++

@@ -101,9 +101,7 @@ func plainTokens(b []byte, names *nameTracker) bool {
 // followsColon says whether the next byte after space from i is ':', that
 // is whether the string that ended at i is a member name.
 func followsColon(b []byte, i int) bool {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
+	i = jsontext.SkipSpace(b, i)
 	return i < len(b) && b[i] == ':'
 }
 
