@@ -50,46 +50,51 @@ func DedupID(partner, id string) string { return partner + "/" + id }
 func ToMsg(subject string, env *Envelope) *nats.Msg {
 	// Room for the bridge's fields, the partner's headers and the three
 	// batch headers the group-commit writer adds, so the map never grows.
-	b := newHeaderBuilder(8+len(env.Headers), 3)
-	b.set(HeaderMsgID, DedupID(env.Partner, env.ID))
-	b.set(HeaderOriginalID, env.ID)
-	b.set(HeaderPartner, env.Partner)
-	b.set(HeaderSource, env.Source)
+	b := NewHeaderBuilder(8+len(env.Headers), 3)
+	b.Set(HeaderMsgID, DedupID(env.Partner, env.ID))
+	b.Set(HeaderOriginalID, env.ID)
+	b.Set(HeaderPartner, env.Partner)
+	b.Set(HeaderSource, env.Source)
 	if env.EventType != "" {
-		b.set(HeaderEventType, env.EventType)
+		b.Set(HeaderEventType, env.EventType)
 	}
-	b.set(HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	b.Set(HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	if env.Attempt > 0 {
-		b.set(HeaderAttempt, strconv.Itoa(env.Attempt))
+		b.Set(HeaderAttempt, strconv.Itoa(env.Attempt))
 	}
 	for k, v := range env.Headers {
 		switch k {
 		case HeaderTraceParent, HeaderTraceState:
-			b.set(k, v)
+			b.Set(k, v)
 		default:
-			b.set(partnerHeaderPrefix+k, v)
+			b.Set(partnerHeaderPrefix+k, v)
 		}
 	}
-	return &nats.Msg{Subject: subject, Header: b.h, Data: env.Payload}
+	return &nats.Msg{Subject: subject, Header: b.Header(), Data: env.Payload}
 }
 
-// headerBuilder fills a nats.Header whose values share one backing array:
+// HeaderBuilder fills a nats.Header whose values share one backing array:
 // one allocation for all of a message's values instead of one per header
-// (Header.Set allocates a slice each time), on the path every event takes.
-// Each value's slice is capped at its length, so an Add to one header
-// reallocates it instead of overwriting the next one's value.
-type headerBuilder struct {
+// (Header.Set allocates a slice each time), on the paths every event
+// takes (the stored message, the ERP message). Each value's slice is
+// capped at its length, so an Add to one header reallocates it instead of
+// overwriting the next one's value.
+type HeaderBuilder struct {
 	h    nats.Header
 	vals []string
 }
 
-// newHeaderBuilder sizes the map for n values plus spare keys set later
+// NewHeaderBuilder sizes the map for n values plus spare keys set later
 // with Header.Set.
-func newHeaderBuilder(n, spare int) headerBuilder {
-	return headerBuilder{h: make(nats.Header, n+spare), vals: make([]string, 0, n)}
+func NewHeaderBuilder(n, spare int) HeaderBuilder {
+	return HeaderBuilder{h: make(nats.Header, n+spare), vals: make([]string, 0, n)}
 }
 
-func (b *headerBuilder) set(k, v string) {
+// Header is the header built so far.
+func (b *HeaderBuilder) Header() nats.Header { return b.h }
+
+// Set sets header k to the single value v.
+func (b *HeaderBuilder) Set(k, v string) {
 	b.vals = append(b.vals, v)
 	i := len(b.vals)
 	b.h[k] = b.vals[i-1 : i : i]

@@ -138,17 +138,12 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, bat
 
 func (s *Sink) msg(m *bridge.ERPMessage) *nats.Msg {
 	subject := bridge.ExpandTarget(s.opts.Subject, m.Partner, typeToken(m.EventType))
-	// The values share one backing array (capped per header), one
-	// allocation per message instead of one per header.
-	h := make(nats.Header, len(m.Headers)+1)
-	vals := make([]string, 0, len(m.Headers)+1)
+	b := bridge.NewHeaderBuilder(len(m.Headers)+1, 0)
 	for k, v := range m.Headers {
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		b.Set(k, v)
 	}
-	vals = append(vals, m.ID)
-	h[nats.MsgIdHdr] = vals[len(vals)-1 : len(vals) : len(vals)]
-	return &nats.Msg{Subject: subject, Header: h, Data: m.Body}
+	b.Set(nats.MsgIdHdr, m.ID)
+	return &nats.Msg{Subject: subject, Header: b.Header(), Data: m.Body}
 }
 
 func typeToken(t string) string {
