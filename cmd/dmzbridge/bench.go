@@ -566,11 +566,11 @@ func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, 
 
 // benchObserver counts events and records intake-to-ERP latencies.
 type benchObserver struct {
-	received, stored, forwarded atomic.Int64
-	lat                         latencyHistogram
+	stored, forwarded atomic.Int64
+	lat               latencyHistogram
 }
 
-func (o *benchObserver) Received(*bridge.Envelope)                        { o.received.Add(1) }
+func (o *benchObserver) Received(*bridge.Envelope)                        {}
 func (o *benchObserver) Stored(*bridge.Envelope)                          { o.stored.Add(1) }
 func (o *benchObserver) DeadLettered(*bridge.Envelope, *bridge.Rejection) {}
 func (o *benchObserver) ForwardFailed(*bridge.Envelope, error)            {}
