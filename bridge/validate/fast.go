@@ -49,7 +49,7 @@ type fastNode struct {
 
 	minLen, maxLen int
 	pattern        *regexp.Regexp
-	short          *shortPattern // pattern for short ASCII strings, when it compiles
+	dfa            *patternDFA // pattern as an automaton, when it compiles
 
 	min, max, exMin, exMax *bound
 
@@ -112,7 +112,7 @@ func fastFrom(s *jsonschema.Schema, memo map[*jsonschema.Schema]*fastNode) (*fas
 	n := &fastNode{
 		always: s.Always, minProps: s.MinProperties, maxProps: s.MaxProperties, required: s.Required,
 		noAdditional: s.AdditionalProperties == false, minItems: s.MinItems, maxItems: s.MaxItems,
-		minLen: s.MinLength, maxLen: s.MaxLength, pattern: s.Pattern, short: compileShort(s.Pattern),
+		minLen: s.MinLength, maxLen: s.MaxLength, pattern: s.Pattern, dfa: compileDFA(s.Pattern),
 	}
 	memo[s] = n
 	for _, t := range s.Types {
@@ -415,8 +415,8 @@ func (n *fastNode) stringOK(s []byte) bool {
 	if n.pattern == nil {
 		return true
 	}
-	if n.short != nil {
-		if matched, ok := n.short.match(s); ok {
+	if n.dfa != nil {
+		if matched, ok := n.dfa.match(s); ok {
 			return matched
 		}
 	}

@@ -3,48 +3,38 @@ package validate
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
 )
 
-// shortPattern matches the patterns event schemas are made of —
-// ^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$, ^(0[1-9]|1[0-2])/[0-9]{2}$ — on short
-// ASCII strings, with the set of reachable string positions held in one
-// uint64 and each character class applied to all of them by one shift.
-// Go's one-pass matcher took a sixth of validating an event; this is a
-// few dozen instructions per pattern, and linear whatever the input, like
-// the regexp package.
+// patternDFA matches the patterns event schemas are made of —
+// ^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$, ^(0[1-9]|1[0-2])/[0-9]{2}$ — on ASCII
+// strings with one table lookup per byte. Go's regexp runs a one-pass or
+// backtracking machine per call, which took a sixth of validating an
+// event; these patterns are small, so their deterministic automaton is
+// built once, at schema compile time.
 //
 // Only patterns anchored at both ends, over ASCII classes and literals,
 // with concatenation, alternation, groups and bounded or unbounded
-// repetition, compile; anything else keeps regexp. Strings longer than
-// maxShortLen or not ASCII are left to regexp too.
-type shortPattern struct {
-	root *patNode
-	sets [][256]bool // each class node's byte set, by node id
+// repetition, compile, and only while the automaton stays below
+// maxDFAStates; anything else keeps regexp. A string with a byte beyond
+// ASCII is left to regexp too, which reads it as UTF-8.
+type patternDFA struct {
+	next   []uint16 // state<<7 | byte → state; state 0 is dead
+	accept []bool   // by state
+	start  uint16
 }
 
-// maxShortLen is the longest string a position set in a uint64 covers
-// (positions 0 to len).
-const maxShortLen = 63
+// maxDFAStates bounds the table (128 entries of 2 bytes per state):
+// {11,30} repetitions need a few dozen states, and a pattern whose
+// automaton would blow up is better left to regexp.
+const maxDFAStates = 1024
 
-type patOp uint8
+const deadState = 0
 
-const (
-	patSet patOp = iota // one byte of a class
-	patSeq
-	patAlt
-	patRep
-	patEmpty
-)
-
-type patNode struct {
-	op       patOp
-	set      int // index in sets, for patSet
-	subs     []*patNode
-	min, max int // for patRep; max -1 = unbounded
-}
-
-// compileShort returns the fast matcher of re, or nil.
-func compileShort(re *regexp.Regexp) *shortPattern {
+// compileDFA returns the automaton of re, or nil.
+func compileDFA(re *regexp.Regexp) *patternDFA {
 	if re == nil {
 		return nil
 	}
@@ -56,183 +46,167 @@ func compileShort(re *regexp.Regexp) *shortPattern {
 		ast.Sub[0].Op != syntax.OpBeginText || ast.Sub[len(ast.Sub)-1].Op != syntax.OpEndText {
 		return nil
 	}
-	sp := &shortPattern{}
-	seq := &patNode{op: patSeq}
-	for _, sub := range ast.Sub[1 : len(ast.Sub)-1] {
-		n := sp.node(sub)
-		if n == nil {
-			return nil
-		}
-		seq.subs = append(seq.subs, n)
+	body := &syntax.Regexp{Op: syntax.OpConcat, Sub: ast.Sub[1 : len(ast.Sub)-1]}
+	if !asciiOnly(body) {
+		return nil
 	}
-	sp.root = seq
-	return sp
+	prog, err := syntax.Compile(body.Simplify())
+	if err != nil {
+		return nil
+	}
+	return buildDFA(prog)
 }
 
-func (sp *shortPattern) node(re *syntax.Regexp) *patNode {
+// asciiOnly says whether every node of re is one the automaton takes: no
+// anchor inside, no word boundary, no any-character (it matches multi-byte
+// runes), no class reaching beyond ASCII and no case folding, which
+// matches non-ASCII runes too (k and the Kelvin sign).
+func asciiOnly(re *syntax.Regexp) bool {
 	switch re.Op {
 	case syntax.OpEmptyMatch:
-		return &patNode{op: patEmpty}
+		return true
 	case syntax.OpLiteral:
 		if re.Flags&syntax.FoldCase != 0 {
-			return nil
+			return false
 		}
-		seq := &patNode{op: patSeq}
 		for _, r := range re.Rune {
 			if r >= 0x80 {
-				return nil
+				return false
 			}
-			seq.subs = append(seq.subs, sp.setOf(func(c byte) bool { return rune(c) == r }))
 		}
-		return seq
+		return true
 	case syntax.OpCharClass:
-		ranges := re.Rune
-		for i := 0; i+1 < len(ranges); i += 2 {
-			if ranges[i+1] >= 0x80 {
-				return nil // a class reaching beyond ASCII would match multi-byte runes
+		for i := 1; i < len(re.Rune); i += 2 {
+			if re.Rune[i] >= 0x80 {
+				return false
 			}
 		}
-		return sp.setOf(func(c byte) bool {
-			for i := 0; i+1 < len(ranges); i += 2 {
-				if rune(c) >= ranges[i] && rune(c) <= ranges[i+1] {
-					return true
-				}
-			}
-			return false
-		})
-	case syntax.OpCapture:
-		return sp.node(re.Sub[0])
-	case syntax.OpConcat, syntax.OpAlternate:
-		n := &patNode{op: patSeq}
-		if re.Op == syntax.OpAlternate {
-			n.op = patAlt
-		}
+		return true
+	case syntax.OpCapture, syntax.OpConcat, syntax.OpAlternate,
+		syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
 		for _, sub := range re.Sub {
-			c := sp.node(sub)
-			if c == nil {
+			if !asciiOnly(sub) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// dfaBuilder turns the program's instructions into states by subset
+// construction: a state is the set of rune instructions the program may
+// be at, reached over empty moves.
+type dfaBuilder struct {
+	prog   *syntax.Prog
+	ids    map[string]uint16
+	states [][]uint32 // the instruction set of each state
+	dfa    *patternDFA
+}
+
+func buildDFA(prog *syntax.Prog) *patternDFA {
+	b := &dfaBuilder{prog: prog, ids: map[string]uint16{}, dfa: &patternDFA{}}
+	b.state(nil) // the dead state, 0
+	start, ok := b.state(b.closure([]uint32{uint32(prog.Start)}))
+	if !ok {
+		return nil
+	}
+	b.dfa.start = start
+	for s := 1; s < len(b.states); s++ { // states grows while it is walked
+		for c := range 0x80 {
+			to, ok := b.state(b.step(b.states[s], rune(c)))
+			if !ok {
 				return nil
 			}
-			n.subs = append(n.subs, c)
+			b.dfa.next[s<<7|c] = to
 		}
-		return n
-	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
-		c := sp.node(re.Sub[0])
-		if c == nil {
-			return nil
-		}
-		n := &patNode{op: patRep, subs: []*patNode{c}, min: re.Min, max: re.Max}
-		switch re.Op {
-		case syntax.OpStar:
-			n.min, n.max = 0, -1
-		case syntax.OpPlus:
-			n.min, n.max = 1, -1
-		case syntax.OpQuest:
-			n.min, n.max = 0, 1
-		}
-		return n
 	}
-	// Anchors inside, word boundaries, any-character (matches non-ASCII
-	// runes), …: regexp decides.
-	return nil
+	return b.dfa
 }
 
-func (sp *shortPattern) setOf(in func(byte) bool) *patNode {
-	var set [256]bool
-	for c := 0; c < 0x80; c++ {
-		set[c] = in(byte(c))
+// state returns the id of the state with these instructions, adding it
+// if it is new; false when there would be too many.
+func (b *dfaBuilder) state(pcs []uint32) (uint16, bool) {
+	key := pcsKey(pcs)
+	if id, ok := b.ids[key]; ok {
+		return id, true
 	}
-	sp.sets = append(sp.sets, set)
-	return &patNode{op: patSet, set: len(sp.sets) - 1}
+	if len(b.states) == maxDFAStates {
+		return 0, false
+	}
+	id := uint16(len(b.states))
+	b.ids[key] = id
+	b.states = append(b.states, pcs)
+	b.dfa.next = append(b.dfa.next, make([]uint16, 0x80)...)
+	b.dfa.accept = append(b.dfa.accept, slices.ContainsFunc(pcs, func(pc uint32) bool {
+		return b.prog.Inst[pc].Op == syntax.InstMatch
+	}))
+	return id, true
 }
 
-// match reports whether s matches; ok is false when s is too long or not
-// ASCII, and regexp must decide.
-func (sp *shortPattern) match(s []byte) (matched, ok bool) {
-	if len(s) > maxShortLen {
-		return false, false
+func pcsKey(pcs []uint32) string {
+	var sb strings.Builder
+	for _, pc := range pcs {
+		sb.WriteString(strconv.FormatUint(uint64(pc), 36))
+		sb.WriteByte(',')
 	}
+	return sb.String()
+}
+
+// step is the state after reading c from the instructions pcs.
+func (b *dfaBuilder) step(pcs []uint32, c rune) []uint32 {
+	var out []uint32
+	for _, pc := range pcs {
+		if in := &b.prog.Inst[pc]; in.Op != syntax.InstMatch && in.MatchRune(c) {
+			out = append(out, in.Out)
+		}
+	}
+	return b.closure(out)
+}
+
+// closure follows the empty moves from pcs and returns the rune and match
+// instructions reached, sorted, so one set has one key.
+func (b *dfaBuilder) closure(pcs []uint32) []uint32 {
+	seen := map[uint32]bool{}
+	var out []uint32
+	var visit func(pc uint32)
+	visit = func(pc uint32) {
+		if seen[pc] {
+			return
+		}
+		seen[pc] = true
+		in := &b.prog.Inst[pc]
+		switch in.Op {
+		case syntax.InstAlt, syntax.InstAltMatch:
+			visit(in.Out)
+			visit(in.Arg)
+		case syntax.InstCapture, syntax.InstNop:
+			visit(in.Out)
+		case syntax.InstRune, syntax.InstRune1, syntax.InstMatch:
+			out = append(out, pc)
+		}
+		// InstFail leads nowhere; asciiOnly let no other kind through.
+	}
+	for _, pc := range pcs {
+		visit(pc)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// match reports whether s matches; ok is false when s is not ASCII, and
+// regexp must decide.
+func (d *patternDFA) match(s []byte) (matched, ok bool) {
+	st := d.start
 	for _, c := range s {
 		if c >= 0x80 {
 			return false, false
 		}
-	}
-	m := shortMatch{sp: sp, s: s}
-	return m.step(sp.root, 1)&(1<<len(s)) != 0, true
-}
-
-type shortMatch struct {
-	sp *shortPattern
-	s  []byte
-	// masks[i] has bit p set where s[p] is in set i, computed on first
-	// use (known says which), so a repeated class costs a shift per
-	// repetition.
-	masks [16]uint64
-	known uint16
-}
-
-// mask is the positions of s whose byte is in set i.
-func (m *shortMatch) mask(i int) uint64 {
-	if i < len(m.masks) && m.known&(1<<i) != 0 {
-		return m.masks[i]
-	}
-	set := &m.sp.sets[i]
-	var mask uint64
-	for p, c := range m.s {
-		if set[c] {
-			mask |= 1 << p
+		if st = d.next[int(st)<<7|int(c)]; st == deadState {
+			// No continuation matches, whatever the rest holds; a
+			// non-ASCII byte later would not change regexp's no.
+			return false, true
 		}
 	}
-	if i < len(m.masks) {
-		m.masks[i], m.known = mask, m.known|1<<i
-	}
-	return mask
-}
-
-// step returns the positions reachable from those in reach by matching n.
-func (m *shortMatch) step(n *patNode, reach uint64) uint64 {
-	switch n.op {
-	case patSet:
-		// From p, one byte in the set leads to p+1; s has at most 63
-		// bytes, so the shift cannot lose a position.
-		return (reach & m.mask(n.set)) << 1
-	case patSeq:
-		for _, c := range n.subs {
-			if reach == 0 {
-				return 0
-			}
-			reach = m.step(c, reach)
-		}
-		return reach
-	case patAlt:
-		var out uint64
-		for _, c := range n.subs {
-			out |= m.step(c, reach)
-		}
-		return out
-	case patRep:
-		return m.repeat(n, reach)
-	}
-	return reach // patEmpty
-}
-
-// repeat is the union of n's sub matched min to max times. A position
-// reached again adds nothing: it was already expanded with at least as
-// many repetitions left, so only new positions go on.
-func (m *shortMatch) repeat(n *patNode, reach uint64) uint64 {
-	sub := n.subs[0]
-	cur := reach
-	for range n.min {
-		if cur = m.step(sub, cur); cur == 0 {
-			return 0
-		}
-	}
-	out := cur
-	for i := n.min; n.max < 0 || i < n.max; i++ {
-		cur = m.step(sub, cur) &^ out
-		if cur == 0 {
-			break
-		}
-		out |= cur
-	}
-	return out
+	return d.accept[st], true
 }

@@ -35,19 +35,19 @@ func schemaPatterns(t testing.TB) []string {
 	return out
 }
 
-func TestShippedPatternsHaveShortMatcher(t *testing.T) {
+func TestShippedPatternsHaveDFA(t *testing.T) {
 	pats := schemaPatterns(t)
 	if len(pats) < 5 {
 		t.Fatalf("found only %d patterns in the shipped schemas", len(pats))
 	}
 	for _, p := range pats {
-		if compileShort(regexp.MustCompile(p)) == nil {
-			t.Errorf("%s has no short matcher", p)
+		if compileDFA(regexp.MustCompile(p)) == nil {
+			t.Errorf("%s has no automaton", p)
 		}
 	}
 }
 
-func TestShortPattern(t *testing.T) {
+func TestPatternDFA(t *testing.T) {
 	tests := []struct {
 		pattern string
 		yes, no []string
@@ -63,37 +63,51 @@ func TestShortPattern(t *testing.T) {
 		{`^$`, []string{""}, []string{"a"}},
 	}
 	for _, tc := range tests {
-		sp := compileShort(regexp.MustCompile(tc.pattern))
-		if sp == nil {
-			t.Fatalf("%s: no short matcher", tc.pattern)
+		d := compileDFA(regexp.MustCompile(tc.pattern))
+		if d == nil {
+			t.Fatalf("%s: no automaton", tc.pattern)
 		}
 		for _, s := range tc.yes {
-			if m, ok := sp.match([]byte(s)); !ok || !m {
+			if m, ok := d.match([]byte(s)); !ok || !m {
 				t.Errorf("%s does not match %q", tc.pattern, s)
 			}
 		}
 		for _, s := range tc.no {
-			if m, ok := sp.match([]byte(s)); !ok || m {
+			if m, ok := d.match([]byte(s)); !ok || m {
 				t.Errorf("%s matches %q", tc.pattern, s)
 			}
 		}
 	}
 	for _, p := range []string{`[A-Z]{3}`, `^[A-Z]{3}`, `^a.b$`, `^(?i)abc$`, `^[^a]$`, `^é$`, `^\bab$`, `^a$|^b$`} {
-		if compileShort(regexp.MustCompile(p)) != nil {
+		if compileDFA(regexp.MustCompile(p)) != nil {
 			t.Errorf("%s: compiled, must be left to regexp", p)
 		}
 	}
-	if _, ok := compileShort(regexp.MustCompile(`^a*$`)).match([]byte(strings.Repeat("a", 64))); ok {
-		t.Error("a 64-byte string must be left to regexp")
+	if m, ok := compileDFA(regexp.MustCompile(`^a*$`)).match([]byte(strings.Repeat("a", 500))); !ok || !m {
+		t.Error("a long ASCII string must be matched by the automaton")
 	}
-	if _, ok := compileShort(regexp.MustCompile(`^a*$`)).match([]byte("aé")); ok {
+	if compileDFA(regexp.MustCompile(`^(a|b)*a(a|b){12}$`)) != nil {
+		t.Error("a pattern of 2^13 states must be left to regexp")
+	}
+	for _, p := range []string{`^[^\x00-\x{10FFFF}]$`, `^a[^\x00-\x{10FFFF}]$`} {
+		d := compileDFA(regexp.MustCompile(p))
+		if d == nil {
+			t.Fatalf("%s: no automaton", p)
+		}
+		for _, s := range []string{"", "a", "ab"} {
+			if m, ok := d.match([]byte(s)); !ok || m {
+				t.Errorf("%s on %q: %v, %v; an empty class matches nothing", p, s, m, ok)
+			}
+		}
+	}
+	if _, ok := compileDFA(regexp.MustCompile(`^a*$`)).match([]byte("aé")); ok {
 		t.Error("a non-ASCII string must be left to regexp")
 	}
 }
 
-// FuzzShortPatternMatchesRegexp: wherever the short matcher answers, it
+// FuzzPatternDFAMatchesRegexp: wherever the automaton answers, it
 // answers like regexp.
-func FuzzShortPatternMatchesRegexp(f *testing.F) {
+func FuzzPatternDFAMatchesRegexp(f *testing.F) {
 	for _, p := range schemaPatterns(f) {
 		f.Add(p, "DE89370400440532013000")
 		f.Add(p, "12/29")
@@ -105,12 +119,12 @@ func FuzzShortPatternMatchesRegexp(f *testing.F) {
 		if err != nil {
 			return
 		}
-		sp := compileShort(re)
-		if sp == nil {
+		d := compileDFA(re)
+		if d == nil {
 			return
 		}
-		if m, ok := sp.match([]byte(s)); ok && m != re.MatchString(s) {
-			t.Fatalf("%s on %q: short matcher %v, regexp %v", pattern, s, m, !m)
+		if m, ok := d.match([]byte(s)); ok && m != re.MatchString(s) {
+			t.Fatalf("%s on %q: automaton %v, regexp %v", pattern, s, m, !m)
 		}
 	})
 }
