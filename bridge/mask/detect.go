@@ -99,7 +99,12 @@ func findCards(dst [][2]int, s string) [][2]int {
 		if i >= len(s) {
 			break
 		}
-		if byteClass[s[i]]&classDigit == 0 || (i > 0 && byteClass[s[i-1]]&classAlnum != 0) {
+		if !isDigit(s[i]) {
+			continue // in the last partial word
+		}
+		if i > 0 && isAlnum(s[i-1]) {
+			// Inside a word: no number starts before the word ends.
+			i = wordEnd(s, i) - 1
 			continue
 		}
 		j, digits := i, 0
@@ -127,15 +132,31 @@ func findCards(dst [][2]int, s string) [][2]int {
 			i = j - 1
 			continue
 		}
-		for k := len(ends) - 1; k >= 0; k-- {
-			if luhn(s[i:ends[k]]) {
-				out = append(out, [2]int{i, ends[k]})
-				i = ends[k] - 1
-				break
-			}
-		}
+		i = longestValid(&out, s, i, ends, luhn)
 	}
 	return out
+}
+
+// longestValid appends the longest candidate s[start:end] for which valid
+// holds, trying ends from the last, and returns where the search goes on:
+// before the end of the hit, or, without one, before the end of the word
+// at start, as a later start must follow a separator.
+func longestValid(out *[][2]int, s string, start int, ends []int, valid func(string) bool) int {
+	for k := len(ends) - 1; k >= 0; k-- {
+		if valid(s[start:ends[k]]) {
+			*out = append(*out, [2]int{start, ends[k]})
+			return ends[k] - 1
+		}
+	}
+	return wordEnd(s, start) - 1
+}
+
+// wordEnd is the end of the run of letters and digits at i.
+func wordEnd(s string, i int) int {
+	for i < len(s) && isAlnum(s[i]) {
+		i++
+	}
+	return i
 }
 
 // luhn checks the Luhn checksum of the digits in s (separators skipped).
@@ -171,7 +192,13 @@ func findIBANs(dst [][2]int, s string) [][2]int {
 		if i+15 > len(s) {
 			break
 		}
-		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || (i > 0 && isAlnum(s[i-1])) {
+		if !isUpper(s[i]) {
+			continue // in the last partial word
+		}
+		if (i > 0 && isAlnum(s[i-1])) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
+			// Not at a word start, or not a country code and check
+			// digits: the next start is after this word.
+			i = wordEnd(s, i) - 1
 			continue
 		}
 		// Candidate ends: after each alphanumeric at a group boundary.
@@ -198,44 +225,56 @@ func findIBANs(dst [][2]int, s string) [][2]int {
 			i = j - 1 // as in findCards: no later start in this run is longer
 			continue
 		}
-		for k := len(ends) - 1; k >= 0; k-- {
-			if ibanValid(s[i:ends[k]]) {
-				out = append(out, [2]int{i, ends[k]})
-				i = ends[k] - 1
-				break
-			}
-		}
+		i = longestValid(&out, s, i, ends, ibanValid)
 	}
 	return out
 }
 
 // ibanValid applies the mod-97 check to an IBAN, spaces ignored.
 func ibanValid(s string) bool {
-	compact := make([]byte, 0, 34)
+	var buf [34]byte
+	n := 0
 	for i := 0; i < len(s); i++ {
-		if s[i] != ' ' {
-			compact = append(compact, s[i])
+		if s[i] == ' ' {
+			continue
 		}
-	}
-	if len(compact) < 15 || len(compact) > 34 {
-		return false
-	}
-	// The country code and check digits go last. Digits are folded into
-	// the remainder piecewise: the number is far beyond 64 bits.
-	rem := 0
-	for i := range compact {
-		c := compact[(i+4)%len(compact)]
-		switch {
-		case isDigit(c):
-			rem = (rem*10 + int(c-'0')) % 97
-		case isUpper(c):
-			v := int(c-'A') + 10
-			rem = (rem*100 + v) % 97
-		default:
+		if n == len(buf) {
 			return false
 		}
+		buf[n] = s[i]
+		n++
 	}
-	return rem == 1
+	if n < 15 {
+		return false
+	}
+	// The country code and check digits go last.
+	rem, ok := mod97(0, buf[4:n])
+	if !ok {
+		return false
+	}
+	rem, ok = mod97(rem, buf[:4])
+	return ok && rem == 1
+}
+
+// mod97 folds the digits of b, letters as 10 to 35, into rem and returns
+// the remainder by 97. The number is far beyond 64 bits, so it is reduced
+// whenever it nears the top; rarely, since a division per character cost
+// more than the rest of the check.
+func mod97(rem uint64, b []byte) (uint64, bool) {
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			rem = rem*10 + uint64(c-'0')
+		case isUpper(c):
+			rem = rem*100 + uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if rem >= 1<<56 { // below 2^64 after the next ×100
+			rem %= 97
+		}
+	}
+	return rem % 97, true
 }
 
 // Character classes by table: the detectors test every byte of every
