@@ -21,14 +21,19 @@ import (
 // maxDFAStates; anything else keeps regexp. A string with a byte beyond
 // ASCII is left to regexp too, which reads it as UTF-8.
 type patternDFA struct {
-	next   []uint16 // state<<7 | byte → state; state 0 is dead
-	accept []bool   // by state
-	start  uint16
+	// class groups the bytes no instruction tells apart, so the table
+	// has a column per class, not per byte: a few hundred bytes that stay
+	// in cache between events, where 256 per state did not.
+	class   [0x80]uint8
+	classes int
+	next    []uint16 // state*classes + class → state; state 0 is dead
+	accept  []bool   // by state
+	start   uint16
 }
 
-// maxDFAStates bounds the table (128 entries of 2 bytes per state):
-// {11,30} repetitions need a few dozen states, and a pattern whose
-// automaton would blow up is better left to regexp.
+// maxDFAStates bounds the table: {11,30} repetitions need a few dozen
+// states, and a pattern whose automaton would blow up is better left to
+// regexp.
 const maxDFAStates = 1024
 
 const deadState = 0
@@ -106,6 +111,7 @@ type dfaBuilder struct {
 
 func buildDFA(prog *syntax.Prog) *patternDFA {
 	b := &dfaBuilder{prog: prog, ids: map[string]uint16{}, dfa: &patternDFA{}}
+	reps := b.byteClasses()
 	b.state(nil) // the dead state, 0
 	start, ok := b.state(b.closure([]uint32{uint32(prog.Start)}))
 	if !ok {
@@ -113,15 +119,40 @@ func buildDFA(prog *syntax.Prog) *patternDFA {
 	}
 	b.dfa.start = start
 	for s := 1; s < len(b.states); s++ { // states grows while it is walked
-		for c := range 0x80 {
+		for class, c := range reps {
 			to, ok := b.state(b.step(b.states[s], rune(c)))
 			if !ok {
 				return nil
 			}
-			b.dfa.next[s<<7|c] = to
+			b.dfa.next[s*len(reps)+class] = to
 		}
 	}
 	return b.dfa
+}
+
+// byteClasses fills the automaton's class of each byte, bytes matched by
+// the same instructions sharing one, and returns a byte of each class.
+func (b *dfaBuilder) byteClasses() []byte {
+	var reps []byte
+	ids := map[string]uint8{}
+	for c := range 0x80 {
+		var sig []byte
+		for i := range b.prog.Inst {
+			in := &b.prog.Inst[i]
+			if (in.Op == syntax.InstRune || in.Op == syntax.InstRune1) && in.MatchRune(rune(c)) {
+				sig = strconv.AppendInt(append(sig, ','), int64(i), 36)
+			}
+		}
+		id, ok := ids[string(sig)]
+		if !ok {
+			id = uint8(len(reps)) // at most 128, one per byte
+			ids[string(sig)] = id
+			reps = append(reps, byte(c))
+		}
+		b.dfa.class[c] = id
+	}
+	b.dfa.classes = len(reps)
+	return reps
 }
 
 // state returns the id of the state with these instructions, adding it
@@ -137,7 +168,7 @@ func (b *dfaBuilder) state(pcs []uint32) (uint16, bool) {
 	id := uint16(len(b.states))
 	b.ids[key] = id
 	b.states = append(b.states, pcs)
-	b.dfa.next = append(b.dfa.next, make([]uint16, 0x80)...)
+	b.dfa.next = append(b.dfa.next, make([]uint16, b.dfa.classes)...)
 	b.dfa.accept = append(b.dfa.accept, slices.ContainsFunc(pcs, func(pc uint32) bool {
 		return b.prog.Inst[pc].Op == syntax.InstMatch
 	}))
@@ -202,7 +233,7 @@ func (d *patternDFA) match(s []byte) (matched, ok bool) {
 		if c >= 0x80 {
 			return false, false
 		}
-		if st = d.next[int(st)<<7|int(c)]; st == deadState {
+		if st = d.next[int(st)*d.classes+int(d.class[c])]; st == deadState {
 			// No continuation matches, whatever the rest holds; a
 			// non-ASCII byte later would not change regexp's no.
 			return false, true
