@@ -4,6 +4,7 @@ package jsontext
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -73,15 +74,38 @@ func AppendString(dst []byte, s string) []byte {
 
 // Plain8 reports whether none of the eight bytes of w (little endian) is
 // a control character, a quote, a backslash or non-ASCII: eight
-// characters that need no escaping, checked at once by the classic SWAR
-// tests for a zero or small byte.
+// characters that need no escaping.
 func Plain8(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (special8(w)|w)&highs == 0
+}
+
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// special8 returns w with the high bit set of each byte that is a control
+// character, a quote or a backslash, by the classic SWAR tests for a zero
+// or small byte. A borrow can mark a byte above a marked one falsely, never
+// one below, so the lowest mark is exact: all a search needs.
+func special8(w uint64) uint64 {
 	q, bs := w^(ones*'"'), w^(ones*'\\') // zero bytes where w has a quote, a backslash
-	less := (w - ones*0x20) &^ w         // a high bit set where some byte is < 0x20
-	quote := (q - ones) &^ q
-	slash := (bs - ones) &^ bs
-	return (less|quote|slash|w)&highs == 0
+	return ((w - ones*0x20) | (q - ones) | (bs - ones)) &^ w & highs
+}
+
+// SpecialIndex returns the index of the first byte of b from i that is a
+// quote, a backslash or a control character, or len(b): the end of the
+// string content a reader can take in bulk, found eight bytes at a time.
+// Bytes beyond ASCII are content to it.
+func SpecialIndex(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
 }
 
 // Word is the eight bytes of s from i as a little-endian word (the
@@ -98,7 +122,7 @@ func Word(s string, i int) uint64 {
 // set bit marks the first such byte exactly (Bit Twiddling Hacks'
 // hasbetween).
 func BytesBetween(w uint64, lo, hi uint64) uint64 {
-	const ones, low7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	const low7 = 0x7f7f7f7f7f7f7f7f
 	return (ones*(127+hi) - (w & low7)) &^ w & ((w & low7) + ones*(127-lo)) & highs
 }
 

@@ -112,3 +112,23 @@ func FuzzAppendUnescapedMatchesStdlib(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSpecialIndex: the word-at-a-time search finds the same byte as a
+// byte-by-byte one, from any start.
+func FuzzSpecialIndex(f *testing.F) {
+	f.Add([]byte(`plain text then a "quote`), 0)
+	f.Add([]byte("\x7f\x80\xff\x1f abc\\"), 1)
+	f.Add([]byte(`abcdefgh"`), 9)
+	f.Fuzz(func(t *testing.T, b []byte, from int) {
+		if from < 0 || from > len(b) {
+			return
+		}
+		want := from
+		for want < len(b) && b[want] >= 0x20 && b[want] != '"' && b[want] != '\\' {
+			want++
+		}
+		if got := SpecialIndex(b, from); got != want {
+			t.Fatalf("SpecialIndex(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	})
+}

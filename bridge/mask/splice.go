@@ -1,7 +1,6 @@
 package mask
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"strconv"
 
@@ -344,20 +343,18 @@ func (s *splicer) drops(rules uint64) bool {
 // string does not end.
 func stringEnd(b []byte, i int) (end int, escaped, ok bool) {
 	for j := i + 1; ; {
-		for j+8 <= len(b) && jsontext.Plain8(binary.LittleEndian.Uint64(b[j:])) {
-			j += 8
-		}
-		for j < len(b) && b[j] != '"' && b[j] != '\\' {
-			j++
-		}
+		j = jsontext.SpecialIndex(b, j)
 		switch {
 		case j >= len(b):
 			return len(b), true, false
 		case b[j] == '"':
 			return j + 1, escaped, true
+		case b[j] == '\\':
+			escaped = true
+			j += 2 // the backslash and the byte it escapes
+		default:
+			j++ // a control character: the reader refuses it, not this
 		}
-		escaped = true
-		j += 2 // the backslash and the byte it escapes
 	}
 }
 

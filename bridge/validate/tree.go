@@ -2,7 +2,6 @@ package validate
 
 import (
 	"bytes"
-	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -70,15 +69,10 @@ func plainTokens(b []byte, names *nameTracker) bool {
 		}
 		i++
 		start := i
-		// Inside a string: plain characters in bulk, then the closing
-		// quote, an escape or a control character.
+		// Inside a string: content in bulk, then the closing quote, an
+		// escape or a control character.
 		for {
-			for i+8 <= len(b) && jsontext.Plain8(binary.LittleEndian.Uint64(b[i:])) {
-				i += 8
-			}
-			for i < len(b) && !stringSpecial[b[i]] {
-				i++
-			}
+			i = jsontext.SpecialIndex(b, i)
 			if i >= len(b) {
 				return false // unterminated
 			}
@@ -207,15 +201,6 @@ var numberByte = func() (t [256]bool) {
 	for _, c := range "0123456789.eE+-" {
 		t[c] = true
 	}
-	return t
-}()
-
-// stringSpecial marks the bytes that end a run of plain string content.
-var stringSpecial = func() (t [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
 	return t
 }()
 
