@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"math"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -86,7 +87,7 @@ func plainTokens(b []byte, names *nameTracker) bool {
 			}
 			i += n
 		}
-		if names != nil && followsColon(b, i) && !names.name(b[start:i-1]) {
+		if names != nil && followsColon(b, i) && !names.name(b, start, i-1) {
 			return false
 		}
 	}
@@ -111,10 +112,17 @@ func followsColon(b []byte, i int) bool {
 // It answers "cannot tell" (false) for an escaped name, which could spell
 // another name differently, and for an object of more than 64 members:
 // the slow way decides those.
+//
+// Names are kept as offsets into the text, not as slices of it: storing a
+// pointer costs a write barrier while the collector marks, and clearing
+// them cost as much again.
 type nameTracker struct {
 	frames []nameFrame
-	names  [][]byte
+	names  []nameSpan
 }
+
+// nameSpan is a name's raw text, text[start:end].
+type nameSpan struct{ start, end uint32 }
 
 type nameFrame struct {
 	object bool
@@ -124,7 +132,6 @@ type nameFrame struct {
 
 func (t *nameTracker) reset() {
 	t.frames = t.frames[:0]
-	clear(t.names)
 	t.names = t.names[:0]
 }
 
@@ -138,19 +145,19 @@ func (t *nameTracker) bracket(c byte) bool {
 			return false
 		}
 		f := t.frames[len(t.frames)-1]
-		clear(t.names[f.start:])
 		t.names = t.names[:f.start]
 		t.frames = t.frames[:len(t.frames)-1]
 	}
 	return true
 }
 
-// name records the raw name k in the innermost object: false when the
-// object already has it, or when the tracker cannot tell.
-func (t *nameTracker) name(k []byte) bool {
-	if len(t.frames) == 0 {
+// name records the raw name text[start:end] in the innermost object:
+// false when the object already has it, or when the tracker cannot tell.
+func (t *nameTracker) name(text []byte, start, end int) bool {
+	if len(t.frames) == 0 || end > math.MaxUint32 {
 		return false
 	}
+	k := text[start:end]
 	f := &t.frames[len(t.frames)-1]
 	if !f.object || len(t.names)-f.start >= 64 || bytes.IndexByte(k, '\\') >= 0 {
 		return false
@@ -158,13 +165,13 @@ func (t *nameTracker) name(k []byte) bool {
 	bit := nameClass(k)
 	if f.seen&bit != 0 {
 		for _, other := range t.names[f.start:] {
-			if string(other) == string(k) {
+			if string(text[other.start:other.end]) == string(k) {
 				return false
 			}
 		}
 	}
 	f.seen |= bit
-	t.names = append(t.names, k)
+	t.names = append(t.names, nameSpan{uint32(start), uint32(end)})
 	return true
 }
 
