@@ -1,6 +1,8 @@
 package mask
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 // it again; the placeholder is never read as a number: every reader here
 // asks replacement first.
 type treeMask struct {
+	parser   fastjson.Parser
 	arena    fastjson.Arena
 	replaced []replacement
 	members  []member
@@ -57,13 +60,13 @@ type member struct {
 }
 
 // AppendMasked masks the event src for eventType and appends it to dst.
-// doc is src as parsed by fastjson, which read it as encoding/json does
-// (the stage checks); it may be modified. Nearly every event is masked in
-// its own text (splicer); what the splicer gives up on is masked in the
-// tree (appendMaskedTree). Either way the document is the one Apply
-// gives for the same event decoded by encoding/json: Apply is the
-// reference, and the way of the rare event fastjson does not read alike.
-func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte, doc *fastjson.Value) []byte {
+// src is an event that encoding/json and fastjson read alike (the stage
+// checks). Nearly every event is masked in its own text (splicer); what
+// the splicer gives up on is parsed by fastjson and masked in the tree
+// (appendMaskedTree). Either way the document is the one Apply gives for
+// the same event decoded by encoding/json: Apply is the reference, and
+// the way of an event fastjson cannot read at all.
+func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte) []byte {
 	tp := p.forType(eventType)
 	if tp.splice {
 		s, _ := p.splicers.Get().(*splicer)
@@ -78,24 +81,41 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte, doc *fas
 			return out
 		}
 	}
-	return p.appendMaskedTree(dst, eventType, doc)
+	m, _ := p.trees.Get().(*treeMask)
+	if m == nil {
+		m = new(treeMask)
+	}
+	defer p.trees.Put(m)
+	doc, err := m.parser.ParseBytes(src)
+	if err != nil {
+		return p.appendApplied(dst, eventType, src)
+	}
+	return p.appendMaskedTree(dst, m, eventType, doc)
+}
+
+// appendApplied masks src decoded by encoding/json, the reference way.
+// src that does not decode is not an event the stage passes on; it is
+// written as the empty document rather than unmasked.
+func (p *Policy) appendApplied(dst []byte, eventType string, src []byte) []byte {
+	var doc any
+	d := json.NewDecoder(bytes.NewReader(src))
+	d.UseNumber()
+	if d.Decode(&doc) != nil {
+		return append(dst, "null"...)
+	}
+	return Append(dst, p.Apply(eventType, doc))
 }
 
 // appendMaskedTree masks doc, a tree parsed by fastjson, for eventType and
 // appends it as JSON. doc is modified. The result is byte for byte what
 // Append writes for the same document decoded and masked by Apply
 // (TestAppendMaskedMatchesApply, FuzzAppendMaskedMatchesApply).
-func (p *Policy) appendMaskedTree(dst []byte, eventType string, doc *fastjson.Value) []byte {
-	m, _ := p.trees.Get().(*treeMask)
-	if m == nil {
-		m = new(treeMask)
-	}
+func (p *Policy) appendMaskedTree(dst []byte, m *treeMask, eventType string, doc *fastjson.Value) []byte {
 	defer func() {
 		m.arena.Reset()
 		clear(m.replaced)
 		m.replaced = m.replaced[:0]
 		m.texts = m.texts[:0]
-		p.trees.Put(m)
 	}()
 	tp := p.forType(eventType)
 	for _, r := range tp.fields {

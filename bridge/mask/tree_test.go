@@ -46,7 +46,7 @@ func maskBothWays(t testing.TB, p *Policy, raw string) (applied, appended string
 	if string(m.appendTree(nil, tree)) != string(Append(nil, doc)) {
 		return "", "", false
 	}
-	return string(Append(nil, p.Apply("t", doc))), string(p.appendMaskedTree(nil, "t", tree)), true
+	return string(Append(nil, p.Apply("t", doc))), string(p.appendMaskedTree(nil, new(treeMask), "t", tree)), true
 }
 
 func TestAppendMaskedMatchesApply(t *testing.T) {
@@ -90,4 +90,42 @@ func FuzzAppendMaskedMatchesApply(f *testing.F) {
 			t.Fatalf("%q\nApply        %s\nAppendMasked %s", raw, applied, appended)
 		}
 	})
+}
+
+// TestAppendMaskedWithoutSplicing: for a policy the splicer gives up on,
+// AppendMasked reads the event itself, with fastjson or, for an event
+// fastjson does not take (nesting beyond its limit), with encoding/json,
+// and writes what Apply gives either way.
+func TestAppendMaskedWithoutSplicing(t *testing.T) {
+	p, err := Compile("masking", config.Masking{HashKeyEnv: "MASK_KEY", Policies: []config.MaskPolicy{{
+		// An index after a drop by index: Apply shifts the elements, so
+		// only the tree way masks this policy.
+		Fields:    []config.MaskField{{Path: "/payer", Action: "hash"}, {Path: "lines[0]", Action: "drop"}, {Path: "lines[1].card", Action: "redact"}},
+		Detectors: []string{"card", "email"},
+	}}}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.forType("t").splice {
+		t.Fatal("the policy is spliceable: the test would not reach the tree way")
+	}
+	deep := strings.Repeat("[", 400) + strings.Repeat("]", 400)
+	if _, err := fastjson.Parse(deep); err == nil {
+		t.Fatal("fastjson reads 400 levels: the test would not reach encoding/json")
+	}
+	for _, raw := range []string{
+		`{"payer":{"iban":"DE89370400440532013000","email":"a@b.example"},"lines":[{"card":"1"},{"card":"2"},{"card":"3"}],"text":"card 5500 0055 5555 5559"}`,
+		`{"payer":{"iban":"DE89370400440532013000"},"lines":[{"card":"1"},{"card":"2"},{"card":"3"}],"deep":` + deep + `,"text":"mail x.y@z.example"}`,
+	} {
+		var doc any
+		d := json.NewDecoder(strings.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		want := string(Append(nil, p.Apply("t", doc)))
+		if got := string(p.AppendMasked(nil, "t", []byte(raw))); got != want {
+			t.Errorf("%.80s…\nAppendMasked %.200s\nApply        %.200s", raw, got, want)
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
-	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
@@ -201,54 +200,56 @@ func newBound(r *big.Rat) *bound {
 
 // valid reports whether v certainly satisfies the schema. sc holds
 // scratch space, so the walk allocates nothing.
-func (n *fastNode) valid(v *fastjson.Value, sc *walkScratch) bool {
+func (n *fastNode) valid(t *tape, i int, sc *walkScratch) bool {
 	if n == nil {
 		return true
 	}
 	if n.always != nil {
 		return *n.always
 	}
-	t := v.Type()
-	if n.types != 0 && !n.typeOK(t, v, sc) {
+	k := t.toks[i].kind
+	var str []byte // a string's value, read once for every check
+	if k == tokString {
+		str = t.str(i, &sc.str)
+	}
+	if n.types != 0 && !n.typeOK(k, t.raw(i)) {
 		return false
 	}
-	if len(n.consts) > 0 && !n.constOK(t, v) {
+	if len(n.consts) > 0 && !n.constOK(k, str) {
 		return false
 	}
-	switch t {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		if !n.objectOK(o, sc) {
+	switch k {
+	case tokObject:
+		if !n.objectOK(t, i, sc) {
 			return false
 		}
-	case fastjson.TypeArray:
-		if !n.arrayOK(v.GetArray(), sc) {
+	case tokArray:
+		if !n.arrayOK(t, i, sc) {
 			return false
 		}
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		if !n.stringOK(b) {
+	case tokString:
+		if !n.stringOK(str) {
 			return false
 		}
-	case fastjson.TypeNumber:
-		if !n.numberOK(sc.number(v)) {
+	case tokNumber:
+		if !n.numberOK(jsontext.View(t.raw(i))) {
 			return false
 		}
 	}
-	if n.format != nil && !n.formatOK(t, v, sc) {
+	if n.format != nil && !n.formatOK(k, str, t.raw(i)) {
 		return false
 	}
-	if !n.ref.valid(v, sc) {
+	if !n.ref.valid(t, i, sc) {
 		return false
 	}
 	for _, a := range n.allOf {
-		if !a.valid(v, sc) {
+		if !a.valid(t, i, sc) {
 			return false
 		}
 	}
 	if len(n.anyOf) > 0 {
 		for _, a := range n.anyOf {
-			if a.valid(v, sc) {
+			if a.valid(t, i, sc) {
 				return true
 			}
 		}
@@ -257,59 +258,51 @@ func (n *fastNode) valid(v *fastjson.Value, sc *walkScratch) bool {
 	return true
 }
 
-// walkScratch is per-walk space for a number's text.
-type walkScratch struct{ num []byte }
+// walkScratch is per-walk space for unescaping a string.
+type walkScratch struct{ str []byte }
 
-// number returns the text of a number value as written; valid until the
-// next call.
-func (sc *walkScratch) number(v *fastjson.Value) string {
-	sc.num = v.MarshalTo(sc.num[:0])
-	return jsontext.View(sc.num)
-}
-
-func (n *fastNode) formatOK(t fastjson.Type, v *fastjson.Value, sc *walkScratch) bool {
-	if n.quickFormat != nil && t == fastjson.TypeString {
-		if b, _ := v.StringBytes(); n.quickFormat(b) {
-			return true
-		}
+// formatOK checks the format of a string (str) or number (raw).
+func (n *fastNode) formatOK(k tokKind, str, raw []byte) bool {
+	if n.quickFormat != nil && k == tokString && n.quickFormat(str) {
+		return true
 	}
-	return n.format(formatArg(t, v, sc))
+	return n.format(formatArg(k, str, raw))
 }
 
 // formatArg is the value the library's format checkers take: they look
 // only at strings (and numbers, for none of the formats used here) and
 // accept any other kind.
-func formatArg(t fastjson.Type, v *fastjson.Value, sc *walkScratch) any {
-	switch t {
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return jsontext.View(b)
-	case fastjson.TypeNumber:
-		return json.Number(sc.number(v))
+func formatArg(k tokKind, str, raw []byte) any {
+	switch k {
+	case tokString:
+		return jsontext.View(str)
+	case tokNumber:
+		return json.Number(raw)
 	}
 	return nil
 }
 
-func (n *fastNode) typeOK(t fastjson.Type, v *fastjson.Value, sc *walkScratch) bool {
+// typeOK checks the value's kind; raw is a number's text.
+func (n *fastNode) typeOK(k tokKind, raw []byte) bool {
 	var bit uint8
-	switch t {
-	case fastjson.TypeObject:
+	switch k {
+	case tokObject:
 		bit = typeObject
-	case fastjson.TypeArray:
+	case tokArray:
 		bit = typeArray
-	case fastjson.TypeString:
+	case tokString:
 		bit = typeString
-	case fastjson.TypeTrue, fastjson.TypeFalse:
+	case tokTrue, tokFalse:
 		bit = typeBoolean
-	case fastjson.TypeNull:
+	case tokNull:
 		bit = typeNull
-	case fastjson.TypeNumber:
+	case tokNumber:
 		if n.types&typeNumber != 0 {
 			return true
 		}
 		// Only plain digits are certainly an integer; 2.0 or 1e3 are
 		// integers too, but the library decides those.
-		return n.types&typeInteger != 0 && plainInteger(sc.number(v))
+		return n.types&typeInteger != 0 && plainInteger(jsontext.View(raw))
 	default:
 		return false
 	}
@@ -329,21 +322,20 @@ func plainInteger(s string) bool {
 	return true
 }
 
-func (n *fastNode) constOK(t fastjson.Type, v *fastjson.Value) bool {
+// constOK checks enum and const; str is a string's value.
+func (n *fastNode) constOK(k tokKind, str []byte) bool {
 	for _, c := range n.consts {
 		switch cv := c.(type) {
 		case string:
-			if t == fastjson.TypeString {
-				if b, _ := v.StringBytes(); string(b) == cv {
-					return true
-				}
+			if k == tokString && string(str) == cv {
+				return true
 			}
 		case bool:
-			if (cv && t == fastjson.TypeTrue) || (!cv && t == fastjson.TypeFalse) {
+			if (cv && k == tokTrue) || (!cv && k == tokFalse) {
 				return true
 			}
 		case nil:
-			if t == fastjson.TypeNull {
+			if k == tokNull {
 				return true
 			}
 		}
@@ -351,35 +343,34 @@ func (n *fastNode) constOK(t fastjson.Type, v *fastjson.Value) bool {
 	return false
 }
 
-func (n *fastNode) objectOK(o *fastjson.Object, sc *walkScratch) bool {
-	l := o.Len()
+func (n *fastNode) objectOK(t *tape, i int, sc *walkScratch) bool {
+	l := int(t.toks[i].n)
 	if (n.minProps != -1 && l < n.minProps) || (n.maxProps != -1 && l > n.maxProps) {
 		return false
 	}
 	for _, r := range n.required {
-		if o.Get(r) == nil {
+		if t.member(i, r) < 0 {
 			return false
 		}
 	}
-	ok := true
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		if ok {
-			ok = n.memberOK(k, v, sc)
+	for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j+1].next) {
+		if !n.memberOK(t.raw(j), t, j+1, sc) {
+			return false
 		}
-	})
-	return ok
+	}
+	return true
 }
 
-func (n *fastNode) memberOK(k []byte, v *fastjson.Value, sc *walkScratch) bool {
+func (n *fastNode) memberOK(k []byte, t *tape, v int, sc *walkScratch) bool {
 	p, declared := n.propIndex.lookup(k)
-	if declared && !p.valid(v, sc) {
+	if declared && !p.valid(t, v, sc) {
 		return false
 	}
 	matched := false
 	for _, pp := range n.patternProps {
 		if pp.re.Match(k) {
 			matched = true
-			if !pp.node.valid(v, sc) {
+			if !pp.node.valid(t, v, sc) {
 				return false
 			}
 		}
@@ -387,21 +378,20 @@ func (n *fastNode) memberOK(k []byte, v *fastjson.Value, sc *walkScratch) bool {
 	if declared || matched {
 		return true
 	}
-	return !n.noAdditional && n.additional.valid(v, sc)
+	return !n.noAdditional && n.additional.valid(t, v, sc)
 }
 
-func (n *fastNode) arrayOK(a []*fastjson.Value, sc *walkScratch) bool {
-	if (n.minItems != -1 && len(a) < n.minItems) || (n.maxItems != -1 && len(a) > n.maxItems) {
+func (n *fastNode) arrayOK(t *tape, i int, sc *walkScratch) bool {
+	l := int(t.toks[i].n)
+	if (n.minItems != -1 && l < n.minItems) || (n.maxItems != -1 && l > n.maxItems) {
 		return false
 	}
-	for i, v := range a {
-		var item *fastNode
-		if i < len(n.prefixItems) {
-			item = n.prefixItems[i]
-		} else {
-			item = n.items
+	for e, j := 0, i+1; j < int(t.toks[i].next); e, j = e+1, int(t.toks[j].next) {
+		item := n.items
+		if e < len(n.prefixItems) {
+			item = n.prefixItems[e]
 		}
-		if !item.valid(v, sc) {
+		if !item.valid(t, j, sc) {
 			return false
 		}
 	}

@@ -108,20 +108,20 @@ func mutations(doc any) []any {
 	return out
 }
 
-// fastAccepts runs the fast path n on doc written as JSON and read by
-// the tree parser, as the stage reads events.
+// fastAccepts runs the fast path n on doc written as JSON and read onto
+// a tape, as the stage reads events.
 func fastAccepts(t testing.TB, n *fastNode, doc any) bool {
 	t.Helper()
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tp treeParser
-	tree := tp.parse(b)
-	if tree == nil {
-		t.Fatalf("the tree parser does not read %s", b)
+	var r tapeReader
+	tp := r.read(b)
+	if tp == nil {
+		t.Fatalf("the tape reader does not read %s", b)
 	}
-	return n.valid(tree, &walkScratch{})
+	return n.valid(tp, 0, &walkScratch{})
 }
 
 func deepCopy(v any) any {
@@ -186,15 +186,15 @@ func FuzzFastPath(f *testing.F) {
 		if !ok {
 			return
 		}
-		var tp treeParser
-		tree := tp.parse(payload)
-		if tree == nil {
+		var r tapeReader
+		tp := r.read(payload)
+		if tp == nil {
 			return
 		}
-		if s.fast.valid(tree, &walkScratch{}) {
+		if s.fast.valid(tp, 0, &walkScratch{}) {
 			doc, err := Decode(payload)
 			if err != nil {
-				t.Fatalf("the tree parser reads what Decode rejects (%v): %s", err, payload)
+				t.Fatalf("the tape reader reads what Decode rejects (%v): %s", err, payload)
 			}
 			if err := s.schema.Validate(doc); err != nil {
 				t.Fatalf("fast path accepts what the library rejects (%v): %s", err, payload)

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
@@ -69,9 +67,9 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// FuzzStageWaysAgree: an event the tree parser reads comes out of the
-// tree way as out of the decoded way, the reference: the same verdict,
-// reason and document (the tree way keeps the partner's member order and
+// FuzzStageWaysAgree: an event the tape reader reads comes out of the
+// tape way as out of the decoded way, the reference: the same verdict,
+// reason and document (the tape way keeps the partner's member order and
 // spacing, the decoded way writes members sorted and compact). So which
 // way an event takes never shows in what the ERP reads.
 func FuzzStageWaysAgree(f *testing.F) {
@@ -88,28 +86,28 @@ func FuzzStageWaysAgree(f *testing.F) {
 	})
 }
 
-// waysAgree runs payload through the tree way and the decoded way and
+// waysAgree runs payload through the tape way and the decoded way and
 // fails t unless both give the same reason, event type and document.
-// compared is false when the tree parser leaves the payload to the
+// compared is false when the tape reader leaves the payload to the
 // decoded way alone; accepted says whether the event passed.
 func waysAgree(t testing.TB, st *Stage, partner, eventType string, payload []byte) (compared, accepted bool) {
 	t.Helper()
-	var tp treeParser
-	tree := tp.parse(payload)
-	if tree == nil {
+	var r tapeReader
+	tp := r.read(payload)
+	if tp == nil {
 		return false, false
 	}
 	p := st.partners[partner]
 	viaTree := envelope(partner, eventType, string(payload))
-	treeErr := st.processTree(p, viaTree, tree, &work{})
+	treeErr := st.processTree(p, viaTree, tp, &work{})
 	viaDecode := envelope(partner, eventType, string(payload))
 	decodeErr := st.processDecoded(p, viaDecode)
 	// Reasons, not messages: the library words one failure in map order.
 	if reasonOf(treeErr) != reasonOf(decodeErr) {
-		t.Fatalf("%q: tree way %v, decoded way %v", payload, treeErr, decodeErr)
+		t.Fatalf("%q: tape way %v, decoded way %v", payload, treeErr, decodeErr)
 	}
 	if !sameDocument(viaTree.Payload, viaDecode.Payload) || viaTree.EventType != viaDecode.EventType {
-		t.Fatalf("%q:\ntree way    %s (%s)\ndecoded way %s (%s)", payload, viaTree.Payload, viaTree.EventType, viaDecode.Payload, viaDecode.EventType)
+		t.Fatalf("%q:\ntape way    %s (%s)\ndecoded way %s (%s)", payload, viaTree.Payload, viaTree.EventType, viaDecode.Payload, viaDecode.EventType)
 	}
 	return true, treeErr == nil
 }
@@ -135,54 +133,57 @@ func reasonOf(err error) string {
 	return fmt.Sprint(err)
 }
 
-// FuzzTreeMatchesDecode: what the tree parser reads is the document
+// FuzzTapeMatchesDecode: what the tape reader reads is the document
 // Decode reads; what it leaves alone, Decode decides.
-func FuzzTreeMatchesDecode(f *testing.F) {
+func FuzzTapeMatchesDecode(f *testing.F) {
 	for _, s := range shippedSamples() {
 		f.Add([]byte(s))
 	}
 	for _, s := range []string{`{"a":1e400}`, `"bad \xff utf8"`, `{"a":"\ud800"}`, `{"a":"\ud83d\ude00"}`, `[1, 2] x`, `{"a":1,}`,
 		` null `, `{"a":{"a":1},"a":2}`, "", `{"k":"\u0000"}`, `{"k":"a` + "\x01" + `"}`, `[01]`, `[1.]`, `[-]`, `[NaN]`, `[1e5,-0.5E-3]`,
-		`{"\u0061":1,"a":2}`, `"\/\b\f\n\r\t\"\\"`, `{"x":"\q"}`, `[true,false,null]`, "[1,\v2]"} {
+		`{"\u0061":1,"a":2}`, `"\/\b\f\n\r\t\"\\"`, `{"x":"\q"}`, `[true,false,null]`, "[1,\v2]", `[1 2]`, `{"a" 1}`, `{"a":1 "b":2}`,
+		`[,1]`, `[1,]`, `{,}`, `{"a":}`, `[[]]]`, `[[[]]`, `{"a":[{"b":{}}],"c":"d"}`, "\t[ 1 ,\n{ \"a\" : \"\\u00e9\" } ]\r\n", `tru`, `nul`, `-`, `0`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		var tp treeParser
-		tree := tp.parse(payload)
-		if tree == nil {
+		var r tapeReader
+		tp := r.read(payload)
+		if tp == nil {
 			return
 		}
 		want, err := Decode(payload)
 		if err != nil {
-			t.Fatalf("%q: the tree parser reads what Decode rejects: %v", payload, err)
+			t.Fatalf("%q: the tape reader reads what Decode rejects: %v", payload, err)
 		}
-		if got := treeToAny(tree); !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: tree %#v, Decode %#v", payload, got, want)
+		if got := tapeToAny(tp, 0); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: tape %#v, Decode %#v", payload, got, want)
 		}
 	})
 }
 
-func treeToAny(v *fastjson.Value) any {
-	switch v.Type() {
-	case fastjson.TypeObject:
+// tapeToAny is the value at i as Decode would give it.
+func tapeToAny(t *tape, i int) any {
+	switch t.toks[i].kind {
+	case tokObject:
 		m := map[string]any{}
-		o, _ := v.Object()
-		o.Visit(func(k []byte, e *fastjson.Value) { m[string(k)] = treeToAny(e) })
+		for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j+1].next) {
+			m[string(t.raw(j))] = tapeToAny(t, j+1)
+		}
 		return m
-	case fastjson.TypeArray:
+	case tokArray:
 		a := []any{}
-		for _, e := range v.GetArray() {
-			a = append(a, treeToAny(e))
+		for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j].next) {
+			a = append(a, tapeToAny(t, j))
 		}
 		return a
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return string(b)
-	case fastjson.TypeNumber:
-		return json.Number(v.MarshalTo(nil))
-	case fastjson.TypeTrue:
+	case tokString:
+		var buf []byte
+		return string(t.str(i, &buf))
+	case tokNumber:
+		return json.Number(t.raw(i))
+	case tokTrue:
 		return true
-	case fastjson.TypeFalse:
+	case tokFalse:
 		return false
 	}
 	return nil

@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
-	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
@@ -45,8 +44,8 @@ func (s *Schema) Validate(doc any) error {
 
 // certainlyValid is the fast path: true means doc is valid; false means
 // the library must decide.
-func (s *Schema) certainlyValid(doc *fastjson.Value, sc *walkScratch) bool {
-	return s.fast != nil && s.fast.valid(doc, sc)
+func (s *Schema) certainlyValid(t *tape, sc *walkScratch) bool {
+	return s.fast != nil && s.fast.valid(t, 0, sc)
 }
 
 // HasFastPath reports whether the schema is checked by the fast path.

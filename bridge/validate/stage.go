@@ -11,7 +11,6 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	segjson "github.com/segmentio/encoding/json"
-	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -27,13 +26,13 @@ const (
 
 // Masker rewrites a valid event before it is stored. Apply works on a
 // decoded document, which it may modify (the stage owns it), and returns
-// the document to store; AppendMasked masks the event's text, given with
-// its parsed tree (which it may modify too), and appends JSON that reads
-// as the document Apply gives.
+// the document to store; AppendMasked masks the event's text, one that
+// encoding/json and fastjson read alike, and appends JSON that reads as
+// the document Apply gives.
 type Masker interface {
 	Active(eventType string) bool
 	Apply(eventType string, doc any) any
-	AppendMasked(dst []byte, eventType string, src []byte, doc *fastjson.Value) []byte
+	AppendMasked(dst []byte, eventType string, src []byte) []byte
 }
 
 // Encoder turns a masked document back into JSON.
@@ -69,8 +68,8 @@ type Stage struct {
 }
 
 type work struct {
-	tree treeParser
-	walk walkScratch
+	reader tapeReader
+	walk   walkScratch
 }
 
 // NewStage builds the stage from the config. masks holds each partner's
@@ -145,26 +144,28 @@ func (s *Stage) Process(_ context.Context, env *bridge.Envelope) error {
 	}
 	w := s.work.Get().(*work)
 	defer s.work.Put(w)
-	if tree := w.tree.parse(env.Payload); tree != nil {
-		return s.processTree(p, env, tree, w)
+	if t := w.reader.read(env.Payload); t != nil {
+		err := s.processTree(p, env, t, w)
+		t.src = nil // the pooled tape must not keep the payload alive
+		return err
 	}
 	return s.processDecoded(p, env)
 }
 
-// processTree is the way of nearly every event: parsed into an arena
-// tree, checked by the schema's fast path, masked and written from the
-// tree. Only when the fast path is unsure is the event decoded for the
-// library, which then gives the verdict.
-func (s *Stage) processTree(p *Partner, env *bridge.Envelope, tree *fastjson.Value, w *work) error {
+// processTree is the way of nearly every event: read onto a tape, checked
+// by the schema's fast path on it, and masked in its own text. Only when
+// the fast path is unsure is the event decoded for the library, which then
+// gives the verdict.
+func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *tape, w *work) error {
 	fieldType := ""
 	if p.typeFrom.field != nil {
-		fieldType = treeStringAt(tree, p.typeFrom.field)
+		fieldType = t.stringAt(p.typeFrom.field)
 	}
 	sch, err := s.route(p, env, fieldType)
 	if err != nil {
 		return err
 	}
-	if !sch.certainlyValid(tree, &w.walk) {
+	if !sch.certainlyValid(t, &w.walk) {
 		doc, err := Decode(env.Payload)
 		if err != nil {
 			return bridge.Reject(bridge.ReasonMalformed, "not a JSON document: %v", err)
@@ -174,14 +175,14 @@ func (s *Stage) processTree(p *Partner, env *bridge.Envelope, tree *fastjson.Val
 		}
 	}
 	if p.mask != nil && p.mask.Active(sch.Type) {
-		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)+64), sch.Type, env.Payload, tree)
+		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)+64), sch.Type, env.Payload)
 	}
 	return nil
 }
 
-// processDecoded handles what the tree parser leaves to encoding/json's
-// reading (see treeParser): malformed payloads, repeated member names,
-// escaped surrogates, invalid UTF-8.
+// processDecoded handles what the tape reader leaves to encoding/json's
+// reading (see tapeReader): malformed payloads, repeated or escaped member
+// names, escaped surrogates, invalid UTF-8, deep nesting.
 func (s *Stage) processDecoded(p *Partner, env *bridge.Envelope) error {
 	doc, err := Decode(env.Payload)
 	if err != nil {
@@ -244,18 +245,22 @@ func stringAt(doc any, path []string) string {
 	return t
 }
 
-// treeStringAt is stringAt for a parsed tree; the string is a copy.
-func treeStringAt(v *fastjson.Value, path []string) string {
+// stringAt is the package's stringAt for a tape; the string is a copy.
+func (t *tape) stringAt(path []string) string {
+	i := 0
 	for _, k := range path {
-		if v.Type() != fastjson.TypeObject {
+		if t.toks[i].kind != tokObject {
 			return ""
 		}
-		if v = v.Get(k); v == nil {
+		if i = t.member(i, k); i < 0 {
 			return ""
 		}
 	}
-	b, _ := v.StringBytes()
-	return string(b)
+	if t.toks[i].kind != tokString {
+		return ""
+	}
+	var buf []byte
+	return string(t.str(i, &buf))
 }
 
 func (p *Partner) eventType(env *bridge.Envelope, fieldType string) string {

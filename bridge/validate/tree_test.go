@@ -1,40 +1,45 @@
 package validate
 
 import (
+	"bytes"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
 
-// TestTreeParserReadsTypicalEvents: the tree way is the one valid traffic
-// takes; were the parser to refuse ordinary events, everything would go
+// TestTapeReaderReadsTypicalEvents: the tape way is the one valid traffic
+// takes; were the reader to refuse ordinary events, everything would go
 // the slow way and only the benchmark would notice.
-func TestTreeParserReadsTypicalEvents(t *testing.T) {
+func TestTapeReaderReadsTypicalEvents(t *testing.T) {
 	events := []string{benchEvent, `{"a":"\u00fc\n\"q\"\\","b":[1,-0.5,2e10,true,false,null],"c":{}}`, `  [] `}
 	for _, s := range shippedSamples() {
 		events = append(events, s)
 	}
 	for _, e := range events {
-		var tp treeParser
-		if tp.parse([]byte(e)) == nil {
-			t.Errorf("the tree parser refuses %s", e)
+		var r tapeReader
+		if r.read([]byte(e)) == nil {
+			t.Errorf("the tape reader refuses %s", e)
 		}
 	}
 }
 
-// TestTreeParserRefuses: payloads fastjson reads differently from
-// encoding/json, or that encoding/json rejects, are left to Decode.
-func TestTreeParserRefuses(t *testing.T) {
+// TestTapeReaderRefuses: payloads encoding/json rejects, or that it reads
+// in a way the tape does not show (repeated or escaped names, surrogate
+// escapes), are left to Decode.
+func TestTapeReaderRefuses(t *testing.T) {
 	for _, e := range []string{
 		`{"a":"x` + "\x01" + `"}`, `{"a":"\q"}`, `{"a":"\u12"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\uDC00"}`,
 		"{\"a\":\"\xff\"}", `[01]`, `[1.]`, `[.5]`, `[-]`, `[+1]`, `[1e]`, `[NaN]`, `[inf]`,
 		`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":"x`, `{"a":1} x`, ``, `{"k":` + strings.Repeat("[", 400) + strings.Repeat("]", 400) + `}`,
+		`[1 2]`, `{"a" 1}`, `{"a":1 "b":2}`, `[,1]`, `[1,]`, `{,}`, `{"a":}`, `{"a":1,}`, `[[]]]`, `[[[]]`, `tru`, `{1:2}`, `"a"x`,
 	} {
-		var tp treeParser
-		if tp.parse([]byte(e)) != nil {
-			t.Errorf("the tree parser reads %q", e)
+		var r tapeReader
+		if r.read([]byte(e)) != nil {
+			t.Errorf("the tape reader reads %q", e)
 		}
 	}
 }
@@ -50,17 +55,55 @@ func TestJSONNumber(t *testing.T) {
 	}
 }
 
-// FuzzPlainTokens: plainTokens decides like a byte-by-byte reading of
-// the same rules.
-func FuzzPlainTokens(f *testing.F) {
+// FuzzTapeReaderRefusesOnlyWhatItMust: the reader takes every document
+// of plain tokens (plainTokensSlow) that encoding/json reads, that has no
+// backslash at all (an escaped name is left to encoding/json), no name
+// repeated within an object, no object of more than 64 members and at
+// most maxTapeDepth levels; and it never takes one with a repeated name
+// or a large object. With FuzzTapeMatchesDecode this pins the fast way
+// down from both sides.
+func FuzzTapeReaderRefusesOnlyWhatItMust(f *testing.F) {
 	f.Add([]byte(benchEvent))
 	f.Add([]byte(`{"a":"\u00fc\n","b":"\ud800"}`))
 	f.Add([]byte("\"abcdefgh\x01ijklmnop\""))
+	f.Add([]byte(`{"ab":1,"ab":2}`))
+	f.Add([]byte(`{"abc":1,"axc":{"abc":1,"x":[{"y":1,"y":2}]}}`))
+	f.Add([]byte(`[{"a":1},{"a":2}] `))
+	f.Add([]byte(`{"a" : {"a":[]} , "b":"a:"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := plainTokens(b, nil), plainTokensSlow(b); got != want {
-			t.Fatalf("plainTokens(%q) = %v, byte by byte %v", b, got, want)
+		var r tapeReader
+		read := r.read(b) != nil
+		tree, err := fastjson.ParseBytes(b)
+		if err != nil || !json.Valid(b) || !utf8.Valid(b) || !plainTokensSlow(b) {
+			if read {
+				t.Fatalf("%q: read, but it is not plain JSON", b)
+			}
+			return
+		}
+		repeated, large, deep := repeatsName(tree), hasLargeObject(tree), depth(tree) > maxTapeDepth
+		if read && (repeated || large || deep) {
+			t.Fatalf("%q: read with a repeated name, a large object or too deep", b)
+		}
+		if !read && !repeated && !large && !deep && !bytes.Contains(b, []byte(`\`)) {
+			t.Fatalf("%q: refused", b)
 		}
 	})
+}
+
+func depth(v *fastjson.Value) int {
+	d := 0
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		o.Visit(func(_ []byte, c *fastjson.Value) { d = max(d, depth(c)) })
+		return d + 1
+	case fastjson.TypeArray:
+		for _, c := range v.GetArray() {
+			d = max(d, depth(c))
+		}
+		return d + 1
+	}
+	return 0
 }
 
 // plainTokensSlow is the reference: byte by byte in strings, and a
@@ -97,36 +140,6 @@ func plainTokensSlow(b []byte) bool {
 }
 
 var gapToken = regexp.MustCompile(`^(?:[{}\[\],: \t\n\r]|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)`)
-
-// FuzzRepeatedKey: the name tracker never passes a text whose tree
-// repeats a name in some object, and, for texts without escapes and with
-// objects of at most 64 members, refuses only those.
-func FuzzRepeatedKey(f *testing.F) {
-	f.Add(`{"ab":1,"ab":2}`)
-	f.Add(`{"abc":1,"axc":2,"abc":3}`)
-	f.Add(`{"":1,"a":2,"":3}`)
-	f.Add(`{"abc":1,"axc":{"abc":1,"x":[{"y":1,"y":2}]}}`)
-	f.Add(`{"a":{"b":1},"b":{"a":1}}`)
-	f.Add(`{"a":1,"\u0061":2}`)
-	f.Add(`[{"a":1},{"a":2}] `)
-	f.Add(`{"a" : {"a":[]} , "b":"a:"}`)
-	f.Fuzz(func(t *testing.T, raw string) {
-		var tp treeParser
-		v, err := tp.p.Parse(raw)
-		if err != nil || !plainTokens([]byte(raw), nil) {
-			return // the stage decodes such texts the encoding/json way
-		}
-		var names nameTracker
-		passed := plainTokens([]byte(raw), &names)
-		repeated, large := repeatsName(v), hasLargeObject(v)
-		if passed && (repeated || large) {
-			t.Fatalf("%s: a repeated name or an object of more than 64 members passes", raw)
-		}
-		if !passed && !repeated && !large && !strings.Contains(raw, `\`) {
-			t.Fatalf("%s: refused without a repeated name", raw)
-		}
-	})
-}
 
 func hasLargeObject(v *fastjson.Value) bool {
 	switch v.Type() {
