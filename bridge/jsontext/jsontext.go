@@ -1,4 +1,4 @@
-// Package jsontext writes JSON text by hand where encoding/json's
+// Package jsontext reads and writes JSON text by hand where encoding/json's
 // reflection would cost as much as the work around it.
 package jsontext
 

@@ -200,43 +200,43 @@ func newBound(r *big.Rat) *bound {
 
 // valid reports whether v certainly satisfies the schema. sc holds
 // scratch space, so the walk allocates nothing.
-func (n *fastNode) valid(t *tape, i int, sc *walkScratch) bool {
+func (n *fastNode) valid(t *jsontext.Tape, i int, sc *walkScratch) bool {
 	if n == nil {
 		return true
 	}
 	if n.always != nil {
 		return *n.always
 	}
-	k := t.toks[i].kind
+	k := t.Kind(i)
 	var str []byte // a string's value, read once for every check
-	if k == tokString {
-		str = t.str(i, &sc.str)
+	if k == jsontext.KindString {
+		str = t.Str(i, &sc.str)
 	}
-	if n.types != 0 && !n.typeOK(k, t.raw(i)) {
+	if n.types != 0 && !n.typeOK(k, t.Raw(i)) {
 		return false
 	}
 	if len(n.consts) > 0 && !n.constOK(k, str) {
 		return false
 	}
 	switch k {
-	case tokObject:
+	case jsontext.KindObject:
 		if !n.objectOK(t, i, sc) {
 			return false
 		}
-	case tokArray:
+	case jsontext.KindArray:
 		if !n.arrayOK(t, i, sc) {
 			return false
 		}
-	case tokString:
+	case jsontext.KindString:
 		if !n.stringOK(str) {
 			return false
 		}
-	case tokNumber:
-		if !n.numberOK(jsontext.View(t.raw(i))) {
+	case jsontext.KindNumber:
+		if !n.numberOK(jsontext.View(t.Raw(i))) {
 			return false
 		}
 	}
-	if n.format != nil && !n.formatOK(k, str, t.raw(i)) {
+	if n.format != nil && !n.formatOK(k, str, t.Raw(i)) {
 		return false
 	}
 	if !n.ref.valid(t, i, sc) {
@@ -262,8 +262,8 @@ func (n *fastNode) valid(t *tape, i int, sc *walkScratch) bool {
 type walkScratch struct{ str []byte }
 
 // formatOK checks the format of a string (str) or number (raw).
-func (n *fastNode) formatOK(k tokKind, str, raw []byte) bool {
-	if n.quickFormat != nil && k == tokString && n.quickFormat(str) {
+func (n *fastNode) formatOK(k jsontext.Kind, str, raw []byte) bool {
+	if n.quickFormat != nil && k == jsontext.KindString && n.quickFormat(str) {
 		return true
 	}
 	return n.format(formatArg(k, str, raw))
@@ -272,31 +272,31 @@ func (n *fastNode) formatOK(k tokKind, str, raw []byte) bool {
 // formatArg is the value the library's format checkers take: they look
 // only at strings (and numbers, for none of the formats used here) and
 // accept any other kind.
-func formatArg(k tokKind, str, raw []byte) any {
+func formatArg(k jsontext.Kind, str, raw []byte) any {
 	switch k {
-	case tokString:
+	case jsontext.KindString:
 		return jsontext.View(str)
-	case tokNumber:
+	case jsontext.KindNumber:
 		return json.Number(raw)
 	}
 	return nil
 }
 
 // typeOK checks the value's kind; raw is a number's text.
-func (n *fastNode) typeOK(k tokKind, raw []byte) bool {
+func (n *fastNode) typeOK(k jsontext.Kind, raw []byte) bool {
 	var bit uint8
 	switch k {
-	case tokObject:
+	case jsontext.KindObject:
 		bit = typeObject
-	case tokArray:
+	case jsontext.KindArray:
 		bit = typeArray
-	case tokString:
+	case jsontext.KindString:
 		bit = typeString
-	case tokTrue, tokFalse:
+	case jsontext.KindTrue, jsontext.KindFalse:
 		bit = typeBoolean
-	case tokNull:
+	case jsontext.KindNull:
 		bit = typeNull
-	case tokNumber:
+	case jsontext.KindNumber:
 		if n.types&typeNumber != 0 {
 			return true
 		}
@@ -323,19 +323,19 @@ func plainInteger(s string) bool {
 }
 
 // constOK checks enum and const; str is a string's value.
-func (n *fastNode) constOK(k tokKind, str []byte) bool {
+func (n *fastNode) constOK(k jsontext.Kind, str []byte) bool {
 	for _, c := range n.consts {
 		switch cv := c.(type) {
 		case string:
-			if k == tokString && string(str) == cv {
+			if k == jsontext.KindString && string(str) == cv {
 				return true
 			}
 		case bool:
-			if (cv && k == tokTrue) || (!cv && k == tokFalse) {
+			if (cv && k == jsontext.KindTrue) || (!cv && k == jsontext.KindFalse) {
 				return true
 			}
 		case nil:
-			if k == tokNull {
+			if k == jsontext.KindNull {
 				return true
 			}
 		}
@@ -343,25 +343,25 @@ func (n *fastNode) constOK(k tokKind, str []byte) bool {
 	return false
 }
 
-func (n *fastNode) objectOK(t *tape, i int, sc *walkScratch) bool {
-	l := int(t.toks[i].n)
+func (n *fastNode) objectOK(t *jsontext.Tape, i int, sc *walkScratch) bool {
+	l := t.Len(i)
 	if (n.minProps != -1 && l < n.minProps) || (n.maxProps != -1 && l > n.maxProps) {
 		return false
 	}
 	for _, r := range n.required {
-		if t.member(i, r) < 0 {
+		if t.Member(i, r) < 0 {
 			return false
 		}
 	}
-	for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j+1].next) {
-		if !n.memberOK(t.raw(j), t, j+1, sc) {
+	for j := i + 1; j < t.Next(i); j = t.Next(j + 1) {
+		if !n.memberOK(t.Raw(j), t, j+1, sc) {
 			return false
 		}
 	}
 	return true
 }
 
-func (n *fastNode) memberOK(k []byte, t *tape, v int, sc *walkScratch) bool {
+func (n *fastNode) memberOK(k []byte, t *jsontext.Tape, v int, sc *walkScratch) bool {
 	p, declared := n.propIndex.lookup(k)
 	if declared && !p.valid(t, v, sc) {
 		return false
@@ -381,12 +381,12 @@ func (n *fastNode) memberOK(k []byte, t *tape, v int, sc *walkScratch) bool {
 	return !n.noAdditional && n.additional.valid(t, v, sc)
 }
 
-func (n *fastNode) arrayOK(t *tape, i int, sc *walkScratch) bool {
-	l := int(t.toks[i].n)
+func (n *fastNode) arrayOK(t *jsontext.Tape, i int, sc *walkScratch) bool {
+	l := t.Len(i)
 	if (n.minItems != -1 && l < n.minItems) || (n.maxItems != -1 && l > n.maxItems) {
 		return false
 	}
-	for e, j := 0, i+1; j < int(t.toks[i].next); e, j = e+1, int(t.toks[j].next) {
+	for e, j := 0, i+1; j < t.Next(i); e, j = e+1, t.Next(j) {
 		item := n.items
 		if e < len(n.prefixItems) {
 			item = n.prefixItems[e]
@@ -517,7 +517,7 @@ type propEntry struct {
 func newPropTable(props map[string]*fastNode) *propTable {
 	t := &propTable{}
 	for name, node := range props {
-		i := nameSlot([]byte(name))
+		i := jsontext.NameSlot([]byte(name))
 		t.slots[i] = append(t.slots[i], propEntry{name, node})
 	}
 	return t
@@ -527,7 +527,7 @@ func (t *propTable) lookup(k []byte) (*fastNode, bool) {
 	if t == nil {
 		return nil, false
 	}
-	for _, e := range t.slots[nameSlot(k)] {
+	for _, e := range t.slots[jsontext.NameSlot(k)] {
 		if e.name == string(k) {
 			return e.node, true
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
+
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
@@ -116,8 +118,8 @@ func fastAccepts(t testing.TB, n *fastNode, doc any) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r tapeReader
-	tp := r.read(b)
+	var r jsontext.TapeReader
+	tp := r.Read(b)
 	if tp == nil {
 		t.Fatalf("the tape reader does not read %s", b)
 	}
@@ -186,8 +188,8 @@ func FuzzFastPath(f *testing.F) {
 		if !ok {
 			return
 		}
-		var r tapeReader
-		tp := r.read(payload)
+		var r jsontext.TapeReader
+		tp := r.Read(payload)
 		if tp == nil {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 var reasons = map[string]bool{
@@ -92,8 +93,8 @@ func FuzzStageWaysAgree(f *testing.F) {
 // decoded way alone; accepted says whether the event passed.
 func waysAgree(t testing.TB, st *Stage, partner, eventType string, payload []byte) (compared, accepted bool) {
 	t.Helper()
-	var r tapeReader
-	tp := r.read(payload)
+	var r jsontext.TapeReader
+	tp := r.Read(payload)
 	if tp == nil {
 		return false, false
 	}
@@ -146,8 +147,8 @@ func FuzzTapeMatchesDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		var r tapeReader
-		tp := r.read(payload)
+		var r jsontext.TapeReader
+		tp := r.Read(payload)
 		if tp == nil {
 			return
 		}
@@ -162,28 +163,28 @@ func FuzzTapeMatchesDecode(f *testing.F) {
 }
 
 // tapeToAny is the value at i as Decode would give it.
-func tapeToAny(t *tape, i int) any {
-	switch t.toks[i].kind {
-	case tokObject:
+func tapeToAny(t *jsontext.Tape, i int) any {
+	switch t.Kind(i) {
+	case jsontext.KindObject:
 		m := map[string]any{}
-		for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j+1].next) {
-			m[string(t.raw(j))] = tapeToAny(t, j+1)
+		for j := i + 1; j < t.Next(i); j = t.Next(j + 1) {
+			m[string(t.Raw(j))] = tapeToAny(t, j+1)
 		}
 		return m
-	case tokArray:
+	case jsontext.KindArray:
 		a := []any{}
-		for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j].next) {
+		for j := i + 1; j < t.Next(i); j = t.Next(j) {
 			a = append(a, tapeToAny(t, j))
 		}
 		return a
-	case tokString:
+	case jsontext.KindString:
 		var buf []byte
-		return string(t.str(i, &buf))
-	case tokNumber:
-		return json.Number(t.raw(i))
-	case tokTrue:
+		return string(t.Str(i, &buf))
+	case jsontext.KindNumber:
+		return json.Number(t.Raw(i))
+	case jsontext.KindTrue:
 		return true
-	case tokFalse:
+	case jsontext.KindFalse:
 		return false
 	}
 	return nil

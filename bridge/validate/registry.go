@@ -20,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // Schema is one compiled event schema.
@@ -44,7 +45,7 @@ func (s *Schema) Validate(doc any) error {
 
 // certainlyValid is the fast path: true means doc is valid; false means
 // the library must decide.
-func (s *Schema) certainlyValid(t *tape, sc *walkScratch) bool {
+func (s *Schema) certainlyValid(t *jsontext.Tape, sc *walkScratch) bool {
 	return s.fast != nil && s.fast.valid(t, 0, sc)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // SubjectHeader is where the NATS source records the subject a message
@@ -68,7 +69,7 @@ type Stage struct {
 }
 
 type work struct {
-	reader tapeReader
+	reader jsontext.TapeReader
 	walk   walkScratch
 }
 
@@ -144,9 +145,9 @@ func (s *Stage) Process(_ context.Context, env *bridge.Envelope) error {
 	}
 	w := s.work.Get().(*work)
 	defer s.work.Put(w)
-	if t := w.reader.read(env.Payload); t != nil {
+	if t := w.reader.Read(env.Payload); t != nil {
 		err := s.processTree(p, env, t, w)
-		t.src = nil // the pooled tape must not keep the payload alive
+		t.Release() // the pooled tape must not keep the payload alive
 		return err
 	}
 	return s.processDecoded(p, env)
@@ -156,10 +157,10 @@ func (s *Stage) Process(_ context.Context, env *bridge.Envelope) error {
 // by the schema's fast path on it, and masked in its own text. Only when
 // the fast path is unsure is the event decoded for the library, which then
 // gives the verdict.
-func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *tape, w *work) error {
+func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *jsontext.Tape, w *work) error {
 	fieldType := ""
 	if p.typeFrom.field != nil {
-		fieldType = t.stringAt(p.typeFrom.field)
+		fieldType = tapeStringAt(t, p.typeFrom.field)
 	}
 	sch, err := s.route(p, env, fieldType)
 	if err != nil {
@@ -181,7 +182,7 @@ func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *tape, w *work) 
 }
 
 // processDecoded handles what the tape reader leaves to encoding/json's
-// reading (see tapeReader): malformed payloads, repeated or escaped member
+// reading (see jsontext.TapeReader): malformed payloads, repeated or escaped member
 // names, escaped surrogates, invalid UTF-8, deep nesting.
 func (s *Stage) processDecoded(p *Partner, env *bridge.Envelope) error {
 	doc, err := Decode(env.Payload)
@@ -245,22 +246,22 @@ func stringAt(doc any, path []string) string {
 	return t
 }
 
-// stringAt is the package's stringAt for a tape; the string is a copy.
-func (t *tape) stringAt(path []string) string {
+// tapeStringAt is stringAt for a tape; the string is a copy.
+func tapeStringAt(t *jsontext.Tape, path []string) string {
 	i := 0
 	for _, k := range path {
-		if t.toks[i].kind != tokObject {
+		if t.Kind(i) != jsontext.KindObject {
 			return ""
 		}
-		if i = t.member(i, k); i < 0 {
+		if i = t.Member(i, k); i < 0 {
 			return ""
 		}
 	}
-	if t.toks[i].kind != tokString {
+	if t.Kind(i) != jsontext.KindString {
 		return ""
 	}
 	var buf []byte
-	return string(t.str(i, &buf))
+	return string(t.Str(i, &buf))
 }
 
 func (p *Partner) eventType(env *bridge.Envelope, fieldType string) string {

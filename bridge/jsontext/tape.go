@@ -1,78 +1,105 @@
-package validate
+package jsontext
 
 import (
 	"bytes"
 	"math"
 	"unicode/utf8"
-
-	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
-// tape is an event read into a flat list of tokens, one per value and
-// member name, each with its place in the text: the tree the fast path
-// walks. It holds no pointers, so filling it costs no write barrier while
-// the collector marks, and nothing is allocated per value once the list
-// has grown to an event's size. fastjson's arena tree, used before, cost
-// as much again as reading the text, and its pointer writes a tenth of
-// the stage while the collector ran.
+// Tape is a JSON text read into a flat list of tokens, one per value and
+// member name, each with its span in the text: the tree that validation
+// walks and masking splices along. It holds no pointers, so filling it
+// costs no write barrier while the collector marks, and nothing is
+// allocated per value once the list has grown to an event's size.
+// fastjson's arena tree, used before, cost as much again as reading the
+// text, and its pointer writes a tenth of validating while the collector
+// ran.
 //
 // A value's subtree follows it: an object's members are name and value in
-// turn, an array's elements one after another, and next says where the
-// subtree ends, so a walker steps over a value without reading it.
-type tape struct {
+// turn, an array's elements one after another, and Next says where the
+// subtree ends, so a walker steps over a value without reading it. The
+// root is token 0.
+type Tape struct {
 	src  []byte
 	toks []tok
 }
 
-type tokKind uint8
+// Kind is a token's kind of value.
+type Kind uint8
 
+// The kinds of value.
 const (
-	tokObject tokKind = iota
-	tokArray
-	tokString
-	tokNumber
-	tokTrue
-	tokFalse
-	tokNull
+	KindObject Kind = iota
+	KindArray
+	KindString
+	KindNumber
+	KindTrue
+	KindFalse
+	KindNull
 )
 
 type tok struct {
-	kind tokKind
+	kind Kind
 	// escaped: the string's text has escapes and must be unescaped to be
 	// read.
-	escaped bool
-	// start and end: a string's text between its quotes, a number's text.
-	start, end uint32
+	escaped    bool
+	start, end uint32 // the value's text, quotes and brackets included
 	next       uint32 // the index after this value's subtree
 	n          uint32 // an object's members, an array's elements
 }
 
-// raw is a string's or number's text as written.
-func (t *tape) raw(i int) []byte { return t.src[t.toks[i].start:t.toks[i].end] }
+// Kind is the kind of the value at i.
+func (t *Tape) Kind(i int) Kind { return t.toks[i].kind }
 
-// str is the value of the string at i; unescaping writes into buf, which
-// the result may share.
-func (t *tape) str(i int, buf *[]byte) []byte {
-	if !t.toks[i].escaped {
-		return t.raw(i)
+// Next is the index after the subtree of the value at i.
+func (t *Tape) Next(i int) int { return int(t.toks[i].next) }
+
+// Len is the number of members or elements of the object or array at i.
+func (t *Tape) Len(i int) int { return int(t.toks[i].n) }
+
+// Span is where the value at i is in the text, quotes and brackets
+// included.
+func (t *Tape) Span(i int) (start, end int) { return int(t.toks[i].start), int(t.toks[i].end) }
+
+// Escaped says whether the string at i has escapes.
+func (t *Tape) Escaped(i int) bool { return t.toks[i].escaped }
+
+// Raw is the text of the value at i as written, a string's without its
+// quotes.
+func (t *Tape) Raw(i int) []byte {
+	start, end := t.toks[i].start, t.toks[i].end
+	if t.toks[i].kind == KindString {
+		start, end = start+1, end-1
 	}
-	*buf, _ = jsontext.AppendUnescaped((*buf)[:0], t.raw(i)) // the reader took only escapes it reads alike
+	return t.src[start:end]
+}
+
+// Str is the value of the string at i; unescaping writes into buf, which
+// the result may share.
+func (t *Tape) Str(i int, buf *[]byte) []byte {
+	if !t.toks[i].escaped {
+		return t.Raw(i)
+	}
+	*buf, _ = AppendUnescaped((*buf)[:0], t.Raw(i)) // the reader took only escapes it reads alike
 	return *buf
 }
 
-// member returns the index of the value of the member named k in the
+// Member returns the index of the value of the member named k in the
 // object at i, or -1. Names are never escaped on a tape (the reader
-// leaves such events to encoding/json), so they compare as written.
-func (t *tape) member(i int, k string) int {
-	for j := i + 1; j < int(t.toks[i].next); j = int(t.toks[j+1].next) {
-		if string(t.raw(j)) == k {
+// leaves such texts to encoding/json), so they compare as written.
+func (t *Tape) Member(i int, k string) int {
+	for j := i + 1; j < t.Next(i); j = t.Next(j + 1) {
+		if string(t.Raw(j)) == k {
 			return j + 1
 		}
 	}
 	return -1
 }
 
-// tapeReader reads an event onto a tape. One reader serves one event at a
+// Release drops the tape's hold on the text, for a tape kept for reuse.
+func (t *Tape) Release() { t.src = nil }
+
+// TapeReader reads a text onto a tape. One reader serves one text at a
 // time; the tape lives until its next read.
 //
 // It takes only what encoding/json reads into the same document, and
@@ -81,11 +108,11 @@ func (t *tape) member(i int, k string) int {
 // disagree on broken pairs; events rarely carry astral characters
 // escaped), valid UTF-8, no member name escaped or repeated within its
 // object, and at most maxTapeDepth levels of nesting. Anything else reads
-// as "cannot tell" and goes the way of encoding/json (Decode), which also
-// gives the error message. So the verdict and the forwarded content never
-// depend on which way an event went; FuzzTapeMatchesDecode checks that.
-type tapeReader struct {
-	tape  tape
+// as "cannot tell", for the caller to leave to encoding/json, which also
+// gives the error message. So what a text means never depends on which
+// way it went (validate's FuzzTapeMatchesDecode checks that).
+type TapeReader struct {
+	tape  Tape
 	names nameTracker
 	depth int
 }
@@ -93,24 +120,24 @@ type tapeReader struct {
 // maxTapeDepth bounds the reader's recursion; events nest a few levels.
 const maxTapeDepth = 64
 
-// read returns the payload's tape, or nil when it must be decoded the
+// Read returns the payload's tape, or nil when it must be decoded the
 // encoding/json way.
-func (r *tapeReader) read(payload []byte) *tape {
-	r.tape = tape{src: payload, toks: r.tape.toks[:0]}
+func (r *TapeReader) Read(payload []byte) *Tape {
+	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
 	r.names.reset()
 	r.depth = 0
 	if len(payload) > math.MaxUint32 || !utf8.Valid(payload) {
 		return nil
 	}
-	i, ok := r.value(jsontext.SkipSpace(payload, 0))
-	if !ok || jsontext.SkipSpace(payload, i) != len(payload) {
+	i, ok := r.value(SkipSpace(payload, 0))
+	if !ok || SkipSpace(payload, i) != len(payload) {
 		return nil
 	}
 	return &r.tape
 }
 
 // value reads the value at i (space skipped) and returns where it ends.
-func (r *tapeReader) value(i int) (int, bool) {
+func (r *TapeReader) value(i int) (int, bool) {
 	b := r.tape.src
 	if i >= len(b) {
 		return 0, false
@@ -125,42 +152,42 @@ func (r *tapeReader) value(i int) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		r.push(tok{kind: tokString, escaped: escaped, start: uint32(i + 1), end: uint32(end - 1)})
+		r.push(tok{kind: KindString, escaped: escaped, start: uint32(i), end: uint32(end)})
 		return end, true
 	case 't':
-		return r.literal(i, "true", tokTrue)
+		return r.literal(i, "true", KindTrue)
 	case 'f':
-		return r.literal(i, "false", tokFalse)
+		return r.literal(i, "false", KindFalse)
 	case 'n':
-		return r.literal(i, "null", tokNull)
+		return r.literal(i, "null", KindNull)
 	}
 	n := numberLen(b[i:])
 	if n == 0 || (i+n < len(b) && numberByte[b[i+n]]) {
 		return 0, false // not a number, or one read on into 01, 1.2.3, 1e5e5
 	}
-	r.push(tok{kind: tokNumber, start: uint32(i), end: uint32(i + n)})
+	r.push(tok{kind: KindNumber, start: uint32(i), end: uint32(i + n)})
 	return i + n, true
 }
 
-func (r *tapeReader) push(t tok) {
+func (r *TapeReader) push(t tok) {
 	t.next = uint32(len(r.tape.toks) + 1)
 	r.tape.toks = append(r.tape.toks, t)
 }
 
-func (r *tapeReader) literal(i int, lit string, kind tokKind) (int, bool) {
+func (r *TapeReader) literal(i int, lit string, kind Kind) (int, bool) {
 	if literalLen(r.tape.src[i:], lit) == 0 {
 		return 0, false
 	}
-	r.push(tok{kind: kind})
+	r.push(tok{kind: kind, start: uint32(i), end: uint32(i + len(lit))})
 	return i + len(lit), true
 }
 
 // string reads the string whose opening quote is at i: its end after the
 // closing quote, and whether it has escapes.
-func (r *tapeReader) string(i int) (end int, escaped, ok bool) {
+func (r *TapeReader) string(i int) (end int, escaped, ok bool) {
 	b := r.tape.src
 	for i++; ; {
-		i = jsontext.SpecialIndex(b, i)
+		i = SpecialIndex(b, i)
 		if i >= len(b) {
 			return 0, false, false // unterminated
 		}
@@ -177,34 +204,35 @@ func (r *tapeReader) string(i int) (end int, escaped, ok bool) {
 }
 
 // open starts the container at i: its token, one level deeper.
-func (r *tapeReader) open(kind tokKind, c byte) (int, bool) {
+func (r *TapeReader) open(kind Kind, i int) (int, bool) {
 	if r.depth++; r.depth > maxTapeDepth {
 		return 0, false
 	}
-	r.names.bracket(c)
-	r.push(tok{kind: kind})
+	r.names.bracket(r.tape.src[i])
+	r.push(tok{kind: kind, start: uint32(i)})
 	return len(r.tape.toks) - 1, true
 }
 
-// close ends the container whose token is at, of n children.
-func (r *tapeReader) close(at, n int, c byte) {
+// close ends the container whose token is at, of n children, with the
+// closing bracket at i; it returns the container's end.
+func (r *TapeReader) close(at, n, i int) int {
 	r.depth--
-	r.names.bracket(c)
-	r.tape.toks[at].next = uint32(len(r.tape.toks))
-	r.tape.toks[at].n = uint32(n)
+	r.names.bracket(r.tape.src[i])
+	t := &r.tape.toks[at]
+	t.next, t.n, t.end = uint32(len(r.tape.toks)), uint32(n), uint32(i+1)
+	return i + 1
 }
 
-func (r *tapeReader) object(i int) (int, bool) {
+func (r *TapeReader) object(i int) (int, bool) {
 	b := r.tape.src
-	at, ok := r.open(tokObject, '{')
+	at, ok := r.open(KindObject, i)
 	if !ok {
 		return 0, false
 	}
-	i = jsontext.SkipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	n := 0
 	if i < len(b) && b[i] == '}' {
-		r.close(at, n, '}')
-		return i + 1, true
+		return r.close(at, n, i), true
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
@@ -214,52 +242,49 @@ func (r *tapeReader) object(i int) (int, bool) {
 		if !ok || escaped || !r.names.name(b, i+1, end-1) {
 			return 0, false // an escaped name could spell another: encoding/json decides
 		}
-		r.push(tok{kind: tokString, start: uint32(i + 1), end: uint32(end - 1)})
-		i = jsontext.SkipSpace(b, end)
+		r.push(tok{kind: KindString, start: uint32(i), end: uint32(end)})
+		i = SkipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		if i, ok = r.value(jsontext.SkipSpace(b, i+1)); !ok {
+		if i, ok = r.value(SkipSpace(b, i+1)); !ok {
 			return 0, false
 		}
 		n++
-		i = jsontext.SkipSpace(b, i)
+		i = SkipSpace(b, i)
 		switch {
 		case i < len(b) && b[i] == ',':
-			i = jsontext.SkipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case i < len(b) && b[i] == '}':
-			r.close(at, n, '}')
-			return i + 1, true
+			return r.close(at, n, i), true
 		default:
 			return 0, false
 		}
 	}
 }
 
-func (r *tapeReader) array(i int) (int, bool) {
+func (r *TapeReader) array(i int) (int, bool) {
 	b := r.tape.src
-	at, ok := r.open(tokArray, '[')
+	at, ok := r.open(KindArray, i)
 	if !ok {
 		return 0, false
 	}
-	i = jsontext.SkipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	n := 0
 	if i < len(b) && b[i] == ']' {
-		r.close(at, n, ']')
-		return i + 1, true
+		return r.close(at, n, i), true
 	}
 	for {
 		if i, ok = r.value(i); !ok {
 			return 0, false
 		}
 		n++
-		i = jsontext.SkipSpace(b, i)
+		i = SkipSpace(b, i)
 		switch {
 		case i < len(b) && b[i] == ',':
-			i = jsontext.SkipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case i < len(b) && b[i] == ']':
-			r.close(at, n, ']')
-			return i + 1, true
+			return r.close(at, n, i), true
 		default:
 			return 0, false
 		}
@@ -366,20 +391,14 @@ func escapeLen(b []byte) int {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		return 2
 	case 'u':
-		if len(b) >= 6 && hex4(b[2:6]) && !surrogate(b[2:6]) {
+		if len(b) < 6 {
+			return 0
+		}
+		if _, ok := hex4(b[2:6]); ok && !surrogate(b[2:6]) {
 			return 6
 		}
 	}
 	return 0
-}
-
-func hex4(h []byte) bool {
-	for _, c := range h {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // surrogate: \uD800 to \uDFFF.
@@ -389,9 +408,12 @@ func surrogate(h []byte) bool {
 
 // nameClass is the bit of a name's class among 64, by its length and
 // first and last byte.
-func nameClass(k []byte) uint64 { return 1 << nameSlot(k) }
+func nameClass(k []byte) uint64 { return 1 << NameSlot(k) }
 
-func nameSlot(k []byte) uint {
+// NameSlot is a member name's class among 64, by its length and first
+// and last byte: a hash that costs three loads, for looking names up in
+// small tables.
+func NameSlot(k []byte) uint {
 	if len(k) == 0 {
 		return 0
 	}
