@@ -99,6 +99,9 @@ func (t *Tape) Member(i int, k string) int {
 // Release drops the tape's hold on the text, for a tape kept for reuse.
 func (t *Tape) Release() { t.src = nil }
 
+// Release drops the reader's tape's hold on its text.
+func (r *TapeReader) Release() { r.tape.Release() }
+
 // TapeReader reads a text onto a tape. One reader serves one text at a
 // time; the tape lives until its next read.
 //

@@ -15,23 +15,25 @@ import (
 // most of masking's cost. Members keep their order and the partner's
 // spacing stays; the document is the one Apply gives (FuzzSpliceMatchesApply).
 //
-// It reads text a parser has accepted as JSON and checks no syntax; on
-// anything else it gives up without a panic (FuzzSpliceNeverPanics).
-// Where the result would need the text of a whole object or array (a
-// hash or keep_last rule on one) or could differ from Apply's (a rule with
-// an array index after one that drops an element by index, which shifts
-// the elements in Apply), it gives up and the tree way is taken.
+// It walks the event's tape (jsontext.Tape), which has every value's span
+// in the text, so it reads no syntax itself. Where the result would need
+// the text of a whole object or array (a hash or keep_last rule on one) or
+// could differ from Apply's (a rule with an array index after one that
+// drops an element by index, which shifts the elements in Apply), it gives
+// up and the tree way is taken.
 type splicer struct {
 	p      *Policy
 	tp     *typePolicy
+	t      *jsontext.Tape
 	src    []byte
 	out    []byte
 	copied int // src[:copied] is in out, edited
 	failed bool
 
-	key, str []byte   // unescaped key or string, when it had escapes
-	texts    []byte   // a value's text through successive rules
-	hits     [][2]int // the detectors' findings in one string
+	str    []byte              // a string's value, when it had escapes
+	reader jsontext.TapeReader // for an event given without its tape
+	texts  []byte              // a value's text through successive rules
+	hits   [][2]int            // the detectors' findings in one string
 }
 
 // spliceable says whether a type's rules can all be spliced: at most 64
@@ -71,64 +73,41 @@ func (s *splicer) splice(dst []byte) (out []byte, ok bool) {
 		all = ^uint64(0)
 	}
 	// No path is empty, so no rule ends at the root.
-	if s.element(jsontext.SkipSpace(s.src, 0), 0, all, 0); s.failed {
+	if s.element(0, 0, all, 0); s.failed {
 		return dst, false
 	}
 	s.out = append(s.out, s.src[s.copied:]...)
 	return s.out, true
 }
 
-// element handles the value at i, reached by a path of depth segments
-// that the rules in alive match so far, of which targeted end there (and
-// none drops it: the caller cuts a dropped value). It returns the value's
-// end.
-func (s *splicer) element(i, depth int, alive, targeted uint64) int {
-	if i >= len(s.src) {
-		s.failed = true // not JSON after all
-		return len(s.src)
-	}
+// element handles the value at token v, reached by a path of depth
+// segments that the rules in alive match so far, of which targeted end
+// there (and none drops it: the caller cuts a dropped value).
+func (s *splicer) element(v, depth int, alive, targeted uint64) {
 	if targeted != 0 {
-		return s.masked(i, targeted)
+		s.masked(v, targeted)
+		return
 	}
 	deeper := alive != 0 || len(s.tp.detectors) > 0
-	switch c := s.src[i]; {
-	case c == '{' && deeper:
-		return s.object(i, depth, alive)
-	case c == '[' && deeper:
-		return s.array(i, depth, alive)
-	}
-	end, escaped := s.valueEnd(i)
-	if !s.failed && s.src[i] == '"' && len(s.tp.detectors) > 0 {
-		s.scan(i, end, escaped)
-	}
-	return end
-}
-
-// valueEnd returns the end of the value at i and, for a string, whether
-// it holds an escape; text that is not JSON after all fails the splice.
-func (s *splicer) valueEnd(i int) (end int, escaped bool) {
-	if i < len(s.src) && s.src[i] == '"' {
-		end, escaped, ok := stringEnd(s.src, i)
-		if !ok {
-			s.failed = true
-			return len(s.src), false
+	switch s.t.Kind(v) {
+	case jsontext.KindObject:
+		if deeper {
+			s.object(v, depth, alive)
 		}
-		return end, escaped
+	case jsontext.KindArray:
+		if deeper {
+			s.array(v, depth, alive)
+		}
+	case jsontext.KindString:
+		if len(s.tp.detectors) > 0 {
+			s.scan(v)
+		}
 	}
-	if end = skipValue(s.src, i); end == i {
-		s.failed = true
-		return len(s.src), false
-	}
-	return end, false
 }
 
 // masked applies the targeted rules, in the policy's order, to the value
-// at i, each rule masking what the one before it left.
-func (s *splicer) masked(i int, targeted uint64) int {
-	end, escaped := s.valueEnd(i)
-	if s.failed {
-		return end
-	}
+// at v, each rule masking what the one before it left.
+func (s *splicer) masked(v int, targeted uint64) {
 	var cur string
 	haveText := false
 	for t := targeted; t != 0; t &= t - 1 {
@@ -139,9 +118,9 @@ func (s *splicer) masked(i int, targeted uint64) int {
 		}
 		if !haveText {
 			var ok bool
-			if cur, ok = s.text(i, end, escaped); !ok {
+			if cur, ok = s.text(v); !ok {
 				s.failed = true
-				return end
+				return
 			}
 			haveText = true
 		}
@@ -149,50 +128,34 @@ func (s *splicer) masked(i int, targeted uint64) int {
 		s.texts = s.p.appendMaskString(s.texts, act, cur)
 		cur = jsontext.View(s.texts[start:])
 	}
-	s.replace(i, end, cur)
-	return end
+	s.replace(v, cur)
 }
 
 // text is the text a rule masks, as Apply's text gives it: a string's
 // value, a number or literal as written; an object or array has none here.
-func (s *splicer) text(i, end int, escaped bool) (string, bool) {
-	switch s.src[i] {
-	case '{', '[':
+func (s *splicer) text(v int) (string, bool) {
+	switch s.t.Kind(v) {
+	case jsontext.KindObject, jsontext.KindArray:
 		return "", false
-	case '"':
-		return unquote(&s.str, s.src[i+1:end-1], escaped)
+	case jsontext.KindString:
+		return jsontext.View(s.t.Str(v, &s.str)), true
 	}
-	return jsontext.View(s.src[i:end]), true
+	return jsontext.View(s.t.Raw(v)), true
 }
 
-// scan runs the detectors over the string at [i, end).
-func (s *splicer) scan(i, end int, escaped bool) {
-	text, ok := unquote(&s.str, s.src[i+1:end-1], escaped)
-	if !ok {
-		s.failed = true
-		return
-	}
+// scan runs the detectors over the string at v.
+func (s *splicer) scan(v int) {
 	start := len(s.texts)
+	text := jsontext.View(s.t.Str(v, &s.str))
 	if out, changed := s.p.scanString(s.texts, text, s.tp, &s.hits); changed {
 		s.texts = out
-		s.replace(i, end, jsontext.View(out[start:]))
+		s.replace(v, jsontext.View(out[start:]))
 	}
 }
 
-// unquote is the value of the string body raw: raw itself without
-// escapes, else unescaped into buf. ok is false for an escape left to
-// encoding/json (see jsontext.AppendUnescaped).
-func unquote(buf *[]byte, raw []byte, escaped bool) (string, bool) {
-	if !escaped {
-		return jsontext.View(raw), true
-	}
-	var ok bool
-	*buf, ok = jsontext.AppendUnescaped((*buf)[:0], raw)
-	return jsontext.View(*buf), ok
-}
-
-// replace writes text as a JSON string in place of src[i:end].
-func (s *splicer) replace(i, end int, text string) {
+// replace writes text as a JSON string in place of the value at v.
+func (s *splicer) replace(v int, text string) {
+	i, end := s.t.Span(v)
 	s.out = append(s.out, s.src[s.copied:i]...)
 	s.out = jsontext.AppendString(s.out, text)
 	s.copied = end
@@ -204,49 +167,30 @@ func (s *splicer) cut(i, end int) {
 	s.copied = end
 }
 
-// object walks the members of the object at i.
-func (s *splicer) object(i, depth int, alive uint64) int {
+// object walks the members of the object at v.
+func (s *splicer) object(v, depth int, alive uint64) {
 	c := container{lastKept: -1, pending: -1}
-	for i++; ; {
-		var closed bool
-		if i, closed = c.next(s, i, '}'); closed {
-			return i
-		}
-		nameAt := i
-		if s.src[i] != '"' {
-			s.failed = true // not JSON after all
-			return len(s.src)
-		}
-		nameEnd, escaped := s.valueEnd(i)
-		if s.failed {
-			return nameEnd
-		}
-		name, ok := unquote(&s.key, s.src[i+1:nameEnd-1], escaped)
-		if !ok {
-			s.failed = true
-			return len(s.src)
-		}
-		i = jsontext.SkipSpace(s.src, nameEnd)
-		i = jsontext.SkipSpace(s.src, i+1) // past ':'
+	for j := v + 1; j < s.t.Next(v) && !s.failed; j = s.t.Next(j + 1) {
+		name := jsontext.View(s.t.Raw(j)) // a name on a tape has no escapes
 		child := s.match(alive, depth, func(seg string) bool { return seg == "*" || seg == name })
-		i = c.member(s, nameAt, i, depth+1, child)
+		at, _ := s.t.Span(j)
+		c.member(s, at, j+1, depth+1, child)
 	}
+	c.close(s, v)
 }
 
-// array is object for the elements of the array at i.
-func (s *splicer) array(i, depth int, alive uint64) int {
+// array is object for the elements of the array at v.
+func (s *splicer) array(v, depth int, alive uint64) {
 	c := container{lastKept: -1, pending: -1}
-	for n, i := 0, i+1; ; n++ {
-		var closed bool
-		if i, closed = c.next(s, i, ']'); closed {
-			return i
-		}
+	for n, j := 0, v+1; j < s.t.Next(v) && !s.failed; n, j = n+1, s.t.Next(j) {
 		child := s.match(alive, depth, func(seg string) bool {
 			k, ok := segIndex(seg)
 			return seg == "*" || (ok && k == n)
 		})
-		i = c.member(s, i, i, depth+1, child)
+		at, _ := s.t.Span(j)
+		c.member(s, at, j, depth+1, child)
 	}
+	c.close(s, v)
 }
 
 // container cuts the dropped members (or elements) of an object (or
@@ -258,49 +202,33 @@ type container struct {
 	pending  int // start of dropped members not cut yet, or -1
 }
 
-// member handles the member that starts at at (its name, for an
-// object) with its value at v, and returns the value's end.
-func (c *container) member(s *splicer, at, v, depth int, alive uint64) int {
+// member handles the member that starts at at (its name, for an object)
+// with its value at token v.
+func (c *container) member(s *splicer, at, v, depth int, alive uint64) {
 	targeted := s.ending(alive, depth)
+	_, end := s.t.Span(v)
 	if s.drops(targeted) {
-		end, _ := s.valueEnd(v)
-		if s.failed {
-			return end
-		}
 		if c.lastKept >= 0 {
 			s.cut(c.lastKept, end)
 		} else if c.pending < 0 {
 			c.pending = at
 		}
-		return end
+		return
 	}
 	if c.pending >= 0 {
 		s.cut(c.pending, at)
 		c.pending = -1
 	}
-	end := s.element(v, depth, alive, targeted)
+	s.element(v, depth, alive, targeted)
 	c.lastKept = end
-	return end
 }
 
-// next skips space and a comma to the next member at or after i; at the
-// closing bracket it cuts what is pending and returns the end, closed.
-func (c *container) next(s *splicer, i int, closer byte) (int, bool) {
-	i = jsontext.SkipSpace(s.src, i)
-	if i < len(s.src) && s.src[i] == ',' {
-		i = jsontext.SkipSpace(s.src, i+1)
+// close cuts what is pending up to the closing bracket of the container
+// at v.
+func (c *container) close(s *splicer, v int) {
+	if _, end := s.t.Span(v); c.pending >= 0 {
+		s.cut(c.pending, end-1)
 	}
-	if i >= len(s.src) {
-		s.failed = true // not JSON after all
-		return len(s.src), true
-	}
-	if s.src[i] != closer {
-		return i, false
-	}
-	if c.pending >= 0 {
-		s.cut(c.pending, i)
-	}
-	return i + 1, true
 }
 
 // match keeps the rules of alive whose segment at depth the step takes.
@@ -336,60 +264,3 @@ func (s *splicer) drops(rules uint64) bool {
 	}
 	return false
 }
-
-// stringEnd returns the end of the string whose opening quote is at i,
-// just past its closing quote, and whether it holds an escape: one pass,
-// eight bytes at a time over plain characters. ok is false when the
-// string does not end.
-func stringEnd(b []byte, i int) (end int, escaped, ok bool) {
-	for j := i + 1; ; {
-		j = jsontext.SpecialIndex(b, j)
-		switch {
-		case j >= len(b):
-			return len(b), true, false
-		case b[j] == '"':
-			return j + 1, escaped, true
-		case b[j] == '\\':
-			escaped = true
-			j += 2 // the backslash and the byte it escapes
-		default:
-			j++ // a control character: the reader refuses it, not this
-		}
-	}
-}
-
-// skipValue returns the end of the value that starts at i.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return len(b)
-	}
-	switch b[i] {
-	case '"':
-		end, _, _ := stringEnd(b, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, _, _ := stringEnd(b, j)
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i
-	for j < len(b) && !valueEnds[b[j]] {
-		j++
-	}
-	return j
-}
-
-// valueEnds marks the bytes that end a number or literal.
-var valueEnds = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 // splicePolicy is treePolicy without its rule on a whole object, which
@@ -53,12 +54,23 @@ func spliceOrSkip(t testing.TB, p *Policy, raw string) (applied, spliced []byte,
 	if string(m.appendTree(nil, tree)) != string(Append(nil, doc)) {
 		return nil, nil, false // read differently: the stage decodes such events
 	}
-	s := splicer{p: p, tp: p.forType("t"), src: []byte(raw)}
-	out, ok := s.splice(nil)
+	out, ok := spliceRaw(p, raw)
 	if !ok {
 		return nil, nil, false
 	}
 	return Append(nil, p.Apply("t", doc)), out, true
+}
+
+// spliceRaw splices raw along its tape; ok is false when the splicer gives
+// up or the tape reader leaves raw to encoding/json.
+func spliceRaw(p *Policy, raw string) ([]byte, bool) {
+	var r jsontext.TapeReader
+	tape := r.Read([]byte(raw))
+	if tape == nil {
+		return nil, false
+	}
+	s := splicer{p: p, tp: p.forType("t"), t: tape, src: []byte(raw)}
+	return s.splice(nil)
 }
 
 func TestSpliceMatchesApply(t *testing.T) {
@@ -77,7 +89,7 @@ func TestSpliceMatchesApply(t *testing.T) {
 		{`{"lines":[1, 2 ,3]}`, `{"lines":[1 ,3]}`},
 		{`{"refs":["r1",2,null,{"a":1}]}`, `{"refs":["[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]"]}`},
 		{"{\n  \"text\": \"mail x.y@z.example now\",\n  \"n\": 1\n}", "{\n  \"text\": \"mail [REDACTED] now\",\n  \"n\": 1\n}"},
-		{`{"t\u0065xt":"a\u00e9 x.y@z.example \"q\""}`, `{"t\u0065xt":"aé [REDACTED] \"q\""}`},
+		{`{"text":"a\u00e9 x.y@z.example \"q\""}`, `{"text":"aé [REDACTED] \"q\""}`},
 		{`"free text with bob@acme.example"`, `"free text with [REDACTED]"`},
 		{`[{"payer":{"iban":"x"}}]`, `[{"payer":{"iban":"x"}}]`},
 	} {
@@ -110,11 +122,10 @@ func TestSpliceGivesUp(t *testing.T) {
 		p   *Policy
 		raw string
 	}{
-		{tree, `{"payer":{"iban":"DE89370400440532013000"}}`}, // keep_last of a whole object
-		{tree, `{"text":"\ud83d\ude00 x@y.example"}`},         // a surrogate escape in scanned text
+		{tree, `{"payer":{"iban":"DE89370400440532013000"}}`},   // keep_last of a whole object
+		{tree, `{"payer":{"iban":["DE89370400440532013000"]}}`}, // … and of an array
 	} {
-		s := splicer{p: tc.p, tp: tc.p.forType("t"), src: []byte(tc.raw)}
-		if out, ok := s.splice(nil); ok {
+		if out, ok := spliceRaw(tc.p, tc.raw); ok {
 			t.Errorf("%s: spliced to %s", tc.raw, out)
 		}
 	}
@@ -149,22 +160,46 @@ func FuzzSpliceMatchesApply(f *testing.F) {
 	})
 }
 
-// FuzzSpliceNeverPanics: the stage hands the splicer only parsed JSON,
-// but any text must at worst make it give up.
-func FuzzSpliceNeverPanics(f *testing.F) {
+// FuzzAppendMaskedNeverPanics: the stage hands AppendMasked only JSON,
+// with its tape, but any text must at worst be refused, and JSON must come
+// out as JSON, read onto a tape here or not.
+func FuzzAppendMaskedNeverPanics(f *testing.F) {
 	f.Add(`{"note":1,"lines":[1,2`)
 	f.Add(`{a}`)
 	f.Add(`{"x":"\`)
 	f.Add(`[,,]`)
+	f.Add(`{"text":"\ud83d\ude00 x@y.example","note":1,"lines":[{"card":"4111111111111111"},2]}`)
 	p, err := Compile("masking", splicePolicy, env)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		s := splicer{p: p, tp: p.forType("t"), src: []byte(raw)}
-		out, ok := s.splice(nil)
-		if ok && json.Valid([]byte(raw)) && !json.Valid(out) {
-			t.Fatalf("%q spliced to invalid %q", raw, out)
+		out := p.AppendMasked(nil, "t", []byte(raw), nil)
+		if json.Valid([]byte(raw)) && !json.Valid(out) {
+			t.Fatalf("%q masked to invalid %q", raw, out)
 		}
 	})
+}
+
+// TestAppendMaskedWithoutTape: an event the tape reader leaves to
+// encoding/json (an escaped name, a surrogate escape) is masked the Apply
+// way, not passed through.
+func TestAppendMaskedWithoutTape(t *testing.T) {
+	p, err := Compile("masking", splicePolicy, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		`{"t\u0065xt":"a x.y@z.example","note":"gone"}`,
+		`{"text":"\ud83d\ude00 x.y@z.example","note":"gone"}`,
+	} {
+		var r jsontext.TapeReader
+		if r.Read([]byte(raw)) != nil {
+			t.Fatalf("%s has a tape: the test would not reach the Apply way", raw)
+		}
+		want := string(Append(nil, p.Apply("t", decodeJSON(t, []byte(raw)))))
+		if got := string(p.AppendMasked(nil, "t", []byte(raw), nil)); got != want {
+			t.Errorf("%s\nAppendMasked %s\nApply        %s", raw, got, want)
+		}
+	}
 }

@@ -60,22 +60,30 @@ type member struct {
 }
 
 // AppendMasked masks the event src for eventType and appends it to dst.
-// src is an event that encoding/json and fastjson read alike (the stage
-// checks). Nearly every event is masked in its own text (splicer); what
-// the splicer gives up on is parsed by fastjson and masked in the tree
-// (appendMaskedTree). Either way the document is the one Apply gives for
-// the same event decoded by encoding/json: Apply is the reference, and
-// the way of an event fastjson cannot read at all.
-func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte) []byte {
+// t is src's tape, as the stage read it, or nil; src must be JSON that
+// encoding/json reads. Nearly every event is masked in its own text along
+// its tape (splicer); what the splicer gives up on is parsed by fastjson
+// and masked in the tree (appendMaskedTree). Either way the document is
+// the one Apply gives for the same event decoded by encoding/json: Apply
+// is the reference, and the way of an event that has no tape.
+func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte, t *jsontext.Tape) []byte {
 	tp := p.forType(eventType)
 	if tp.splice {
 		s, _ := p.splicers.Get().(*splicer)
 		if s == nil {
 			s = new(splicer)
 		}
-		*s = splicer{p: p, tp: tp, src: src, key: s.key[:0], str: s.str[:0], texts: s.texts[:0], hits: s.hits[:0]}
+		if t == nil {
+			t = s.reader.Read(src)
+		}
+		if t == nil {
+			p.splicers.Put(s)
+			return p.appendApplied(dst, eventType, src)
+		}
+		*s = splicer{p: p, tp: tp, t: t, src: src, reader: s.reader, str: s.str[:0], texts: s.texts[:0], hits: s.hits[:0]}
 		out, ok := s.splice(dst)
-		s.p, s.tp, s.src, s.out = nil, nil, nil, nil
+		s.p, s.tp, s.t, s.src, s.out = nil, nil, nil, nil, nil
+		s.reader.Release()
 		p.splicers.Put(s)
 		if ok {
 			return out

@@ -124,7 +124,7 @@ func TestAppendMaskedWithoutSplicing(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := string(Append(nil, p.Apply("t", doc)))
-		if got := string(p.AppendMasked(nil, "t", []byte(raw))); got != want {
+		if got := string(p.AppendMasked(nil, "t", []byte(raw), nil)); got != want {
 			t.Errorf("%.80s…\nAppendMasked %.200s\nApply        %.200s", raw, got, want)
 		}
 	}

@@ -27,13 +27,12 @@ const (
 
 // Masker rewrites a valid event before it is stored. Apply works on a
 // decoded document, which it may modify (the stage owns it), and returns
-// the document to store; AppendMasked masks the event's text, one that
-// encoding/json and fastjson read alike, and appends JSON that reads as
-// the document Apply gives.
+// the document to store; AppendMasked masks the event's text along its
+// tape and appends JSON that reads as the document Apply gives.
 type Masker interface {
 	Active(eventType string) bool
 	Apply(eventType string, doc any) any
-	AppendMasked(dst []byte, eventType string, src []byte) []byte
+	AppendMasked(dst []byte, eventType string, src []byte, t *jsontext.Tape) []byte
 }
 
 // Encoder turns a masked document back into JSON.
@@ -176,7 +175,7 @@ func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *jsontext.Tape, 
 		}
 	}
 	if p.mask != nil && p.mask.Active(sch.Type) {
-		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)+64), sch.Type, env.Payload)
+		env.Payload = p.mask.AppendMasked(make([]byte, 0, len(env.Payload)+64), sch.Type, env.Payload, t)
 	}
 	return nil
 }
