@@ -92,11 +92,13 @@ func findCards(dst [][2]int, s string) [][2]int {
 	if len(s) < 13 {
 		return out
 	}
-	for i := 0; i < len(s); i++ {
+	for i := 0; i+13 <= len(s); i++ {
 		// Only a digit can start a number: on to the next one, eight
-		// bytes at a time.
+		// bytes at a time. A number starting less than 13 bytes before
+		// the end is too short for a card, as in most references and
+		// timestamps.
 		i = jsontext.SkipToByteBetween(s, i, '0'-1, '9'+1)
-		if i >= len(s) {
+		if i+13 > len(s) {
 			break
 		}
 		if !isDigit(s[i]) {
