@@ -226,39 +226,36 @@ func (r *TapeReader) close(at, n, i int) int {
 	return i + 1
 }
 
-func (r *TapeReader) object(i int) (int, bool) {
+func (r *TapeReader) object(i int) (int, bool) { return r.container(i, KindObject, '}') }
+
+func (r *TapeReader) array(i int) (int, bool) { return r.container(i, KindArray, ']') }
+
+// container reads the object or array at i up to its closer: members for
+// an object, elements for an array, separated by commas.
+func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
 	b := r.tape.src
-	at, ok := r.open(KindObject, i)
+	at, ok := r.open(kind, i)
 	if !ok {
 		return 0, false
 	}
 	i = SkipSpace(b, i+1)
-	n := 0
-	if i < len(b) && b[i] == '}' {
-		return r.close(at, n, i), true
+	if i < len(b) && b[i] == closer {
+		return r.close(at, 0, i), true
 	}
-	for {
-		if i >= len(b) || b[i] != '"' {
+	for n := 1; ; n++ {
+		if kind == KindObject {
+			i, ok = r.member(i)
+		} else {
+			i, ok = r.value(i)
+		}
+		if !ok {
 			return 0, false
 		}
-		end, escaped, ok := r.string(i)
-		if !ok || escaped || !r.names.name(b, i+1, end-1) {
-			return 0, false // an escaped name could spell another: encoding/json decides
-		}
-		r.push(tok{kind: KindString, start: uint32(i), end: uint32(end)})
-		i = SkipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return 0, false
-		}
-		if i, ok = r.value(SkipSpace(b, i+1)); !ok {
-			return 0, false
-		}
-		n++
 		i = SkipSpace(b, i)
 		switch {
 		case i < len(b) && b[i] == ',':
 			i = SkipSpace(b, i+1)
-		case i < len(b) && b[i] == '}':
+		case i < len(b) && b[i] == closer:
 			return r.close(at, n, i), true
 		default:
 			return 0, false
@@ -266,32 +263,22 @@ func (r *TapeReader) object(i int) (int, bool) {
 	}
 }
 
-func (r *TapeReader) array(i int) (int, bool) {
+// member reads the name, colon and value of the member at i.
+func (r *TapeReader) member(i int) (int, bool) {
 	b := r.tape.src
-	at, ok := r.open(KindArray, i)
-	if !ok {
+	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	i = SkipSpace(b, i+1)
-	n := 0
-	if i < len(b) && b[i] == ']' {
-		return r.close(at, n, i), true
+	end, escaped, ok := r.string(i)
+	if !ok || escaped || !r.names.name(b, i+1, end-1) {
+		return 0, false // an escaped name could spell another: encoding/json decides
 	}
-	for {
-		if i, ok = r.value(i); !ok {
-			return 0, false
-		}
-		n++
-		i = SkipSpace(b, i)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i = SkipSpace(b, i+1)
-		case i < len(b) && b[i] == ']':
-			return r.close(at, n, i), true
-		default:
-			return 0, false
-		}
+	r.push(tok{kind: KindString, start: uint32(i), end: uint32(end)})
+	i = SkipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return 0, false
 	}
+	return r.value(SkipSpace(b, i+1))
 }
 
 // nameTracker finds a member name repeated within one object

@@ -64,7 +64,8 @@ func FuzzTapeReaderRefusesOnlyWhatItMust(f *testing.F) {
 			}
 			return
 		}
-		repeated, large, deep := repeatsName(tree), hasLargeObject(tree), depth(tree) > maxTapeDepth
+		repeated, large, depth := shape(tree)
+		deep := depth > maxTapeDepth
 		if read && (repeated || large || deep) {
 			t.Fatalf("%q: read with a repeated name, a large object or too deep", b)
 		}
@@ -72,22 +73,6 @@ func FuzzTapeReaderRefusesOnlyWhatItMust(f *testing.F) {
 			t.Fatalf("%q: refused", b)
 		}
 	})
-}
-
-func depth(v *fastjson.Value) int {
-	d := 0
-	switch v.Type() {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		o.Visit(func(_ []byte, c *fastjson.Value) { d = max(d, depth(c)) })
-		return d + 1
-	case fastjson.TypeArray:
-		for _, c := range v.GetArray() {
-			d = max(d, depth(c))
-		}
-		return d + 1
-	}
-	return 0
 }
 
 // plainTokensSlow is the reference: byte by byte in strings, and a
@@ -125,39 +110,28 @@ func plainTokensSlow(b []byte) bool {
 
 var gapToken = regexp.MustCompile(`^(?:[{}\[\],: \t\n\r]|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)`)
 
-func hasLargeObject(v *fastjson.Value) bool {
+// shape walks a document fastjson read: whether an object repeats a
+// name, whether one has more than 64 members, and how deep it nests.
+func shape(v *fastjson.Value) (repeated, large bool, depth int) {
+	var children []*fastjson.Value
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		large := o.Len() > 64
-		o.Visit(func(_ []byte, c *fastjson.Value) { large = large || hasLargeObject(c) })
-		return large
-	case fastjson.TypeArray:
-		for _, c := range v.GetArray() {
-			if hasLargeObject(c) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func repeatsName(v *fastjson.Value) bool {
-	switch v.Type() {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		names, repeated := map[string]bool{}, false
+		names := map[string]bool{}
+		large = o.Len() > 64
 		o.Visit(func(k []byte, c *fastjson.Value) {
-			repeated = repeated || names[string(k)] || repeatsName(c)
+			repeated = repeated || names[string(k)]
 			names[string(k)] = true
+			children = append(children, c)
 		})
-		return repeated
 	case fastjson.TypeArray:
-		for _, c := range v.GetArray() {
-			if repeatsName(c) {
-				return true
-			}
-		}
+		children = v.GetArray()
+	default:
+		return false, false, 0
 	}
-	return false
+	for _, c := range children {
+		r, l, d := shape(c)
+		repeated, large, depth = repeated || r, large || l, max(depth, d)
+	}
+	return repeated, large, depth + 1
 }
