@@ -208,11 +208,14 @@ func (n *fastNode) valid(t *jsontext.Tape, i int, sc *walkScratch) bool {
 		return *n.always
 	}
 	k := t.Kind(i)
-	var str []byte // a string's value, read once for every check
-	if k == jsontext.KindString {
+	var str, num []byte // a string's value or a number's text, read once for every check
+	switch k {
+	case jsontext.KindString:
 		str = t.Str(i, &sc.str)
+	case jsontext.KindNumber:
+		num = t.Raw(i)
 	}
-	if n.types != 0 && !n.typeOK(k, t.Raw(i)) {
+	if n.types != 0 && !n.typeOK(k, num) {
 		return false
 	}
 	if len(n.consts) > 0 && !n.constOK(k, str) {
@@ -232,11 +235,11 @@ func (n *fastNode) valid(t *jsontext.Tape, i int, sc *walkScratch) bool {
 			return false
 		}
 	case jsontext.KindNumber:
-		if !n.numberOK(jsontext.View(t.Raw(i))) {
+		if !n.numberOK(jsontext.View(num)) {
 			return false
 		}
 	}
-	if n.format != nil && !n.formatOK(k, str, t.Raw(i)) {
+	if n.format != nil && !n.formatOK(k, str, num) {
 		return false
 	}
 	if !n.ref.valid(t, i, sc) {
@@ -261,29 +264,29 @@ func (n *fastNode) valid(t *jsontext.Tape, i int, sc *walkScratch) bool {
 // walkScratch is per-walk space for unescaping a string.
 type walkScratch struct{ str []byte }
 
-// formatOK checks the format of a string (str) or number (raw).
-func (n *fastNode) formatOK(k jsontext.Kind, str, raw []byte) bool {
+// formatOK checks the format of a string (str) or number (num).
+func (n *fastNode) formatOK(k jsontext.Kind, str, num []byte) bool {
 	if n.quickFormat != nil && k == jsontext.KindString && n.quickFormat(str) {
 		return true
 	}
-	return n.format(formatArg(k, str, raw))
+	return n.format(formatArg(k, str, num))
 }
 
 // formatArg is the value the library's format checkers take: they look
 // only at strings (and numbers, for none of the formats used here) and
 // accept any other kind.
-func formatArg(k jsontext.Kind, str, raw []byte) any {
+func formatArg(k jsontext.Kind, str, num []byte) any {
 	switch k {
 	case jsontext.KindString:
 		return jsontext.View(str)
 	case jsontext.KindNumber:
-		return json.Number(raw)
+		return json.Number(num)
 	}
 	return nil
 }
 
-// typeOK checks the value's kind; raw is a number's text.
-func (n *fastNode) typeOK(k jsontext.Kind, raw []byte) bool {
+// typeOK checks the value's kind; num is a number's text.
+func (n *fastNode) typeOK(k jsontext.Kind, num []byte) bool {
 	var bit uint8
 	switch k {
 	case jsontext.KindObject:
@@ -302,7 +305,7 @@ func (n *fastNode) typeOK(k jsontext.Kind, raw []byte) bool {
 		}
 		// Only plain digits are certainly an integer; 2.0 or 1e3 are
 		// integers too, but the library decides those.
-		return n.types&typeInteger != 0 && plainInteger(jsontext.View(raw))
+		return n.types&typeInteger != 0 && plainInteger(jsontext.View(num))
 	default:
 		return false
 	}
