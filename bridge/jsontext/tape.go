@@ -1,8 +1,8 @@
 package jsontext
 
 import (
-	"bytes"
 	"math"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -211,7 +211,9 @@ func (r *TapeReader) open(kind Kind, i int) (int, bool) {
 	if r.depth++; r.depth > maxTapeDepth {
 		return 0, false
 	}
-	r.names.bracket(r.tape.src[i])
+	if kind == KindObject {
+		r.names.open()
+	}
 	r.push(tok{kind: kind, start: uint32(i)})
 	return len(r.tape.toks) - 1, true
 }
@@ -220,8 +222,10 @@ func (r *TapeReader) open(kind Kind, i int) (int, bool) {
 // closing bracket at i; it returns the container's end.
 func (r *TapeReader) close(at, n, i int) int {
 	r.depth--
-	r.names.bracket(r.tape.src[i])
 	t := &r.tape.toks[at]
+	if t.kind == KindObject {
+		r.names.close()
+	}
 	t.next, t.n, t.end = uint32(len(r.tape.toks)), uint32(n), uint32(i+1)
 	return i + 1
 }
@@ -284,14 +288,15 @@ func (r *TapeReader) member(i int) (int, bool) {
 // nameTracker finds a member name repeated within one object
 // (encoding/json keeps the last of a repeated name, a lookup on the tape
 // the first, and a masking rule must see the value that was validated)
-// while the tape is read, so it need not be walked again for it. Names are compared pairwise, and only within a class of (length,
-// first and last byte): event objects have a few dozen members, where
-// this beats building a set. names is a stack: each open object's names
-// sit above its parent's.
+// while the tape is read, so it need not be walked again for it. Names
+// are compared pairwise, and only within a class of (length, first and
+// last byte): event objects have a few dozen members, where this beats
+// building a set. The reader opens a frame per object; names is a stack,
+// each open object's names above its parent's.
 //
-// It answers "cannot tell" (false) for an escaped name, which could spell
-// another name differently, and for an object of more than 64 members:
-// the slow way decides those.
+// It answers "cannot tell" (false) for an object of more than 64
+// members: the slow way decides those. The reader itself refuses escaped
+// names, which could spell another name differently.
 //
 // Names are kept as offsets into the text, not as slices of it: storing a
 // pointer costs a write barrier while the collector marks, and clearing
@@ -305,9 +310,8 @@ type nameTracker struct {
 type nameSpan struct{ start, end uint32 }
 
 type nameFrame struct {
-	object bool
-	seen   uint64 // the classes of its names so far
-	start  int    // its first name in names
+	seen  uint64 // the classes of its names so far
+	start int    // its first name in names
 }
 
 func (t *nameTracker) reset() {
@@ -315,31 +319,25 @@ func (t *nameTracker) reset() {
 	t.names = t.names[:0]
 }
 
-// bracket follows the nesting; false for a bracket that closes nothing.
-func (t *nameTracker) bracket(c byte) bool {
-	switch c {
-	case '{', '[':
-		t.frames = append(t.frames, nameFrame{object: c == '{', start: len(t.names)})
-	case '}', ']':
-		if len(t.frames) == 0 {
-			return false
-		}
-		f := t.frames[len(t.frames)-1]
-		t.names = t.names[:f.start]
-		t.frames = t.frames[:len(t.frames)-1]
-	}
-	return true
+// open starts an object's frame.
+func (t *nameTracker) open() {
+	t.frames = append(t.frames, nameFrame{start: len(t.names)})
+}
+
+// close ends the innermost object's frame and forgets its names.
+func (t *nameTracker) close() {
+	f := t.frames[len(t.frames)-1]
+	t.names = t.names[:f.start]
+	t.frames = t.frames[:len(t.frames)-1]
 }
 
 // name records the raw name text[start:end] in the innermost object:
 // false when the object already has it, or when the tracker cannot tell.
+// The text is at most 4 GiB (the reader checks), so offsets fit 32 bits.
 func (t *nameTracker) name(text []byte, start, end int) bool {
-	if len(t.frames) == 0 || end > math.MaxUint32 {
-		return false
-	}
 	k := text[start:end]
 	f := &t.frames[len(t.frames)-1]
-	if !f.object || len(t.names)-f.start >= 64 || bytes.IndexByte(k, '\\') >= 0 {
+	if len(t.names)-f.start >= 64 {
 		return false
 	}
 	bit := nameClass(k)
@@ -372,7 +370,8 @@ var numberByte = func() (t [256]bool) {
 }()
 
 // escapeLen is the length of the escape sequence at the start of b, or 0
-// when it is not one the tape takes (see tapeReader).
+// when it is not one the tape takes (see TapeReader): a surrogate is
+// left to encoding/json, as AppendUnescaped leaves it.
 func escapeLen(b []byte) int {
 	if len(b) < 2 || b[0] != '\\' {
 		return 0
@@ -384,16 +383,11 @@ func escapeLen(b []byte) int {
 		if len(b) < 6 {
 			return 0
 		}
-		if _, ok := hex4(b[2:6]); ok && !surrogate(b[2:6]) {
+		if r, ok := hex4(b[2:6]); ok && !utf16.IsSurrogate(r) {
 			return 6
 		}
 	}
 	return 0
-}
-
-// surrogate: \uD800 to \uDFFF.
-func surrogate(h []byte) bool {
-	return (h[0] == 'd' || h[0] == 'D') && (h[1] >= '8' && h[1] <= '9' || h[1] >= 'a' && h[1] <= 'f' || h[1] >= 'A' && h[1] <= 'F')
 }
 
 // nameClass is the bit of a name's class among 64, by its length and
