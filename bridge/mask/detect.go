@@ -89,9 +89,6 @@ func isLetter(c byte) bool { return byteClass[c]&(classUpper|classLower) != 0 }
 // not hide it.
 func findCards(dst [][2]int, s string) [][2]int {
 	out := dst
-	if len(s) < 13 {
-		return out
-	}
 	for i := 0; i+13 <= len(s); i++ {
 		// Only a digit can start a number: on to the next one, eight
 		// bytes at a time. A number starting less than 13 bytes before

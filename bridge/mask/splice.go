@@ -8,7 +8,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
-// splicer masks an event in its own text: one pass reads the JSON with
+// splicer masks an event in its own text: one walk along its tape keeps
 // the path of every value in view, and the output is the input with the
 // masked values' spans replaced and dropped members cut out, everything
 // else copied in bulk. Writing the whole document back from a tree was

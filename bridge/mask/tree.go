@@ -98,7 +98,7 @@ func (p *Policy) AppendMasked(dst []byte, eventType string, src []byte, t *jsont
 	if err != nil {
 		return p.appendApplied(dst, eventType, src)
 	}
-	return p.appendMaskedTree(dst, m, eventType, doc)
+	return p.appendMaskedTree(dst, m, tp, doc)
 }
 
 // appendApplied masks src decoded by encoding/json, the reference way.
@@ -114,18 +114,17 @@ func (p *Policy) appendApplied(dst []byte, eventType string, src []byte) []byte 
 	return Append(dst, p.Apply(eventType, doc))
 }
 
-// appendMaskedTree masks doc, a tree parsed by fastjson, for eventType and
-// appends it as JSON. doc is modified. The result is byte for byte what
+// appendMaskedTree masks doc, a tree parsed by fastjson, by the type's
+// policy tp and appends it as JSON. doc is modified. The result is byte for byte what
 // Append writes for the same document decoded and masked by Apply
 // (TestAppendMaskedMatchesApply, FuzzAppendMaskedMatchesApply).
-func (p *Policy) appendMaskedTree(dst []byte, m *treeMask, eventType string, doc *fastjson.Value) []byte {
+func (p *Policy) appendMaskedTree(dst []byte, m *treeMask, tp *typePolicy, doc *fastjson.Value) []byte {
 	defer func() {
 		m.arena.Reset()
 		clear(m.replaced)
 		m.replaced = m.replaced[:0]
 		m.texts = m.texts[:0]
 	}()
-	tp := p.forType(eventType)
 	for _, r := range tp.fields {
 		doc = m.visit(doc, r.path.segs, func(v *fastjson.Value) (*fastjson.Value, bool) {
 			if r.act.kind == config.MaskDrop {

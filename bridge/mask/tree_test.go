@@ -46,7 +46,7 @@ func maskBothWays(t testing.TB, p *Policy, raw string) (applied, appended string
 	if string(m.appendTree(nil, tree)) != string(Append(nil, doc)) {
 		return "", "", false
 	}
-	return string(Append(nil, p.Apply("t", doc))), string(p.appendMaskedTree(nil, new(treeMask), "t", tree)), true
+	return string(Append(nil, p.Apply("t", doc))), string(p.appendMaskedTree(nil, new(treeMask), p.forType("t"), tree)), true
 }
 
 func TestAppendMaskedMatchesApply(t *testing.T) {

@@ -181,8 +181,8 @@ func (s *Stage) processTree(p *Partner, env *bridge.Envelope, t *jsontext.Tape, 
 }
 
 // processDecoded handles what the tape reader leaves to encoding/json's
-// reading (see jsontext.TapeReader): malformed payloads, repeated or escaped member
-// names, escaped surrogates, invalid UTF-8, deep nesting.
+// reading (see jsontext.TapeReader): malformed payloads, repeated or
+// escaped member names, escaped surrogates, invalid UTF-8, deep nesting.
 func (s *Stage) processDecoded(p *Partner, env *bridge.Envelope) error {
 	doc, err := Decode(env.Payload)
 	if err != nil {
