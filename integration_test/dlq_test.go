@@ -18,8 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
 const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"

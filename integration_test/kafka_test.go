@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
 	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
 )

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
 // partnerNATS starts a partner's NATS server with a JetStream stream and

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
 func valPayment(i int, iban, email string) string {

@@ -24,9 +24,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 	"github.com/dmzbridge/dmzbridge/schemas"
 )
 

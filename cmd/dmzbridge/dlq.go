@@ -19,10 +19,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
 // Exit codes of the dlq commands beyond those in main.go.

@@ -53,7 +53,7 @@ func TestCheckReportsSchemaAndMaskingErrors(t *testing.T) {
 
 func TestCheckAcceptsShippedSchemas(t *testing.T) {
 	t.Setenv("APP_TEST_MASK_KEY", "0123456789abcdef-key")
-	yaml := strings.ReplaceAll(checkYAML, "%SCHEMAS%", filepath.Join("..", "..", "..", "schemas"))
+	yaml := strings.ReplaceAll(checkYAML, "%SCHEMAS%", filepath.Join("..", "..", "schemas"))
 	yaml = strings.Replace(yaml, "payer..email", "payer.email", 1)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
