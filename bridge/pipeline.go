@@ -84,6 +84,8 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// A stage that panics dead-letters its event as unhandled.
+	opts.Stages = RecoverStages(opts.Stages)
 	obs := opts.Observer
 	if obs == nil {
 		obs = Observers(nil)

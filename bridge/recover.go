@@ -1,0 +1,49 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+// Recovered is a stage whose panics become rejections: an event that
+// makes a stage panic is dead-lettered as unhandled, and the bridge goes
+// on with the next one. No single event may stop a partner's flow.
+type Recovered struct{ Stage }
+
+// Recover wraps st; a stage already wrapped is returned as it is.
+func Recover(st Stage) Stage {
+	if _, ok := st.(Recovered); ok {
+		return st
+	}
+	return Recovered{st}
+}
+
+// RecoverStages wraps every stage of a chain with Recover.
+func RecoverStages(stages []Stage) []Stage {
+	out := make([]Stage, len(stages))
+	for i, st := range stages {
+		out[i] = Recover(st)
+	}
+	return out
+}
+
+// Process implements Stage.
+func (r Recovered) Process(ctx context.Context, env *Envelope) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Reject(ReasonUnhandled, "stage %s panicked: %s", r.Stage.Name(), panicText(v))
+		}
+	}()
+	return r.Stage.Process(ctx, env)
+}
+
+// panicText names a panic without quoting the value a stage panicked
+// with, which may hold partner data; the runtime's own errors (index out
+// of range, nil dereference) hold none and are kept.
+func panicText(v any) string {
+	if re, ok := v.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("%T", v)
+}
