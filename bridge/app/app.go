@@ -42,7 +42,7 @@ func Check(cfg *config.Config, reg *bridge.Registry) error {
 	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
 	var errs config.FieldErrors
 	errs.Merge("", err)
-	_, err = Stages(cfg)
+	_, err = NewChain(cfg)
 	errs.Merge("", err)
 	return errs.Err()
 }
@@ -72,7 +72,7 @@ type Options struct {
 	Logger    *slog.Logger
 	Registry  *bridge.Registry
 	Observers []bridge.Observer
-	// Stages replaces the stages built from the config (tests).
+	// Stages replaces the Chain built from the config (tests).
 	Stages []bridge.Stage
 	// SpanExporter receives the bridge's spans instead of the configured
 	// OTLP exporter (tests).
@@ -131,10 +131,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	}
 	stages := opts.Stages
 	if stages == nil {
-		if stages, err = Stages(cfg); err != nil {
+		chain, err := NewChain(cfg)
+		if err != nil {
 			b.Close()
 			return nil, err
 		}
+		stages = chain.Intake
 	}
 	normalize, err := Normalizer(cfg)
 	if err != nil {

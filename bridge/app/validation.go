@@ -30,8 +30,16 @@ func loadSchemas(cfg *config.Config) (*validate.Registry, error) {
 	return reg, nil
 }
 
-// validationStages builds the validation-and-masking stage.
-func validationStages(cfg *config.Config) ([]bridge.Stage, error) {
+// validation is the validation-and-masking stage with what it was built
+// from, which the stored-event check of a replay needs too.
+type validation struct {
+	stage *validate.Stage
+	reg   *validate.Registry
+	masks map[string]validate.Masker
+}
+
+// buildValidation builds the validation-and-masking stage.
+func buildValidation(cfg *config.Config) (*validation, error) {
 	var errs config.FieldErrors
 	reg, err := loadSchemas(cfg)
 	errs.Merge("", err)
@@ -57,7 +65,7 @@ func validationStages(cfg *config.Config) ([]bridge.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []bridge.Stage{st}, nil
+	return &validation{stage: st, reg: reg, masks: masks}, nil
 }
 
 // cloudEventsNormalizer builds the CloudEvents normalizer with the schema

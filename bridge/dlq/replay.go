@@ -58,11 +58,14 @@ type Recorder interface {
 // Replayer puts dead-lettered events back into the ingest stream.
 type Replayer struct {
 	Store *Store
-	// Stages are today's intake stages (app.Stages): an event that failed
-	// at intake runs them again, so one rejected by a since-fixed schema
-	// now passes. Events that failed while forwarding were validated and
-	// masked before they were stored and go back unchanged.
+	// Stages are today's intake stages (app.Chain's Intake): an event that
+	// failed at intake runs them again, so one rejected by a since-fixed
+	// schema now passes.
 	Stages []bridge.Stage
+	// Stored are today's checks of a stored event (app.Chain's Stored): an
+	// event that failed while forwarding was checked and masked before it
+	// was stored, and runs them before it goes back.
+	Stored []bridge.Stage
 	// Limiter bounds replays per second; nil is unlimited.
 	Limiter *rate.Limiter
 	DryRun  bool
@@ -83,7 +86,7 @@ func ReplayMsgID(stream string, seq uint64) string {
 	return "replay-" + stream + "-" + strconv.FormatUint(seq, 10)
 }
 
-// Replay handles one entry: stages (for intake failures), publish into the
+// Replay handles one entry: the chain (Stages or Stored), publish into the
 // ingest stream, wait for the PubAck, and only then delete the entry.
 func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner}
@@ -96,22 +99,24 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
 		return r.record(ctx, "replay", e, res)
 	}
-	if e.FailedIn != bridge.FailedAtForward {
-		for _, st := range r.Stages {
-			err := st.Process(ctx, env)
-			if err == nil {
-				continue
+	stages := r.Stages
+	if e.FailedIn == bridge.FailedAtForward {
+		stages = r.Stored
+	}
+	for _, st := range stages {
+		err := st.Process(ctx, env)
+		if err == nil {
+			continue
+		}
+		if rej, ok := bridge.AsRejection(err); ok {
+			res.Outcome, res.Reason, res.Detail = StillRejected, rej.Reason, rej.Detail
+			if r.DryRun {
+				res.Outcome = WouldReject
 			}
-			if rej, ok := bridge.AsRejection(err); ok {
-				res.Outcome, res.Reason, res.Detail = StillRejected, rej.Reason, rej.Detail
-				if r.DryRun {
-					res.Outcome = WouldReject
-				}
-				return r.record(ctx, "replay", e, res)
-			}
-			res.Outcome, res.Detail = Failed, fmt.Sprintf("stage %s: %v", st.Name(), err)
 			return r.record(ctx, "replay", e, res)
 		}
+		res.Outcome, res.Detail = Failed, fmt.Sprintf("stage %s: %v", st.Name(), err)
+		return r.record(ctx, "replay", e, res)
 	}
 	if r.DryRun {
 		res.Outcome = WouldReplay

@@ -337,7 +337,7 @@ func demoReplay(ctx context.Context, out io.Writer, b *app.Bridge, dir string, p
 	if err != nil {
 		return 0, fmt.Errorf("demo replay config: %w", err)
 	}
-	stages, err := app.Stages(fixed)
+	chain, err := app.NewChain(fixed)
 	if err != nil {
 		return 0, fmt.Errorf("demo replay stages: %w", err)
 	}
@@ -347,7 +347,7 @@ func demoReplay(ctx context.Context, out io.Writer, b *app.Bridge, dir string, p
 		return 0, fmt.Errorf("demo replay: list dead letters: %w", err)
 	}
 	fmt.Fprintf(out, "\noperator: allow invoice.issued for every partner, then `dmzbridge dlq replay --reason type_not_allowed` (%d entries)\n", len(entries))
-	r := dlq.Replayer{Store: store, Stages: stages}
+	r := dlq.Replayer{Store: store, Stages: chain.Intake, Stored: chain.Stored}
 	replayed := 0
 	for _, e := range entries {
 		res, err := r.Replay(ctx, e)

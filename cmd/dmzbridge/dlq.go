@@ -47,7 +47,7 @@ func (e codedError) ExitCode() int { return e.code }
 // dlqDeps are what the dlq commands take from outside; tests replace them.
 type dlqDeps struct {
 	now    func() time.Time
-	stages func(*config.Config) ([]bridge.Stage, error)
+	stages func(*config.Config) (*app.Chain, error)
 	// recorder builds the audit recorder for replay and purge.
 	recorder func(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error)
 	// policy builds the display masking policy from the config.
@@ -56,7 +56,7 @@ type dlqDeps struct {
 }
 
 func defaultDlqDeps() dlqDeps {
-	return dlqDeps{now: time.Now, stages: app.Stages, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr}
+	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr}
 }
 
 // dlqConn are the connection flags every dlq command shares.
@@ -630,11 +630,11 @@ the audit trail with the operator.`,
 				return err
 			}
 			defer s.Close()
-			stages, err := deps.stages(s.cfg)
+			chain, err := deps.stages(s.cfg)
 			if err != nil {
 				return err
 			}
-			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun, Partners: map[string]bool{}}
+			r := &dlq.Replayer{Store: s.store, Stages: chain.Intake, Stored: chain.Stored, DryRun: dryRun, Partners: map[string]bool{}}
 			for _, p := range s.cfg.Partners {
 				r.Partners[p.Name] = true
 			}

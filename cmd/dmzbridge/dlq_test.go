@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
@@ -320,8 +321,8 @@ partners:
   - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
 `, url))
 	deps := testDeps()
-	deps.stages = func(*config.Config) ([]bridge.Stage, error) {
-		return []bridge.Stage{bridge.StageFunc{StageName: "schema", Fn: func(_ context.Context, e *bridge.Envelope) error {
+	deps.stages = func(*config.Config) (*app.Chain, error) {
+		return &app.Chain{Intake: []bridge.Stage{bridge.StageFunc{StageName: "schema", Fn: func(_ context.Context, e *bridge.Envelope) error {
 			if e.Partner == "logistics-b" {
 				return bridge.Reject(bridge.ReasonSchemaInvalid, "missing property carrier")
 			}
@@ -329,7 +330,7 @@ partners:
 				return bridge.Reject(bridge.ReasonMalformed, "not JSON")
 			}
 			return nil
-		}}}, nil
+		}}}}, nil
 	}
 	var recorded []string
 	deps.recorder = func(context.Context, jetstream.JetStream, bridge.Topology, *config.Config, string, func() time.Time) (dlq.Recorder, error) {
@@ -482,7 +483,7 @@ partners:
   - {name: bank-a, inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}}
 `, url))
 	deps := testDeps()
-	deps.stages = func(*config.Config) ([]bridge.Stage, error) { return nil, nil }
+	deps.stages = func(*config.Config) (*app.Chain, error) { return &app.Chain{}, nil }
 	deps.recorder = nil
 
 	start := time.Now()
