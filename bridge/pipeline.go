@@ -56,9 +56,17 @@ type Options struct {
 	// forgotten by a restarted server) until AckWait and then deliver them
 	// behind newer events. Attempt counts start over with the process.
 	SoleConsumer bool
+	// ShutdownTimeout bounds Run's shutdown once its ctx ends (default
+	// DefaultShutdownTimeout). What is not stored and acknowledged by then
+	// (an event held by a stuck stage, say) is left unacknowledged, and
+	// its partner's broker redelivers it.
+	ShutdownTimeout time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
+
+// DefaultShutdownTimeout is Options.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Pipeline runs partner events from intake through JetStream to the ERP.
 // It implements Intake for the sources.
@@ -83,6 +91,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	// A stage that panics dead-letters its event as unhandled.
 	opts.Stages = RecoverStages(opts.Stages)
@@ -152,7 +163,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, env *Envelope, original []byt
 // Run starts the forwarders and the sources and blocks until ctx ends.
 // Shutdown drains in order: sources stop taking messages, every accepted
 // message gets its PubAck (and its source its ack), then the forwarders
-// finish the batch they hold and stop. Nothing accepted is dropped.
+// finish the batch they hold and stop. Nothing accepted is dropped. The
+// whole drain is bounded by ShutdownTimeout: a source or forwarder still
+// busy then (a stage that never returns, say) is abandoned, and what it
+// held was not acknowledged, so its broker redelivers it.
 func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 	fwdCtx, stopForwarders := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopForwarders()
@@ -177,23 +191,50 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 		}()
 	}
 	<-ctx.Done()
-	p.log.Info("shutting down: stopping intake")
-	swg.Wait()
-
-	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	p.log.Info("shutting down: stopping intake", "timeout", p.opts.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), p.opts.ShutdownTimeout)
 	defer cancel()
-	if err := p.writer.Close(drainCtx); err != nil {
+	if !waitOrDone(stopCtx, &swg) {
+		p.log.Error("intake did not stop within the shutdown timeout; events still being processed are not acknowledged and their brokers redeliver them")
+	}
+	if err := p.writer.Close(stopCtx); err != nil {
 		p.log.Error("drain of pending writes timed out; their sources will redeliver", "err", err)
 	}
 	stopForwarders()
-	fwg.Wait()
+	if !waitOrDone(stopCtx, &fwg) {
+		p.log.Error("forwarders did not stop within the shutdown timeout; unconfirmed events stay in the ingest stream")
+	}
 	// A round trip makes sure the server has processed the last acks and
 	// naks before the connection (or an embedded server) goes away.
-	if err := p.opts.JS.Conn().FlushTimeout(5 * time.Second); err != nil {
+	flush := min(5*time.Second, time.Until(deadlineOf(stopCtx)))
+	if flush <= 0 {
+		p.log.Warn("no time left to flush the final acks; unacknowledged events are redelivered and deduplicated")
+	} else if err := p.opts.JS.Conn().FlushTimeout(flush); err != nil {
 		p.log.Warn("flush of final acks failed; unacknowledged events are redelivered and deduplicated", "err", err)
 	}
 	p.log.Info("pipeline stopped")
 	return nil
+}
+
+// waitOrDone waits for wg until ctx ends and reports whether wg finished.
+// The waiting goroutine outlives a timeout only as long as what wg counts.
+func waitOrDone(ctx context.Context, wg *sync.WaitGroup) bool {
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 func (p *Pipeline) runForwarder(ctx context.Context, partner string) {

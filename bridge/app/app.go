@@ -151,8 +151,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
-		SoleConsumer: cfg.JetStream.Embedded,
-		Observer:     bridge.Observers(append(extra, opts.Observers...)), Logger: log,
+		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout,
+		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})
 	if err != nil {
 		b.Close()

@@ -24,7 +24,14 @@ type Config struct {
 	// SchemasDir holds the event types' JSON Schemas (see validation.go).
 	SchemasDir string  `yaml:"schemas_dir"`
 	Tracing    Tracing `yaml:"tracing"`
+	// ShutdownTimeout bounds the drain after SIGINT/SIGTERM; what is not
+	// stored and acknowledged by then is redelivered by the partner's
+	// broker.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
+
+// DefaultShutdownTimeout is shutdown_timeout's default.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Connector names a registered connector type and carries its options,
 // which the connector itself decodes and validates.
@@ -130,6 +137,9 @@ func (c *Config) applyDefaults() {
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = "127.0.0.1:9180"
 	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -151,6 +161,9 @@ func (c *Config) Validate() error {
 	var errs FieldErrors
 	if c.Environment == "" {
 		errs.Add("environment", "required (e.g. prod or test)")
+	}
+	if c.ShutdownTimeout < 0 {
+		errs.Add("shutdown_timeout", "must not be negative")
 	}
 	errs.Merge("jetstream", c.JetStream.validate())
 	c.validateObserve(&errs)
