@@ -24,6 +24,9 @@ type Config struct {
 	// SchemasDir holds the event types' JSON Schemas (see validation.go).
 	SchemasDir string  `yaml:"schemas_dir"`
 	Tracing    Tracing `yaml:"tracing"`
+	// Limits bound every partner's JSON events (intake.go); a partner's
+	// own limits override them.
+	Limits Limits `yaml:"limits"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -143,6 +146,7 @@ func (c *Config) applyDefaults() {
 		if c.Partners[i].Environment == "" {
 			c.Partners[i].Environment = c.Environment
 		}
+		c.Partners[i].Identity.applyDefaults(c.Partners[i].Name)
 	}
 }
 
@@ -187,6 +191,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateChecks(&errs)
+	c.Limits.validate("limits", &errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

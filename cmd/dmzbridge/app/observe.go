@@ -119,14 +119,13 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	return []bridge.Observer{o.metrics, &audit.Observer{W: o.audit, Log: b.log}}, nil
 }
 
-// decorate adds the policy stage in front of the configured stages, spans
-// around every stage, and trace context on what the ERP receives.
+// decorate adds spans around every stage and trace context on what the
+// ERP receives.
 func (b *Bridge) decorate(stages []bridge.Stage, normalize bridge.Normalizer) ([]bridge.Stage, bridge.Normalizer) {
-	all := append([]bridge.Stage{policy.PartnerIdentity()}, stages...)
 	if b.obs == nil || b.obs.tracing == nil {
-		return all, normalize
+		return stages, normalize
 	}
-	return b.obs.tracing.Stages(all), telemetry.Normalizer(normalize)
+	return b.obs.tracing.Stages(stages), telemetry.Normalizer(normalize)
 }
 
 func reportedCerts(owner string, impl any) []telemetry.CertFile {

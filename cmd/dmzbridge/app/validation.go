@@ -53,7 +53,7 @@ func validationStages(cfg *config.Config) ([]bridge.Stage, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	st, err := validate.NewStage(cfg, reg, masks, mask.Append)
+	st, err := validate.NewStage(cfg, reg, masks)
 	if err != nil {
 		return nil, err
 	}
