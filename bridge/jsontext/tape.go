@@ -324,6 +324,7 @@ func (r *TapeReader) member(i, f int) (int, bool) {
 	if i >= len(b) {
 		return 0, r.fail(i, false, "unexpected end of text")
 	}
+	r.stack[f].name = -1 // an error in the name is in the object
 	if b[i] != '"' {
 		return 0, r.fail(i, false, "expected a member name")
 	}
@@ -363,7 +364,8 @@ func (r *TapeReader) path() string {
 			continue
 		}
 		if f.name < 0 {
-			continue
+			p = p[:len(p)-1]
+			break // the error is in this object, not in a member's value
 		}
 		t := r.tape.toks[f.name]
 		name := r.tape.src[t.start+1 : t.end-1]
@@ -383,6 +385,9 @@ func (r *TapeReader) path() string {
 				p = append(p, c)
 			}
 		}
+	}
+	if len(p) == 0 {
+		return "/"
 	}
 	if len(p) > 256 {
 		p = append([]byte("…"), p[len(p)-255:]...)

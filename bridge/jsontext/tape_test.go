@@ -54,7 +54,7 @@ func TestTapeReaderRejects(t *testing.T) {
 		{`[1 2]`, "expected , or ]", "/0", 3, false},
 		{`{"a" 1}`, "expected :", "/a", 5, false},
 		{`[,1]`, "invalid value", "/0", 1, false},
-		{`{"a":1,}`, "expected a member name", "/a", 7, false},
+		{`{"a":1,}`, "expected a member name", "/", 7, false},
 		{`{1:2}`, "expected a member name", "/", 1, false},
 		{`{"k":` + deep(64, "[", "]") + `}`, "nesting deeper than 64", "/k/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0", 68, true},
 		{`[` + strings.Repeat(`{"a":`, 64), "nesting deeper than 64", "/0" + strings.Repeat("/a", 63), 1 + 5*63, true},
