@@ -195,9 +195,9 @@ func TestIdentityRuleWithoutSchemas(t *testing.T) {
 	p := config.Partner{Name: "open", PartnerChecks: config.PartnerChecks{Identity: config.Identity{Field: "/partner", Values: []string{"P-1"}}}}
 	st := openStage(t, testConfig(p))
 	for payload, want := range map[string]string{
-		`{"partner":"P-1","anything":[1,2]}`:                     "",
-		`{"partner":"P-2"}`:                                      bridge.ReasonPartnerMismatch,
-		`not json`:                                               bridge.ReasonMalformed,
+		`{"partner":"P-1","anything":[1,2]}`: "",
+		`{"partner":"P-2"}`:                  bridge.ReasonPartnerMismatch,
+		`not json`:                           bridge.ReasonMalformed,
 		`{"partner":"P-1","x":` + strings.Repeat("[", 65) + `}`: bridge.ReasonTooLarge,
 	} {
 		err := st.Process(context.Background(), envelope("open", "", payload))
