@@ -1,6 +1,7 @@
 package jsontext
 
 import (
+	"hash/maphash"
 	"math"
 	"strconv"
 	"unicode/utf16"
@@ -144,7 +145,7 @@ type frame struct {
 // where, never quoting the payload.
 func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
-	r.names.reset()
+	r.names.reset(payload)
 	r.stack = r.stack[:0]
 	r.err = nil
 	r.lim = r.Limits.withDefaults()
@@ -334,12 +335,12 @@ func (r *TapeReader) member(i, f int) (int, bool) {
 	}
 	r.push(tok{kind: KindString, escaped: escaped, start: uint32(i), end: uint32(end)})
 	r.stack[f].name = len(r.tape.toks) - 1
-	name := b[i+1 : end-1]
+	var value []byte
 	if escaped {
-		r.nameBuf, _ = AppendUnescaped(r.nameBuf[:0], name)
-		name = r.nameBuf
+		r.nameBuf, _ = AppendUnescaped(r.nameBuf[:0], b[i+1:end-1])
+		value = r.nameBuf
 	}
-	if !r.names.name(name) {
+	if !r.names.name(i+1, end-1, value) {
 		return 0, r.fail(i, false, "member name repeated")
 	}
 	i = SkipSpace(b, end)
@@ -426,96 +427,169 @@ func firstInvalidUTF8(b []byte) int {
 // tape is read, so it need not be walked again for it. Names are compared
 // pairwise, and only within a class of (length, first and last byte):
 // event objects have a few dozen members, where this beats building a
-// set; an object past 64 members moves to a set, which keeps a document
-// of many keys linear. The reader opens a frame per object; names is a
-// stack, each open object's names above its parent's.
+// set; an object past 64 members moves to a hash set (nameSet), which
+// keeps a document of many keys linear. The reader opens a frame per
+// object; names is a stack, each open object's names above its parent's.
 //
-// Names are kept as copies in one buffer (an escaped name is compared by
-// its value), referenced by offsets: storing a pointer per name costs a
-// write barrier while the collector marks.
+// A name is kept as offsets, into the text or, for an escaped name (which
+// is compared by its value), into a copy of its value: storing a pointer
+// per name costs a write barrier while the collector marks.
 type nameTracker struct {
+	src    []byte
 	frames []nameFrame
 	names  []nameSpan
-	text   []byte
-	sets   []map[string]struct{} // spare sets, for reuse
+	copies []byte    // escaped names' values
+	sets   []*nameSet // spare sets, for reuse
+	seed   maphash.Seed
 }
 
-// nameSpan is a name's value, text[start:end].
-type nameSpan struct{ start, end uint32 }
+// nameSpan is a name's value: src[start:end], or copies[start:end] when
+// copied.
+type nameSpan struct {
+	start, end uint32
+	copied     bool
+}
 
 type nameFrame struct {
-	seen  uint64 // the classes of its names so far
-	start int    // its first name in names
-	text  int    // its first byte in text
-	set   map[string]struct{}
+	seen   uint64 // the classes of its names so far
+	start  int    // its first name in names
+	copies int    // its first byte in copies
+	set    *nameSet
 }
 
-func (t *nameTracker) reset() {
+func (t *nameTracker) reset(src []byte) {
 	for len(t.frames) > 0 {
 		t.close()
 	}
+	t.src = src
 	t.names = t.names[:0]
-	t.text = t.text[:0]
+	t.copies = t.copies[:0]
+}
+
+func (t *nameTracker) bytes(n nameSpan) []byte {
+	if n.copied {
+		return t.copies[n.start:n.end]
+	}
+	return t.src[n.start:n.end]
 }
 
 // open starts an object's frame.
 func (t *nameTracker) open() {
-	t.frames = append(t.frames, nameFrame{start: len(t.names), text: len(t.text)})
+	t.frames = append(t.frames, nameFrame{start: len(t.names), copies: len(t.copies)})
 }
 
 // close ends the innermost object's frame and forgets its names.
 func (t *nameTracker) close() {
 	f := t.frames[len(t.frames)-1]
 	if f.set != nil {
-		clear(f.set)
+		f.set.reset()
 		t.sets = append(t.sets, f.set)
 	}
 	t.names = t.names[:f.start]
-	t.text = t.text[:f.text]
+	t.copies = t.copies[:f.copies]
 	t.frames = t.frames[:len(t.frames)-1]
 }
 
-// name records the name k in the innermost object: false when the object
-// already has it.
-func (t *nameTracker) name(k []byte) bool {
+// name records a name in the innermost object: the raw text
+// src[start:end], or value, its unescaped value, when it had escapes.
+// It returns false when the object already has the name.
+func (t *nameTracker) name(start, end int, value []byte) bool {
+	n := nameSpan{start: uint32(start), end: uint32(end)}
+	if value != nil {
+		n = nameSpan{start: uint32(len(t.copies)), end: uint32(len(t.copies) + len(value)), copied: true}
+		t.copies = append(t.copies, value...)
+	}
+	k := t.bytes(n)
 	f := &t.frames[len(t.frames)-1]
 	if f.set != nil {
-		if _, dup := f.set[string(k)]; dup {
-			return false
-		}
-		f.set[string(k)] = struct{}{}
-		return true
+		return f.set.add(t, n, k)
 	}
 	bit := nameClass(k)
 	if f.seen&bit != 0 {
 		for _, other := range t.names[f.start:] {
-			if string(t.text[other.start:other.end]) == string(k) {
+			if string(t.bytes(other)) == string(k) {
 				return false
 			}
 		}
 	}
 	f.seen |= bit
-	if len(t.names)-f.start == 64 {
+	t.names = append(t.names, n)
+	if len(t.names)-f.start > 64 {
 		f.set = t.newSet()
 		for _, other := range t.names[f.start:] {
-			f.set[string(t.text[other.start:other.end])] = struct{}{}
+			f.set.add(t, other, t.bytes(other))
 		}
-		f.set[string(k)] = struct{}{}
-		return true
+		t.names = t.names[:f.start]
 	}
-	start := len(t.text)
-	t.text = append(t.text, k...)
-	t.names = append(t.names, nameSpan{uint32(start), uint32(len(t.text))})
 	return true
 }
 
-func (t *nameTracker) newSet() map[string]struct{} {
+func (t *nameTracker) newSet() *nameSet {
 	if n := len(t.sets); n > 0 {
 		s := t.sets[n-1]
 		t.sets = t.sets[:n-1]
 		return s
 	}
-	return make(map[string]struct{}, 128)
+	if t.seed == (maphash.Seed{}) {
+		t.seed = maphash.MakeSeed()
+	}
+	return &nameSet{seed: t.seed}
+}
+
+// nameSet is an open-addressing hash set of one object's names, kept as
+// spans: no allocation per name. The hash is seeded per process, so a
+// partner cannot choose names that collide.
+type nameSet struct {
+	seed  maphash.Seed
+	slots []nameSlot // a power of two long
+	n     int
+}
+
+type nameSlot struct {
+	hash uint64
+	name nameSpan
+	used bool
+}
+
+func (s *nameSet) reset() {
+	clear(s.slots)
+	s.n = 0
+}
+
+// add inserts name (whose value is k): false when it is there already.
+func (s *nameSet) add(t *nameTracker, name nameSpan, k []byte) bool {
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow(t)
+	}
+	h := maphash.Bytes(s.seed, k)
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if !sl.used {
+			*sl = nameSlot{hash: h, name: name, used: true}
+			s.n++
+			return true
+		}
+		if sl.hash == h && string(t.bytes(sl.name)) == string(k) {
+			return false
+		}
+	}
+}
+
+func (s *nameSet) grow(t *nameTracker) {
+	old := s.slots
+	s.slots = make([]nameSlot, max(128, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, sl := range old {
+		if !sl.used {
+			continue
+		}
+		i := sl.hash & mask
+		for s.slots[i].used {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = sl
+	}
 }
 
 func literalLen(b []byte, lit string) int {
