@@ -438,7 +438,7 @@ type nameTracker struct {
 	src    []byte
 	frames []nameFrame
 	names  []nameSpan
-	copies []byte    // escaped names' values
+	copies []byte     // escaped names' values
 	sets   []*nameSet // spare sets, for reuse
 	seed   maphash.Seed
 }
