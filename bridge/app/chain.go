@@ -5,7 +5,6 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/bridge/policy"
 	"github.com/dmzbridge/dmzbridge/bridge/validate"
 )
 
@@ -33,7 +32,7 @@ func NewChain(cfg *config.Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	stored := &storedCheck{full: v.stage, reg: v.reg, masks: v.masks, partners: map[string]storedRules{}}
+	stored := &storedCheck{full: v.stage, stage: v.stage, reg: v.reg, masks: v.masks, partners: map[string]storedRules{}}
 	for _, p := range cfg.Partners {
 		r := storedRules{maxBytes: p.MaxMessageBytes}
 		if len(p.AllowedTypes) > 0 {
@@ -44,16 +43,18 @@ func NewChain(cfg *config.Config) (*Chain, error) {
 		}
 		stored.partners[p.Name] = r
 	}
-	identity := policy.PartnerIdentity()
+	// The identity rule runs inside the validation stage, on the same
+	// reading of the payload as every other rule.
 	return &Chain{
-		Intake: bridge.RecoverStages([]bridge.Stage{identity, v.stage}),
-		Stored: bridge.RecoverStages([]bridge.Stage{identity, stored}),
+		Intake: bridge.RecoverStages([]bridge.Stage{v.stage}),
+		Stored: bridge.RecoverStages([]bridge.Stage{stored}),
 	}, nil
 }
 
 // storedCheck applies the intake rules to a stored event (see Chain.Stored).
 type storedCheck struct {
 	full     bridge.Stage
+	stage    *validate.Stage
 	reg      *validate.Registry
 	masks    map[string]validate.Masker
 	partners map[string]storedRules
@@ -87,7 +88,7 @@ func (c *storedCheck) Process(ctx context.Context, env *bridge.Envelope) error {
 	if !r.allowed[sch.Type] {
 		return bridge.Reject(bridge.ReasonTypeNotAllowed, "%s may not send %s", env.Partner, sch.Type)
 	}
-	return nil
+	return c.stage.CheckIdentity(env)
 }
 
 // Normalizer builds the function that turns a stored event into what the

@@ -61,7 +61,7 @@ func buildValidation(cfg *config.Config) (*validation, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	st, err := validate.NewStage(cfg, reg, masks, mask.Append)
+	st, err := validate.NewStage(cfg, reg, masks)
 	if err != nil {
 		return nil, err
 	}

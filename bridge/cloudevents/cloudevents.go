@@ -6,9 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"time"
-
-	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
@@ -87,7 +86,7 @@ func Normalizer(o Options) bridge.Normalizer {
 		if ev.PartnerMsgID == "" {
 			ev.PartnerMsgID = env.Headers[bridge.HeaderMsgID]
 		}
-		if fastjson.Valid(env.Payload) {
+		if isJSON(env.Payload) {
 			ev.DataContentType = "application/json"
 			ev.Data = env.Payload
 		} else {
@@ -156,3 +155,22 @@ func Parse(b []byte) (*Event, error) {
 type missingError struct{ attr string }
 
 func (e *missingError) Error() string { return "CloudEvent lacks " + e.attr }
+
+// readers read payloads for isJSON.
+var readers = sync.Pool{New: func() any {
+	// Validity only: the partner's own limits were applied at intake, so
+	// these are the widest any partner may have, and keep the read bounded.
+	return &jsontext.TapeReader{Limits: jsontext.Limits{MaxDepth: 1000, MaxStringBytes: 1 << 30, MaxNumberBytes: 1 << 30, MaxNameBytes: 1 << 30}}
+}}
+
+// isJSON says whether the payload goes to the ERP as data (JSON) rather
+// than data_base64: JSON as the intake's reader takes it, so what was
+// validated is embedded as it was, and invalid UTF-8 or a lone surrogate
+// escape is never handed on inside JSON.
+func isJSON(b []byte) bool {
+	r := readers.Get().(*jsontext.TapeReader)
+	_, err := r.Read(b)
+	r.Release()
+	readers.Put(r)
+	return err == nil
+}

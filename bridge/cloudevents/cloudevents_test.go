@@ -6,10 +6,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	fastjson "github.com/segmentio/encoding/json"
+	"unicode/utf8"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
 )
 
 func TestNormalizer(t *testing.T) {
@@ -115,15 +115,20 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 	}
 }
 
-// FuzzValidMatchesStdlib: the faster validity check that decides between
-// data and data_base64 agrees with encoding/json.
-func FuzzValidMatchesStdlib(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, ` [1,2] `, `{"a":`, "\"\xff\"", `1e400`, `{"a":"\ud800"}`, `nul`, ``, `{} {}`} {
+// FuzzIsJSON: what goes to the ERP as data is JSON encoding/json reads,
+// in valid UTF-8; JSON the intake's reader takes always goes as data.
+func FuzzIsJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, ` [1,2] `, `{"a":`, "\"\xff\"", `1e400`, `{"a":"\ud800"}`, `{"a":"\ud83d\ude00"}`, `nul`, ``, `{} {}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := fastjson.Valid(b), json.Valid(b); got != want {
-			t.Fatalf("%q: Valid %v, encoding/json %v", b, got, want)
+		got := isJSON(b)
+		if got && (!json.Valid(b) || !utf8.Valid(b)) {
+			t.Fatalf("%q: embedded as JSON, but encoding/json refuses it or it is not UTF-8", b)
+		}
+		var r jsontext.TapeReader
+		if _, err := r.Read(b); err == nil && !got {
+			t.Fatalf("%q: the intake reads it, but it goes as data_base64", b)
 		}
 	})
 }

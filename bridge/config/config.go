@@ -28,6 +28,9 @@ type Config struct {
 	// stored and acknowledged by then is redelivered by the partner's
 	// broker.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Limits bound every partner's JSON events (intake.go); a partner's
+	// own limits override them.
+	Limits Limits `yaml:"limits"`
 }
 
 // DefaultShutdownTimeout is shutdown_timeout's default.
@@ -153,6 +156,7 @@ func (c *Config) applyDefaults() {
 		if c.Partners[i].Environment == "" {
 			c.Partners[i].Environment = c.Environment
 		}
+		c.Partners[i].Identity.applyDefaults(c.Partners[i].Name)
 	}
 }
 
@@ -200,6 +204,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateChecks(&errs)
+	c.Limits.validate("limits", &errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -18,6 +18,10 @@ type PartnerChecks struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// Masking is applied to valid events before they are stored.
 	Masking Masking `yaml:"masking"`
+	// Limits override the top-level limits for this partner (intake.go).
+	Limits Limits `yaml:"limits"`
+	// Identity is the partner's identity rule (intake.go); default none.
+	Identity Identity `yaml:"identity"`
 }
 
 // EventTypeSource names exactly one place the event type comes from.
@@ -116,6 +120,8 @@ func (pc *PartnerChecks) validate(path string, errs *FieldErrors) {
 	if pc.MaxMessageBytes < 0 {
 		errs.Add(path+".max_message_bytes", "must not be negative")
 	}
+	pc.Limits.validate(path+".limits", errs)
+	pc.Identity.validate(path, errs)
 	hashes := false
 	for j, pol := range pc.Masking.Policies {
 		pp := path + ".masking.policies[" + strconv.Itoa(j) + "]"

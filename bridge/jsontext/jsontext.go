@@ -159,9 +159,9 @@ func SkipSpace(b []byte, i int) int {
 }
 
 // AppendUnescaped appends the value of the JSON string body raw (the text
-// between its quotes) to dst. ok is false for an escape it does not take:
-// a malformed one, or a UTF-16 surrogate, which readers treat differently
-// when unpaired; callers then leave the string to encoding/json.
+// between its quotes) to dst. ok is false for a malformed escape or a
+// lone UTF-16 surrogate, which encodes no character (the tape reader
+// refuses both).
 func AppendUnescaped(dst, raw []byte) (out []byte, ok bool) {
 	for i := 0; i < len(raw); {
 		j := bytes.IndexByte(raw[i:], '\\')
@@ -191,11 +191,25 @@ func AppendUnescaped(dst, raw []byte) (out []byte, ok bool) {
 				return dst, false
 			}
 			r, hexOK := hex4(raw[i+2 : i+6])
-			if !hexOK || utf16.IsSurrogate(r) {
+			if !hexOK {
 				return dst, false
 			}
-			dst = utf8.AppendRune(dst, r)
-			i += 6
+			if !utf16.IsSurrogate(r) {
+				dst = utf8.AppendRune(dst, r)
+				i += 6
+				continue
+			}
+			// Only a high surrogate escape followed by a low one is a
+			// character.
+			if r >= 0xdc00 || i+12 > len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' {
+				return dst, false
+			}
+			lo, hexOK := hex4(raw[i+8 : i+12])
+			if !hexOK || lo < 0xdc00 || lo > 0xdfff {
+				return dst, false
+			}
+			dst = utf8.AppendRune(dst, utf16.DecodeRune(r, lo))
+			i += 12
 			continue
 		default:
 			return dst, false

@@ -1,7 +1,9 @@
 package jsontext
 
 import (
+	"hash/maphash"
 	"math"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -80,16 +82,24 @@ func (t *Tape) Str(i int, buf *[]byte) []byte {
 	if !t.toks[i].escaped {
 		return t.Raw(i)
 	}
-	*buf, _ = AppendUnescaped((*buf)[:0], t.Raw(i)) // the reader took only escapes it reads alike
+	*buf, _ = AppendUnescaped((*buf)[:0], t.Raw(i)) // the reader took only escapes it can read
 	return *buf
 }
 
 // Member returns the index of the value of the member named k in the
-// object at i, or -1. Names are never escaped on a tape (the reader
-// leaves such texts to encoding/json), so they compare as written.
+// object at i, or -1. Names are unique within an object (the reader
+// refuses a repeated one), so the first match is the only one.
 func (t *Tape) Member(i int, k string) int {
+	var buf [64]byte
 	for j := i + 1; j < t.Next(i); j = t.Next(j + 1) {
-		if string(t.Raw(j)) == k {
+		if !t.toks[j].escaped {
+			if string(t.Raw(j)) == k {
+				return j + 1
+			}
+			continue
+		}
+		b := buf[:0]
+		if string(t.Str(j, &b)) == k {
 			return j + 1
 		}
 	}
@@ -102,56 +112,88 @@ func (t *Tape) Release() { t.src = nil }
 // Release drops the reader's tape's hold on its text.
 func (r *TapeReader) Release() { r.tape.Release() }
 
-// TapeReader reads a text onto a tape. One reader serves one text at a
-// time; the tape lives until its next read.
+// TapeReader reads a text onto a tape, or says exactly why it cannot.
+// One reader serves one text at a time; the tape lives until its next
+// read.
 //
-// It takes only what encoding/json reads into the same document, and
-// reads it exactly as encoding/json does: strict JSON grammar, no raw
-// control characters in strings, no escaped UTF-16 surrogates (readers
-// disagree on broken pairs; events rarely carry astral characters
-// escaped), valid UTF-8, no member name escaped or repeated within its
-// object, and at most maxTapeDepth levels of nesting. Anything else reads
-// as "cannot tell", for the caller to leave to encoding/json, which also
-// gives the error message. So what a text means never depends on which
-// way it went (validate's FuzzTapeMatchesDecode checks that).
+// It is the bridge's only JSON reader for partner input, so it decides
+// every payload itself, in one pass, in time proportional to its length:
+// strict RFC 8259 grammar, valid UTF-8, escaped UTF-16 surrogates only as
+// pairs, no member name repeated within its object (readers disagree on
+// which one wins), and Limits on nesting and on the length of strings,
+// numbers and names. Its recursion is bounded by Limits.MaxDepth.
 type TapeReader struct {
-	tape  Tape
-	names nameTracker
-	depth int
+	// Limits bound what is read; a zero field takes its default.
+	Limits Limits
+
+	lim     Limits
+	tape    Tape
+	names   nameTracker
+	stack   []frame // the open containers, for an error's path
+	badUTF8 int     // the first invalid UTF-8 byte, or -1
+	err     *Error
+	nameBuf []byte
 }
 
-// maxTapeDepth bounds the reader's recursion; events nest a few levels.
-const maxTapeDepth = 64
+// frame is an open container: its token, how many children it has read,
+// and for an object the token of the current member's name.
+type frame struct {
+	at, n, name int
+}
 
-// Read returns the payload's tape, or nil when it must be decoded the
-// encoding/json way.
-func (r *TapeReader) Read(payload []byte) *Tape {
+// Read returns the payload's tape, or an *Error saying what is wrong and
+// where, never quoting the payload.
+func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
-	r.names.reset()
-	r.depth = 0
-	if len(payload) > math.MaxUint32 || !utf8.Valid(payload) {
-		return nil
+	r.names.reset(payload)
+	r.stack = r.stack[:0]
+	r.err = nil
+	r.lim = r.Limits.withDefaults()
+	r.badUTF8 = -1
+	if len(payload) > math.MaxUint32 {
+		return nil, &Error{Limit: true, Msg: "text longer than 4 GiB"}
+	}
+	if !utf8.Valid(payload) {
+		r.badUTF8 = firstInvalidUTF8(payload)
 	}
 	i, ok := r.value(SkipSpace(payload, 0))
-	if !ok || SkipSpace(payload, i) != len(payload) {
-		return nil
+	if ok {
+		if i = SkipSpace(payload, i); i != len(payload) {
+			ok = r.fail(i, false, "data after the JSON value")
+		}
 	}
-	return &r.tape
+	if !ok {
+		r.tape.src = nil
+		return nil, r.err
+	}
+	return &r.tape, nil
+}
+
+// fail records the first error, at byte i of the text, and returns false.
+func (r *TapeReader) fail(i int, limit bool, msg string) bool {
+	if r.err == nil {
+		if r.badUTF8 >= 0 && r.badUTF8 <= i {
+			// A grammar error after invalid bytes is the bytes' fault.
+			i, limit, msg = r.badUTF8, false, "invalid UTF-8"
+		}
+		r.err = &Error{Offset: i, Path: r.path(), Limit: limit, Msg: msg}
+	}
+	return false
 }
 
 // value reads the value at i (space skipped) and returns where it ends.
 func (r *TapeReader) value(i int) (int, bool) {
 	b := r.tape.src
 	if i >= len(b) {
-		return 0, false
+		return 0, r.fail(i, false, "unexpected end of text")
 	}
 	switch b[i] {
 	case '{':
-		return r.object(i)
+		return r.container(i, KindObject, '}')
 	case '[':
-		return r.array(i)
+		return r.container(i, KindArray, ']')
 	case '"':
-		end, escaped, ok := r.string(i)
+		end, escaped, ok := r.string(i, r.lim.MaxStringBytes, "string")
 		if !ok {
 			return 0, false
 		}
@@ -166,7 +208,10 @@ func (r *TapeReader) value(i int) (int, bool) {
 	}
 	n := numberLen(b[i:])
 	if n == 0 || (i+n < len(b) && numberByte[b[i+n]]) {
-		return 0, false // not a number, or one read on into 01, 1.2.3, 1e5e5
+		return 0, r.fail(i, false, "invalid value")
+	}
+	if n > r.lim.MaxNumberBytes {
+		return 0, r.fail(i, true, "number longer than "+strconv.Itoa(r.lim.MaxNumberBytes)+" bytes")
 	}
 	r.push(tok{kind: KindNumber, start: uint32(i), end: uint32(i + n)})
 	return i + n, true
@@ -179,76 +224,68 @@ func (r *TapeReader) push(t tok) {
 
 func (r *TapeReader) literal(i int, lit string, kind Kind) (int, bool) {
 	if literalLen(r.tape.src[i:], lit) == 0 {
-		return 0, false
+		return 0, r.fail(i, false, "invalid value")
 	}
 	r.push(tok{kind: kind, start: uint32(i), end: uint32(i + len(lit))})
 	return i + len(lit), true
 }
 
 // string reads the string whose opening quote is at i: its end after the
-// closing quote, and whether it has escapes.
-func (r *TapeReader) string(i int) (end int, escaped, ok bool) {
+// closing quote, and whether it has escapes. Its text between the quotes
+// may be at most max bytes; what names it in an error.
+func (r *TapeReader) string(i, max int, what string) (end int, escaped, ok bool) {
 	b := r.tape.src
+	start := i
+	limit := len(b)
+	if start+2+max < limit {
+		limit = start + 2 + max // the closing quote may be at start+1+max
+	}
 	for i++; ; {
-		i = SpecialIndex(b, i)
-		if i >= len(b) {
-			return 0, false, false // unterminated
+		i = SpecialIndex(b[:limit], i)
+		if i >= limit {
+			if limit < len(b) {
+				return 0, false, r.fail(start, true, what+" longer than "+strconv.Itoa(max)+" bytes")
+			}
+			return 0, false, r.fail(start, false, "unterminated string")
 		}
 		if b[i] == '"' {
+			if r.badUTF8 > start && r.badUTF8 < i {
+				return 0, false, r.fail(r.badUTF8, false, "invalid UTF-8")
+			}
 			return i + 1, escaped, true
 		}
-		n := escapeLen(b[i:])
+		n, msg := escapeLen(b[i:])
 		if n == 0 {
-			return 0, false, false // a raw control character or a bad escape
+			return 0, false, r.fail(i, false, msg)
 		}
 		escaped = true
 		i += n
 	}
 }
 
-// open starts the container at i: its token, one level deeper.
-func (r *TapeReader) open(kind Kind, i int) (int, bool) {
-	if r.depth++; r.depth > maxTapeDepth {
-		return 0, false
+// container reads the object or array at i up to its closer: members for
+// an object, elements for an array, separated by commas.
+func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
+	b := r.tape.src
+	if len(r.stack) >= r.lim.MaxDepth {
+		return 0, r.fail(i, true, "nesting deeper than "+strconv.Itoa(r.lim.MaxDepth))
 	}
 	if kind == KindObject {
 		r.names.open()
 	}
 	r.push(tok{kind: kind, start: uint32(i)})
-	return len(r.tape.toks) - 1, true
-}
-
-// close ends the container whose token is at, of n children, with the
-// closing bracket at i; it returns the container's end.
-func (r *TapeReader) close(at, n, i int) int {
-	r.depth--
-	t := &r.tape.toks[at]
-	if t.kind == KindObject {
-		r.names.close()
-	}
-	t.next, t.n, t.end = uint32(len(r.tape.toks)), uint32(n), uint32(i+1)
-	return i + 1
-}
-
-func (r *TapeReader) object(i int) (int, bool) { return r.container(i, KindObject, '}') }
-
-func (r *TapeReader) array(i int) (int, bool) { return r.container(i, KindArray, ']') }
-
-// container reads the object or array at i up to its closer: members for
-// an object, elements for an array, separated by commas.
-func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
-	b := r.tape.src
-	at, ok := r.open(kind, i)
-	if !ok {
-		return 0, false
-	}
+	at := len(r.tape.toks) - 1
+	r.stack = append(r.stack, frame{at: at, name: -1})
+	f := len(r.stack) - 1
 	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == closer {
 		return r.close(at, 0, i), true
 	}
+	var ok bool
 	for n := 1; ; n++ {
+		r.stack[f].n = n - 1
 		if kind == KindObject {
-			i, ok = r.member(i)
+			i, ok = r.member(i, f)
 		} else {
 			i, ok = r.value(i)
 		}
@@ -261,96 +298,298 @@ func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
 			i = SkipSpace(b, i+1)
 		case i < len(b) && b[i] == closer:
 			return r.close(at, n, i), true
+		case i >= len(b):
+			return 0, r.fail(i, false, "unexpected end of text")
 		default:
-			return 0, false
+			return 0, r.fail(i, false, "expected , or "+string(closer))
 		}
 	}
 }
 
-// member reads the name, colon and value of the member at i.
-func (r *TapeReader) member(i int) (int, bool) {
+// close ends the container whose token is at, of n children, with the
+// closing bracket at i; it returns the container's end.
+func (r *TapeReader) close(at, n, i int) int {
+	r.stack = r.stack[:len(r.stack)-1]
+	t := &r.tape.toks[at]
+	if t.kind == KindObject {
+		r.names.close()
+	}
+	t.next, t.n, t.end = uint32(len(r.tape.toks)), uint32(n), uint32(i+1)
+	return i + 1
+}
+
+// member reads the name, colon and value of the member at i of the
+// object whose frame is f.
+func (r *TapeReader) member(i, f int) (int, bool) {
 	b := r.tape.src
-	if i >= len(b) || b[i] != '"' {
+	if i >= len(b) {
+		return 0, r.fail(i, false, "unexpected end of text")
+	}
+	r.stack[f].name = -1 // an error in the name is in the object
+	if b[i] != '"' {
+		return 0, r.fail(i, false, "expected a member name")
+	}
+	end, escaped, ok := r.string(i, r.lim.MaxNameBytes, "member name")
+	if !ok {
 		return 0, false
 	}
-	end, escaped, ok := r.string(i)
-	if !ok || escaped || !r.names.name(b, i+1, end-1) {
-		return 0, false // an escaped name could spell another: encoding/json decides
+	r.push(tok{kind: KindString, escaped: escaped, start: uint32(i), end: uint32(end)})
+	r.stack[f].name = len(r.tape.toks) - 1
+	var value []byte
+	if escaped {
+		r.nameBuf, _ = AppendUnescaped(r.nameBuf[:0], b[i+1:end-1])
+		value = r.nameBuf
 	}
-	r.push(tok{kind: KindString, start: uint32(i), end: uint32(end)})
+	if !r.names.name(i+1, end-1, value) {
+		return 0, r.fail(i, false, "member name repeated")
+	}
 	i = SkipSpace(b, end)
 	if i >= len(b) || b[i] != ':' {
-		return 0, false
+		return 0, r.fail(i, false, "expected :")
 	}
 	return r.value(SkipSpace(b, i+1))
 }
 
-// nameTracker finds a member name repeated within one object
-// (encoding/json keeps the last of a repeated name, a lookup on the tape
-// the first, and a masking rule must see the value that was validated)
-// while the tape is read, so it need not be walked again for it. Names
-// are compared pairwise, and only within a class of (length, first and
-// last byte): event objects have a few dozen members, where this beats
-// building a set. The reader opens a frame per object; names is a stack,
-// each open object's names above its parent's.
+// path is the JSON pointer of the value being read. A name that is
+// long, escaped or not plain printable text is shown by its position
+// instead, so an error never carries arbitrary payload bytes.
+func (r *TapeReader) path() string {
+	if len(r.stack) == 0 {
+		return "/"
+	}
+	var p []byte
+	for _, f := range r.stack {
+		p = append(p, '/')
+		if r.tape.toks[f.at].kind == KindArray {
+			p = strconv.AppendInt(p, int64(f.n), 10)
+			continue
+		}
+		if f.name < 0 {
+			p = p[:len(p)-1]
+			break // the error is in this object, not in a member's value
+		}
+		t := r.tape.toks[f.name]
+		name := r.tape.src[t.start+1 : t.end-1]
+		if t.escaped || len(name) > 64 || !plainName(name) {
+			p = append(p, "(member "...)
+			p = strconv.AppendInt(p, int64(f.n+1), 10)
+			p = append(p, ')')
+			continue
+		}
+		for _, c := range name {
+			switch c {
+			case '~':
+				p = append(p, "~0"...)
+			case '/':
+				p = append(p, "~1"...)
+			default:
+				p = append(p, c)
+			}
+		}
+	}
+	if len(p) == 0 {
+		return "/"
+	}
+	if len(p) > 256 {
+		p = append([]byte("…"), p[len(p)-255:]...)
+	}
+	return string(p)
+}
+
+// plainName: printable ASCII, the names a schema would use.
+func plainName(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// firstInvalidUTF8 is the index of the first byte of b that is not part
+// of a valid UTF-8 sequence.
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// nameTracker finds a member name repeated within one object while the
+// tape is read, so it need not be walked again for it. Names are compared
+// pairwise, and only within a class of (length, first and last byte):
+// event objects have a few dozen members, where this beats building a
+// set; an object past 64 members moves to a hash set (nameSet), which
+// keeps a document of many keys linear. The reader opens a frame per
+// object; names is a stack, each open object's names above its parent's.
 //
-// It answers "cannot tell" (false) for an object of more than 64
-// members: the slow way decides those. The reader itself refuses escaped
-// names, which could spell another name differently.
-//
-// Names are kept as offsets into the text, not as slices of it: storing a
-// pointer costs a write barrier while the collector marks, and clearing
-// them cost as much again.
+// A name is kept as offsets, into the text or, for an escaped name (which
+// is compared by its value), into a copy of its value: storing a pointer
+// per name costs a write barrier while the collector marks.
 type nameTracker struct {
+	src    []byte
 	frames []nameFrame
 	names  []nameSpan
+	copies []byte     // escaped names' values
+	sets   []*nameSet // spare sets, for reuse
+	seed   maphash.Seed
 }
 
-// nameSpan is a name's raw text, text[start:end].
-type nameSpan struct{ start, end uint32 }
+// nameSpan is a name's value: src[start:end], or copies[start:end] when
+// copied.
+type nameSpan struct {
+	start, end uint32
+	copied     bool
+}
 
 type nameFrame struct {
-	seen  uint64 // the classes of its names so far
-	start int    // its first name in names
+	seen   uint64 // the classes of its names so far
+	start  int    // its first name in names
+	copies int    // its first byte in copies
+	set    *nameSet
 }
 
-func (t *nameTracker) reset() {
-	t.frames = t.frames[:0]
+func (t *nameTracker) reset(src []byte) {
+	for len(t.frames) > 0 {
+		t.close()
+	}
+	t.src = src
 	t.names = t.names[:0]
+	t.copies = t.copies[:0]
+}
+
+func (t *nameTracker) bytes(n nameSpan) []byte {
+	if n.copied {
+		return t.copies[n.start:n.end]
+	}
+	return t.src[n.start:n.end]
 }
 
 // open starts an object's frame.
 func (t *nameTracker) open() {
-	t.frames = append(t.frames, nameFrame{start: len(t.names)})
+	t.frames = append(t.frames, nameFrame{start: len(t.names), copies: len(t.copies)})
 }
 
 // close ends the innermost object's frame and forgets its names.
 func (t *nameTracker) close() {
 	f := t.frames[len(t.frames)-1]
+	if f.set != nil {
+		f.set.reset()
+		t.sets = append(t.sets, f.set)
+	}
 	t.names = t.names[:f.start]
+	t.copies = t.copies[:f.copies]
 	t.frames = t.frames[:len(t.frames)-1]
 }
 
-// name records the raw name text[start:end] in the innermost object:
-// false when the object already has it, or when the tracker cannot tell.
-// The text is at most 4 GiB (the reader checks), so offsets fit 32 bits.
-func (t *nameTracker) name(text []byte, start, end int) bool {
-	k := text[start:end]
+// name records a name in the innermost object: the raw text
+// src[start:end], or value, its unescaped value, when it had escapes.
+// It returns false when the object already has the name.
+func (t *nameTracker) name(start, end int, value []byte) bool {
+	n := nameSpan{start: uint32(start), end: uint32(end)}
+	if value != nil {
+		n = nameSpan{start: uint32(len(t.copies)), end: uint32(len(t.copies) + len(value)), copied: true}
+		t.copies = append(t.copies, value...)
+	}
+	k := t.bytes(n)
 	f := &t.frames[len(t.frames)-1]
-	if len(t.names)-f.start >= 64 {
-		return false
+	if f.set != nil {
+		return f.set.add(t, n, k)
 	}
 	bit := nameClass(k)
 	if f.seen&bit != 0 {
 		for _, other := range t.names[f.start:] {
-			if string(text[other.start:other.end]) == string(k) {
+			if string(t.bytes(other)) == string(k) {
 				return false
 			}
 		}
 	}
 	f.seen |= bit
-	t.names = append(t.names, nameSpan{uint32(start), uint32(end)})
+	t.names = append(t.names, n)
+	if len(t.names)-f.start > 64 {
+		f.set = t.newSet()
+		for _, other := range t.names[f.start:] {
+			f.set.add(t, other, t.bytes(other))
+		}
+		t.names = t.names[:f.start]
+	}
 	return true
+}
+
+func (t *nameTracker) newSet() *nameSet {
+	if n := len(t.sets); n > 0 {
+		s := t.sets[n-1]
+		t.sets = t.sets[:n-1]
+		return s
+	}
+	if t.seed == (maphash.Seed{}) {
+		t.seed = maphash.MakeSeed()
+	}
+	return &nameSet{seed: t.seed}
+}
+
+// nameSet is an open-addressing hash set of one object's names, kept as
+// spans: no allocation per name. The hash is seeded per process, so a
+// partner cannot choose names that collide.
+type nameSet struct {
+	seed  maphash.Seed
+	slots []nameSlot // a power of two long
+	n     int
+}
+
+type nameSlot struct {
+	hash uint64
+	name nameSpan
+	used bool
+}
+
+func (s *nameSet) reset() {
+	clear(s.slots)
+	s.n = 0
+}
+
+// add inserts name (whose value is k): false when it is there already.
+func (s *nameSet) add(t *nameTracker, name nameSpan, k []byte) bool {
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow(t)
+	}
+	h := maphash.Bytes(s.seed, k)
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if !sl.used {
+			*sl = nameSlot{hash: h, name: name, used: true}
+			s.n++
+			return true
+		}
+		if sl.hash == h && string(t.bytes(sl.name)) == string(k) {
+			return false
+		}
+	}
+}
+
+func (s *nameSet) grow(t *nameTracker) {
+	old := s.slots
+	s.slots = make([]nameSlot, max(128, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, sl := range old {
+		if !sl.used {
+			continue
+		}
+		i := sl.hash & mask
+		for s.slots[i].used {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = sl
+	}
 }
 
 func literalLen(b []byte, lit string) int {
@@ -369,25 +608,34 @@ var numberByte = func() (t [256]bool) {
 	return t
 }()
 
-// escapeLen is the length of the escape sequence at the start of b, or 0
-// when it is not one the tape takes (see TapeReader): a surrogate is
-// left to encoding/json, as AppendUnescaped leaves it.
-func escapeLen(b []byte) int {
+// escapeLen is the length of the escape sequence at the start of b, or
+// 0 and what is wrong with it. A UTF-16 surrogate is taken only as a
+// high one followed by a low one: a lone half encodes no character.
+func escapeLen(b []byte) (int, string) {
 	if len(b) < 2 || b[0] != '\\' {
-		return 0
+		return 0, "control character in string"
 	}
 	switch b[1] {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2
+		return 2, ""
 	case 'u':
-		if len(b) < 6 {
-			return 0
+		r, ok := rune(0), len(b) >= 6
+		if ok {
+			r, ok = hex4(b[2:6])
 		}
-		if r, ok := hex4(b[2:6]); ok && !utf16.IsSurrogate(r) {
-			return 6
+		switch {
+		case !ok:
+			return 0, "invalid \\u escape"
+		case !utf16.IsSurrogate(r):
+			return 6, ""
+		case r < 0xdc00 && len(b) >= 12 && b[6] == '\\' && b[7] == 'u':
+			if lo, ok := hex4(b[8:12]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+				return 12, ""
+			}
 		}
+		return 0, "lone UTF-16 surrogate escape"
 	}
-	return 0
+	return 0, "invalid escape"
 }
 
 // nameClass is the bit of a name's class among 64, by its length and

@@ -3,30 +3,13 @@ package jsontext
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/valyala/fastjson"
 )
-
-// TestTapeReaderRefuses: payloads encoding/json rejects, or that it reads
-// in a way the tape does not show (repeated or escaped names, surrogate
-// escapes), are left to Decode.
-func TestTapeReaderRefuses(t *testing.T) {
-	for _, e := range []string{
-		`{"a":"x` + "\x01" + `"}`, `{"a":"\q"}`, `{"a":"\u12"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\uDC00"}`,
-		"{\"a\":\"\xff\"}", `[01]`, `[1.]`, `[.5]`, `[-]`, `[+1]`, `[1e]`, `[NaN]`, `[inf]`,
-		`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":"x`, `{"a":1} x`, ``, `{"k":` + strings.Repeat("[", 400) + strings.Repeat("]", 400) + `}`,
-		`[1 2]`, `{"a" 1}`, `{"a":1 "b":2}`, `[,1]`, `[1,]`, `{,}`, `{"a":}`, `{"a":1,}`, `[[]]]`, `[[[]]`, `tru`, `{1:2}`, `"a"x`,
-	} {
-		var r TapeReader
-		if r.Read([]byte(e)) != nil {
-			t.Errorf("the tape reader reads %q", e)
-		}
-	}
-}
 
 func TestJSONNumber(t *testing.T) {
 	for s, want := range map[string]bool{
@@ -39,99 +22,325 @@ func TestJSONNumber(t *testing.T) {
 	}
 }
 
-// FuzzTapeReaderRefusesOnlyWhatItMust: the reader takes every document
-// of plain tokens (plainTokensSlow) that encoding/json reads, that has no
-// backslash at all (an escaped name is left to encoding/json), no name
-// repeated within an object, no object of more than 64 members and at
-// most maxTapeDepth levels; and it never takes one with a repeated name
-// or a large object. With FuzzTapeMatchesDecode this pins the fast way
-// down from both sides.
-func FuzzTapeReaderRefusesOnlyWhatItMust(f *testing.F) {
-	f.Add([]byte(`{"payment_id":"PAY-1","amount":1250.5,"payer":{"name":"Acme GmbH","iban":"DE89370400440532013000"},"refs":["INV-7",null,true,-0.5e-3]}`))
-	f.Add([]byte(`{"a":"\u00fc\n","b":"\ud800"}`))
-	f.Add([]byte("\"abcdefgh\x01ijklmnop\""))
-	f.Add([]byte(`{"ab":1,"ab":2}`))
-	f.Add([]byte(`{"abc":1,"axc":{"abc":1,"x":[{"y":1,"y":2}]}}`))
-	f.Add([]byte(`[{"a":1},{"a":2}] `))
-	f.Add([]byte(`{"a" : {"a":[]} , "b":"a:"}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
+// TestTapeReaderRejects: what is wrong, where, and whether it is a limit.
+func TestTapeReaderRejects(t *testing.T) {
+	deep := func(n int, open, close string) string { return strings.Repeat(open, n) + strings.Repeat(close, n) }
+	for _, c := range []struct {
+		in, msg, path string
+		at            int
+		limit         bool
+	}{
+		{`{"a":"x` + "\x01" + `"}`, "control character in string", "/a", 7, false},
+		{`{"a":"\q"}`, "invalid escape", "/a", 6, false},
+		{`{"a":"\u12"}`, `invalid \u escape`, "/a", 6, false},
+		{`{"a":"\ud800"}`, "lone UTF-16 surrogate escape", "/a", 6, false},
+		{`{"a":"\uDC00"}`, "lone UTF-16 surrogate escape", "/a", 6, false},
+		{`{"a":"\udc00\ud800"}`, "lone UTF-16 surrogate escape", "/a", 6, false},
+		{`{"a":"\ud800x"}`, "lone UTF-16 surrogate escape", "/a", 6, false},
+		{`{"a":"\ud800\u0041"}`, "lone UTF-16 surrogate escape", "/a", 6, false},
+		{`{"\ud800":1}`, "lone UTF-16 surrogate escape", "/", 2, false},
+		{"{\"a\":[\"ok\",\"x\xffy\"]}", "invalid UTF-8", "/a/1", 13, false},
+		{"{\"n\xc3\":1}", "invalid UTF-8", "/", 3, false},
+		{"[1,\xff]", "invalid UTF-8", "/1", 3, false},
+		{`[01]`, "invalid value", "/0", 1, false},
+		{`[1.]`, "invalid value", "/0", 1, false},
+		{`[-]`, "invalid value", "/0", 1, false},
+		{`[NaN]`, "invalid value", "/0", 1, false},
+		{`{"a":1,"a":2}`, "member name repeated", "/a", 7, false},
+		{`{"a":1,"\u0061":2}`, "member name repeated", "/(member 2)", 7, false},
+		{`{"a":"x`, "unterminated string", "/a", 5, false},
+		{`{"a":1} x`, "data after the JSON value", "/", 8, false},
+		{``, "unexpected end of text", "/", 0, false},
+		{`[1 2]`, "expected , or ]", "/0", 3, false},
+		{`{"a" 1}`, "expected :", "/a", 5, false},
+		{`[,1]`, "invalid value", "/0", 1, false},
+		{`{"a":1,}`, "expected a member name", "/", 7, false},
+		{`{1:2}`, "expected a member name", "/", 1, false},
+		{`{"k":` + deep(64, "[", "]") + `}`, "nesting deeper than 64", "/k/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0", 68, true},
+		{`[` + strings.Repeat(`{"a":`, 64), "nesting deeper than 64", "/0" + strings.Repeat("/a", 63), 1 + 5*63, true},
+		{`{"s":"` + strings.Repeat("x", DefaultMaxStringBytes+1) + `"}`, "string longer than 65536 bytes", "/s", 5, true},
+		{`[` + strings.Repeat("1", DefaultMaxNumberBytes+1) + `]`, "number longer than 100 bytes", "/0", 1, true},
+		{`{"` + strings.Repeat("n", DefaultMaxNameBytes+1) + `":1}`, "member name longer than 256 bytes", "/", 1, true},
+	} {
 		var r TapeReader
-		read := r.Read(b) != nil
-		tree, err := fastjson.ParseBytes(b)
-		if err != nil || !json.Valid(b) || !utf8.Valid(b) || !plainTokensSlow(b) {
-			if read {
-				t.Fatalf("%q: read, but it is not plain JSON", b)
+		tp, err := r.Read([]byte(c.in))
+		var e *Error
+		if tp != nil || !errors.As(err, &e) {
+			t.Errorf("%.40q: read (%v)", c.in, err)
+			continue
+		}
+		if e.Msg != c.msg || e.Path != c.path || e.Offset != c.at || e.Limit != c.limit {
+			t.Errorf("%.40q: got %q at %d in %q (limit %v), want %q at %d in %q (limit %v)", c.in, e.Msg, e.Offset, e.Path, e.Limit, c.msg, c.at, c.path, c.limit)
+		}
+	}
+}
+
+// TestLimitsAtAndOver: each limit, explicit or default, takes a value at
+// the limit and refuses one a byte (or a level) over it.
+func TestLimitsAtAndOver(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat(`{"a":`, n-1) + "[]" + strings.Repeat("}", n-1) }
+	str := func(n int) string { return `{"s":"` + strings.Repeat("é", n/2) + strings.Repeat("x", n%2) + `"}` }
+	num := func(n int) string { return `{"n":-` + strings.Repeat("1", n-1) + `}` }
+	name := func(n int) string { return `{"` + strings.Repeat("k", n) + `":1}` }
+	for _, c := range []struct {
+		name   string
+		limits Limits
+		limit  int
+		doc    func(int) string
+		msg    string
+	}{
+		{"depth", Limits{MaxDepth: 5}, 5, nest, "nesting deeper than 5"},
+		{"default depth", Limits{}, DefaultMaxDepth, nest, "nesting deeper than 64"},
+		{"string", Limits{MaxStringBytes: 11}, 11, str, "string longer than 11 bytes"},
+		{"default string", Limits{}, DefaultMaxStringBytes, str, "string longer than 65536 bytes"},
+		{"number", Limits{MaxNumberBytes: 3}, 3, num, "number longer than 3 bytes"},
+		{"default number", Limits{}, DefaultMaxNumberBytes, num, "number longer than 100 bytes"},
+		{"name", Limits{MaxNameBytes: 4}, 4, name, "member name longer than 4 bytes"},
+		{"default name", Limits{}, DefaultMaxNameBytes, name, "member name longer than 256 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := TapeReader{Limits: c.limits}
+			if _, err := r.Read([]byte(c.doc(c.limit))); err != nil {
+				t.Fatalf("at the limit: %v", err)
 			}
-			return
+			_, err := r.Read([]byte(c.doc(c.limit + 1)))
+			var e *Error
+			if !errors.As(err, &e) || !e.Limit || e.Msg != c.msg {
+				t.Fatalf("one over: %v, want %q", err, c.msg)
+			}
+		})
+	}
+}
+
+// TestTapeReadsWhatStdlibReads: escapes, pairs, escaped names and large
+// objects read to the document encoding/json gives.
+func TestTapeReadsWhatStdlibReads(t *testing.T) {
+	many := `{` + strings.Repeat(`"k":0,`, 0)
+	for i := range 300 {
+		many += `"k` + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + `":` + "1,"
+	}
+	many = many[:len(many)-1] + "}"
+	for _, in := range []string{
+		`{"a":"\u00fc\n","b":"\ud83d\ude00","\u0063":[1,-0.5e-3,true,false,null]}`,
+		`"\uD834\uDD1E"`, `  [ ]  `, `{}`, many,
+	} {
+		checkAgainstStdlib(t, []byte(in), true)
+	}
+}
+
+// checkAgainstStdlib: what the reader (with limits no test text
+// reaches) takes is what encoding/json reads, to the same document; what
+// it refuses, encoding/json refuses too, or the text breaks one of the
+// reader's stricter rules.
+func checkAgainstStdlib(t *testing.T, b []byte, mustRead bool) {
+	t.Helper()
+	r := TapeReader{Limits: Limits{MaxDepth: 1 << 20, MaxStringBytes: 1 << 30, MaxNumberBytes: 1 << 30, MaxNameBytes: 1 << 30}}
+	tp, err := r.Read(b)
+	want, stdErr := stdlibDecode(b)
+	strictOK := stdErr == nil && utf8.Valid(b) && !loneSurrogateSlow(b) && !repeatedNameSlow(b)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || !detailPattern.MatchString(e.Error()) {
+			t.Fatalf("%q: error %q is not a plain detail", b, err)
 		}
-		repeated, large, depth := shape(tree)
-		deep := depth > maxTapeDepth
-		if read && (repeated || large || deep) {
-			t.Fatalf("%q: read with a repeated name, a large object or too deep", b)
+		if strictOK || mustRead {
+			t.Fatalf("%q: refused (%v), but it is strict JSON", b, err)
 		}
-		if !read && !repeated && !large && !deep && !bytes.Contains(b, []byte(`\`)) {
-			t.Fatalf("%q: refused", b)
+		return
+	}
+	if !strictOK {
+		t.Fatalf("%q: read, but encoding/json says %v (or it breaks a strict rule)", b, stdErr)
+	}
+	if got := tp.Value(0); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: tape %#v, encoding/json %#v", b, got, want)
+	}
+}
+
+// detailPattern: an error is a fixed message, a byte offset and a path of
+// printable ASCII; it carries no other payload bytes.
+var detailPattern = regexp.MustCompile(`^[a-zA-Z0-9 ,:\]}\\-]+ at byte [0-9]+ in (…)?[\x20-\x7e]*$`)
+
+func stdlibDecode(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := d.Token(); err == nil || d.InputOffset() != int64(len(bytes.TrimRight(b, " \t\r\n"))) {
+		return nil, errors.New("data after the value")
+	}
+	return v, nil
+}
+
+// loneSurrogateSlow looks for a \u escape of a surrogate that is not a
+// high one directly followed by a low one, inside strings.
+func loneSurrogateSlow(b []byte) bool {
+	s := string(b)
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '\\' {
+			continue
 		}
+		if s[i+1] != 'u' || i+6 > len(s) {
+			i++
+			continue
+		}
+		var r rune
+		if _, err := fmtSscanHex(s[i+2:i+6], &r); err != nil {
+			i++
+			continue
+		}
+		switch {
+		case r >= 0xd800 && r < 0xdc00:
+			var lo rune
+			if i+12 > len(s) || s[i+6:i+8] != `\u` {
+				return true
+			}
+			if _, err := fmtSscanHex(s[i+8:i+12], &lo); err != nil || lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 11
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+func fmtSscanHex(h string, r *rune) (int, error) {
+	var v rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v*16 + c - '0'
+		case c >= 'a' && c <= 'f':
+			v = v*16 + c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = v*16 + c - 'A' + 10
+		default:
+			return 0, errors.New("not hex")
+		}
+	}
+	*r = v
+	return 4, nil
+}
+
+// repeatedNameSlow walks the document with encoding/json's tokenizer and
+// reports a name repeated within one object.
+func repeatedNameSlow(b []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	type obj struct {
+		names  map[string]bool
+		expect bool // the next string is a name
+	}
+	var stack []*obj
+	for {
+		tk, err := d.Token()
+		if err != nil {
+			return false
+		}
+		var top *obj
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tk.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil {
+					top.expect = true
+				}
+				stack = append(stack, &obj{names: map[string]bool{}, expect: true})
+			case '[':
+				if top != nil {
+					top.expect = true
+				}
+				stack = append(stack, nil)
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		case string:
+			if top != nil && top.expect {
+				if top.names[v] {
+					return true
+				}
+				top.names[v] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil {
+			top.expect = true
+		}
+	}
+}
+
+// FuzzTapeMatchesStdlib: the reader takes exactly the JSON encoding/json
+// takes that is valid UTF-8, has no lone surrogate escape and no repeated
+// name, and reads it to the same document; its errors never quote the
+// text.
+func FuzzTapeMatchesStdlib(f *testing.F) {
+	for _, s := range []string{
+		`{"payment_id":"PAY-1","amount":1250.5,"payer":{"name":"Acme GmbH","iban":"DE89370400440532013000"},"refs":["INV-7",null,true,-0.5e-3]}`,
+		`{"a":"\u00fc\n","b":"\ud800"}`, `{"a":"\ud83d\ude00","\u0062":1}`, "\"abcdefgh\x01ijklmnop\"",
+		`{"ab":1,"ab":2}`, `{"abc":1,"axc":{"abc":1,"x":[{"y":1,"y":2}]}}`, `[{"a":1},{"a":2}] `,
+		"{\"a\":\"\xff\"}", `[1e5,0.1,-0]`, `{"a" : {"a":[]} , "b":"a:"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkAgainstStdlib(t, b, false)
 	})
 }
 
-// plainTokensSlow is the reference: byte by byte in strings, and a
-// regular expression for the tokens between them.
-func plainTokensSlow(b []byte) bool {
-	in := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case !in && c == '"':
-			in = true
-		case !in:
-			m := gapToken.Find(b[i:])
-			if m == nil {
-				return false
+// FuzzTapeLimits: under small limits, a text is either refused for a
+// limit it breaks, or read with every value within the limits.
+func FuzzTapeLimits(f *testing.F) {
+	f.Add([]byte(`{"abcd":[[["xyz"]]],"n":12345}`), uint8(3), uint8(3), uint8(3), uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, depth, str, num, name uint8) {
+		lim := Limits{MaxDepth: int(depth%8) + 1, MaxStringBytes: int(str%16) + 1, MaxNumberBytes: int(num%16) + 1, MaxNameBytes: int(name%16) + 1}
+		r := TapeReader{Limits: lim}
+		tp, err := r.Read(b)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || !detailPattern.MatchString(e.Error()) {
+				t.Fatalf("%q: error %q is not a plain detail", b, err)
 			}
-			if rest := b[i+len(m):]; len(rest) > 0 && strings.IndexByte("0123456789.eE+-", rest[0]) >= 0 && strings.IndexByte("-0123456789", m[0]) >= 0 {
-				return false
-			}
-			i += len(m) - 1
-		case c == '"':
-			in = false
-		case c < 0x20:
-			return false
-		case c == '\\':
-			n := escapeLen(b[i:])
-			if n == 0 {
-				return false
-			}
-			i += n - 1
+			return
 		}
-	}
-	return !in
-}
-
-var gapToken = regexp.MustCompile(`^(?:[{}\[\],: \t\n\r]|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)`)
-
-// shape walks a document fastjson read: whether an object repeats a
-// name, whether one has more than 64 members, and how deep it nests.
-func shape(v *fastjson.Value) (repeated, large bool, depth int) {
-	var children []*fastjson.Value
-	switch v.Type() {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		names := map[string]bool{}
-		large = o.Len() > 64
-		o.Visit(func(k []byte, c *fastjson.Value) {
-			repeated = repeated || names[string(k)]
-			names[string(k)] = true
-			children = append(children, c)
-		})
-	case fastjson.TypeArray:
-		children = v.GetArray()
-	default:
-		return false, false, 0
-	}
-	for _, c := range children {
-		r, l, d := shape(c)
-		repeated, large, depth = repeated || r, large || l, max(depth, d)
-	}
-	return repeated, large, depth + 1
+		var walk func(i, level int, isName bool)
+		walk = func(i, level int, isName bool) {
+			s, e := tp.Span(i)
+			switch tp.Kind(i) {
+			case KindObject, KindArray:
+				if level > lim.MaxDepth {
+					t.Fatalf("%q: read %d levels under %+v", b, level, lim)
+				}
+				for j := i + 1; j < tp.Next(i); {
+					if tp.Kind(i) == KindObject {
+						walk(j, level, true)
+						j++
+					}
+					walk(j, level+1, false)
+					j = tp.Next(j)
+				}
+			case KindString:
+				max := lim.MaxStringBytes
+				if isName {
+					max = lim.MaxNameBytes
+				}
+				if e-s-2 > max {
+					t.Fatalf("%q: read a string of %d bytes under %+v", b, e-s-2, lim)
+				}
+			case KindNumber:
+				if e-s > lim.MaxNumberBytes {
+					t.Fatalf("%q: read a number of %d bytes under %+v", b, e-s, lim)
+				}
+			}
+		}
+		walk(0, 1, false)
+	})
 }

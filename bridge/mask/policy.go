@@ -51,7 +51,6 @@ type Policy struct {
 	anyType  *typePolicy
 	key      []byte
 	macs     sync.Pool
-	trees    sync.Pool // *treeMask
 	splicers sync.Pool // *splicer
 }
 

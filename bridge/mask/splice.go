@@ -20,7 +20,7 @@ import (
 // the text of a whole object or array (a hash or keep_last rule on one) or
 // could differ from Apply's (a rule with an array index after one that
 // drops an element by index, which shifts the elements in Apply), it gives
-// up and the tree way is taken.
+// up and Apply masks the document built from the tape.
 type splicer struct {
 	p      *Policy
 	tp     *typePolicy
@@ -31,6 +31,7 @@ type splicer struct {
 	failed bool
 
 	str    []byte              // a string's value, when it had escapes
+	name   []byte              // a member name's value, when it had escapes
 	reader jsontext.TapeReader // for an event given without its tape
 	texts  []byte              // a value's text through successive rules
 	hits   [][2]int            // the detectors' findings in one string
@@ -171,7 +172,7 @@ func (s *splicer) cut(i, end int) {
 func (s *splicer) object(v, depth int, alive uint64) {
 	c := container{lastKept: -1, pending: -1}
 	for j := v + 1; j < s.t.Next(v) && !s.failed; j = s.t.Next(j + 1) {
-		name := jsontext.View(s.t.Raw(j)) // a name on a tape has no escapes
+		name := jsontext.View(s.t.Str(j, &s.name))
 		child := s.match(alive, depth, func(seg string) bool { return seg == "*" || seg == name })
 		at, _ := s.t.Span(j)
 		c.member(s, at, j+1, depth+1, child)

@@ -1,14 +1,11 @@
-// Package policy enforces per-partner security policy at intake: a rate
-// limit that throttles (never drops) and the rule that a partner's identity
-// comes from the connector, never from the payload.
+// Package policy enforces per-partner intake policy: a rate limit that
+// throttles (never drops). The identity rule is checked by the validation
+// stage, on the same read of the payload as the other checks.
 package policy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"golang.org/x/time/rate"
 
@@ -65,53 +62,4 @@ func (l *limitedIntake) Submit(ctx context.Context, env *bridge.Envelope, done f
 		}
 	}
 	return l.next.Submit(ctx, env, done)
-}
-
-// IdentityFields are top-level payload fields that name a sender. A
-// payload whose field names a different partner than the connector it
-// arrived on is rejected: identity comes from the connection, and a
-// payload claiming otherwise is either a mistake or an impersonation.
-var IdentityFields = []string{"partner", "partner_id", "partnerId", "partner_name", "sender", "sender_id"}
-
-// mayNameSender reports whether a JSON object could hold one of the
-// IdentityFields, without decoding it: every such key starts with
-// "partner or "sender, unless it is spelled with \u escapes. Most events
-// name no sender, so this spares them a second full decode.
-func mayNameSender(p []byte) bool {
-	return bytes.Contains(p, []byte(`"partner`)) || bytes.Contains(p, []byte(`"sender`)) || bytes.Contains(p, []byte(`\u`))
-}
-
-// PartnerIdentity is the stage that enforces it.
-func PartnerIdentity() bridge.Stage {
-	return bridge.StageFunc{StageName: "partner-identity", Fn: checkIdentity}
-}
-
-func checkIdentity(_ context.Context, env *bridge.Envelope) error {
-	p := bytes.TrimLeft(env.Payload, " \t\r\n")
-	if len(p) == 0 || p[0] != '{' {
-		return nil // not a JSON object: validation reports it
-	}
-	if !mayNameSender(p) {
-		return nil
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(p, &top); err != nil {
-		return nil
-	}
-	for _, f := range IdentityFields {
-		raw, ok := top[f]
-		if !ok {
-			continue
-		}
-		var claimed string
-		if err := json.Unmarshal(raw, &claimed); err != nil {
-			// A non-string identity cannot equal the partner's name.
-			return bridge.Reject(bridge.ReasonPartnerMismatch, "payload field %q is not the partner's name", f)
-		}
-		if !strings.EqualFold(strings.TrimSpace(claimed), env.Partner) {
-			// The claimed value is not echoed: it is partner data.
-			return bridge.Reject(bridge.ReasonPartnerMismatch, "payload field %q names another partner than the connection (%s)", f, env.Partner)
-		}
-	}
-	return nil
 }

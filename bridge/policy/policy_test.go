@@ -10,60 +10,6 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
-func TestPartnerIdentity(t *testing.T) {
-	tests := []struct {
-		name    string
-		payload string
-		reject  bool
-	}{
-		{"no identity field", `{"order":1}`, false},
-		{"same partner", `{"partner":"bank-a","x":1}`, false},
-		{"same partner other case", `{"partner_id":"Bank-A"}`, false},
-		{"other partner", `{"partner":"bank-b"}`, true},
-		{"other partner in partnerId", `{"partnerId":"dealer"}`, true},
-		{"sender claims other", `{"sender":"evil"}`, true},
-		{"non-string identity", `{"partner_id":42}`, true},
-		{"nested field is not identity", `{"order":{"partner":"bank-b"}}`, false},
-		{"not json", `hello`, false},
-		{"json array", `[{"partner":"bank-b"}]`, false},
-		{"broken json", `{"partner":`, false},
-		{"key spelled with escapes", `{"p\u0061rtner":"bank-b"}`, true},
-		{"sender key spelled with escapes", `{"\u0073ender_id":"evil"}`, true},
-		{"whitespace before the key", "{ \n \"sender\" : \"evil\"}", true},
-	}
-	st := PartnerIdentity()
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			env := &bridge.Envelope{Partner: "bank-a", Payload: []byte(tc.payload)}
-			err := st.Process(context.Background(), env)
-			r, isRej := bridge.AsRejection(err)
-			if isRej != tc.reject {
-				t.Fatalf("rejected=%v (%v), want %v", isRej, err, tc.reject)
-			}
-			if isRej && r.Reason != bridge.ReasonPartnerMismatch {
-				t.Fatalf("reason %q", r.Reason)
-			}
-			if isRej && (contains(r.Detail, "bank-b") || contains(r.Detail, "evil") || contains(r.Detail, "dealer")) {
-				t.Fatalf("detail echoes the claimed value: %q", r.Detail)
-			}
-		})
-	}
-}
-
-// TestIdentityFieldsCoveredByPrescan: the cheap pre-scan only looks for
-// keys starting with "partner or "sender; a new identity field outside
-// those would slip past it.
-func TestIdentityFieldsCoveredByPrescan(t *testing.T) {
-	for _, f := range IdentityFields {
-		if !mayNameSender([]byte(`{"` + f + `":"x"}`)) {
-			t.Errorf("identity field %q is not caught by the pre-scan", f)
-		}
-	}
-	if mayNameSender([]byte(`{"order_id":"A-1","lines":[{"sku":"x"}]}`)) {
-		t.Error("an event naming no sender should skip the decode")
-	}
-}
-
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // burstSource submits n events as fast as intake takes them.

@@ -74,7 +74,7 @@ func BenchmarkDecodeReference(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decode(payload); err != nil {
+		if _, err := stdlibDecode(payload); err != nil {
 			b.Fatal(err)
 		}
 	}

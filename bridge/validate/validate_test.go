@@ -69,7 +69,7 @@ func newStage(t testing.TB, cfg *config.Config) *Stage {
 		}
 		masks[p.Name] = pol
 	}
-	st, err := NewStage(cfg, registry(t), masks, mask.Append)
+	st, err := NewStage(cfg, registry(t), masks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSchemaErrorsNameFileAndPointer(t *testing.T) {
 func TestNewStageChecksAllowedTypes(t *testing.T) {
 	p := bank()
 	p.AllowedTypes = []string{"payment.received", "payment.refunded"}
-	_, err := NewStage(testConfig(p), registry(t), nil, mask.Append)
+	_, err := NewStage(testConfig(p), registry(t), nil)
 	if err == nil || !strings.Contains(err.Error(), `partners[0].allowed_types[1]: "payment.refunded" has no schema`) {
 		t.Fatalf("err = %v", err)
 	}

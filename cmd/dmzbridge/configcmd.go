@@ -39,6 +39,11 @@ with its field path; the exit code is 3 when any file is invalid.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (environment %s, %d partners, erp %s, durability %s)\n",
 					f, cfg.Environment, len(cfg.Partners), cfg.ERP.Sink.Type, cfg.JetStream.Durability)
+				for _, p := range cfg.Partners {
+					l := p.Limits.Effective(cfg.Limits)
+					fmt.Fprintf(cmd.OutOrStdout(), "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B\n",
+						p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes)
+				}
 			}
 			if failed != nil {
 				return config.FieldErrors{{Msg: "configuration invalid"}}

@@ -35,6 +35,10 @@ erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
 partners:
   - name: bank-a
     inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}
+    identity: {field: /partner, values: [P-0036]}
+    limits: {max_depth: 16}
+  - name: dealer-c
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "dealer.>"}}
 `)
 	bad := writeFile(t, "bad.yaml", `environment: test
 jetstream: {embedded: true}
@@ -51,7 +55,17 @@ partners:
 		wantCode int
 		want     []string
 	}{
-		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync"}},
+		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync",
+			`partner bank-a: identity /partner is one of "P-0036"; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
+			"partner dealer-c: identity not checked; limits: depth 64,"}},
+		{"a bad identity pointer is a field error", []string{"config", "check", writeFile(t, "badid.yaml", `environment: test
+jetstream: {embedded: true, store_dir: /tmp/x}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - name: bank-a
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "bank.>"}}
+    identity: {field: partner}
+`)}, exitConfig, []string{"partners[0].identity.field:", "is not a JSON pointer"}},
 		{"every error with its path", []string{"config", "check", bad}, exitConfig, []string{
 			"bad.yaml: invalid",
 			"partners[0].inbound.options.subject: required",
