@@ -149,7 +149,8 @@ func (p *Poller) Poll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	now := time.Now()
-	g := Gauges{Backlog: map[string]int64{}, DeadLetters: map[string]int64{}, Rate: map[string]float64{}, At: now}
+	g := Gauges{Backlog: map[string]int64{}, DeadLetters: map[string]int64{}, Rate: map[string]float64{},
+		OldestAge: map[string]time.Duration{}, At: now}
 	prev := p.Metrics.Gauges()
 	if p.lastCount == nil {
 		p.lastCount = map[string]int64{}
@@ -174,6 +175,24 @@ func (p *Poller) Poll(ctx context.Context) {
 			continue
 		}
 		g.Backlog[partner] = n
+	}
+	for _, partner := range p.Partners {
+		age, err := p.oldestAge(ctx, partner, now)
+		if err != nil {
+			if v, ok := prev.OldestAge[partner]; ok {
+				g.OldestAge[partner] = v
+			}
+			continue
+		}
+		g.OldestAge[partner] = age
+	}
+	if streams, account, err := p.storeUsage(ctx); err == nil {
+		g.Streams, g.Account = streams, account
+	} else {
+		g.Streams, g.Account = prev.Streams, prev.Account
+		if p.Log != nil {
+			p.Log.Debug("store usage not measured", "err", err)
+		}
 	}
 	if dl, err := p.deadLetters(ctx); err == nil {
 		g.DeadLetters = dl
