@@ -122,6 +122,10 @@ type Poller struct {
 	Metrics    *Metrics
 	Interval   time.Duration
 	Log        *slog.Logger
+	// StoreLimit is the server's JetStream storage cap, reported as the
+	// account's limit when the account has none of its own (an embedded
+	// or unconfigured server); 0 when unknown.
+	StoreLimit int64
 
 	lastCount map[string]int64
 	lastAt    time.Time

@@ -64,5 +64,9 @@ func (p *Poller) storeUsage(ctx context.Context) ([]StreamUsage, *AccountUsage, 
 	if err != nil {
 		return out, nil, errors.Join(append(errs, fmt.Errorf("account info: %w", err))...)
 	}
-	return out, &AccountUsage{Bytes: ai.Store, Limit: ai.Limits.MaxStore}, errors.Join(errs...)
+	acct := &AccountUsage{Bytes: ai.Store, Limit: ai.Limits.MaxStore}
+	if acct.Limit <= 0 && p.StoreLimit > 0 {
+		acct.Limit = p.StoreLimit
+	}
+	return out, acct, errors.Join(errs...)
 }

@@ -40,7 +40,9 @@ func TestPollerStoreAndOldestAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMetrics(t)
-	p := &Poller{JS: js, Topology: topo, Partners: []string{"bank-a"}, Metrics: m}
+	// The test server's account has no storage limit of its own, so the
+	// server's cap stands in for it.
+	p := &Poller{JS: js, Topology: topo, Partners: []string{"bank-a"}, Metrics: m, StoreLimit: 1 << 30}
 
 	p.Poll(ctx)
 	g := m.Gauges()
@@ -93,8 +95,8 @@ func TestPollerStoreAndOldestAge(t *testing.T) {
 	if dl.Stream == "" || dl.Bytes != 0 || dl.MaxBytes > 0 {
 		t.Fatalf("dead-letter usage %+v, want an empty unlimited stream", dl)
 	}
-	if g.Account == nil || g.Account.Bytes < in.Bytes {
-		t.Fatalf("account usage %+v, want at least the ingest stream's %d bytes", g.Account, in.Bytes)
+	if g.Account == nil || g.Account.Bytes < in.Bytes || g.Account.Limit != 1<<30 {
+		t.Fatalf("account usage %+v, want at least the ingest stream's %d bytes and the server's 1 GiB cap", g.Account, in.Bytes)
 	}
 
 	batch, err = cons.Fetch(1)

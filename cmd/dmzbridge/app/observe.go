@@ -93,6 +93,9 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	}
 	poller := &telemetry.Poller{JS: b.js, Topology: b.topo, Partners: partners, Connectors: conns,
 		Certs: dedupCerts(certs), Metrics: o.metrics, Log: b.log}
+	if b.embedded != nil {
+		poller.StoreLimit = b.embedded.MaxStore()
+	}
 	poller.Poll(ctx)
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o.stopPoller, o.pollerDone = cancel, make(chan struct{})
