@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,20 @@ func TestStoreAndAgeGauges(t *testing.T) {
 		{"dmzbridge_jetstream_stream_used_bytes", map[string]string{"stream": "T_DLQ"}, 5},
 		{"dmzbridge_jetstream_account_used_bytes", nil, 805},
 		{"dmzbridge_jetstream_account_limit_bytes", nil, 4096},
+	}
+	// The label sets, as TestMetricLabels pins the documented metrics'.
+	labels := map[string][]string{
+		"dmzbridge_ingest_oldest_age_seconds":     {"partner"},
+		"dmzbridge_jetstream_stream_used_bytes":   {"stream"},
+		"dmzbridge_jetstream_stream_limit_bytes":  {"stream"},
+		"dmzbridge_jetstream_account_used_bytes":  nil,
+		"dmzbridge_jetstream_account_limit_bytes": nil,
+	}
+	got := scrape(t, m)
+	for name, want := range labels {
+		if ss := got[name]; len(ss) == 0 || !slices.Equal(labelNames(ss[0]), want) {
+			t.Errorf("%s: series %v, want labels %v", name, ss, want)
+		}
 	}
 	for _, c := range checks {
 		v, ok := value(t, m, c.name, c.labels)
