@@ -120,22 +120,31 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 	if env.ID == "" {
 		env.ID = ContentID(env.Partner, env.Payload)
 	}
-	p.obs.Received(env)
 	// Stages replace the payload rather than edit it, so the original stays
 	// intact for the dead-letter entry.
 	original := env.Payload
-	if env.Rejection != nil {
-		return p.deadLetter(ctx, env, original, env.Rejection, done)
+	rej := env.Rejection
+	var stageErr error
+	if rej == nil {
+		for _, st := range p.opts.Stages {
+			err := st.Process(ctx, env)
+			if err == nil {
+				continue
+			}
+			if r, ok := AsRejection(err); ok {
+				rej = r
+			} else {
+				stageErr = fmt.Errorf("stage %s: %w", st.Name(), err)
+			}
+			break
+		}
 	}
-	for _, st := range p.opts.Stages {
-		err := st.Process(ctx, env)
-		if err == nil {
-			continue
-		}
-		if r, ok := AsRejection(err); ok {
-			return p.deadLetter(ctx, env, original, r, done)
-		}
-		done(fmt.Errorf("stage %s: %w", st.Name(), err))
+	p.received(env, original)
+	if rej != nil {
+		return p.deadLetter(ctx, env, original, rej, done)
+	}
+	if stageErr != nil {
+		done(stageErr)
 		return nil
 	}
 	msg := ToMsg(p.opts.Topology.IngestSubject(env.Partner), env)
@@ -145,6 +154,20 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 		}
 		done(err)
 	})
+}
+
+// received tells the observers about an event once the stages ran: the
+// type is known then (validation sets it), so received and forwarded
+// counts per type can be compared. The observers see the payload as the
+// partner sent it (the audit trail's digest is of that), not as masked.
+func (p *Pipeline) received(env *Envelope, original []byte) {
+	if len(env.Payload) == len(original) && (len(original) == 0 || &env.Payload[0] == &original[0]) {
+		p.obs.Received(env)
+		return
+	}
+	in := *env
+	in.Payload = original
+	p.obs.Received(&in)
 }
 
 func (p *Pipeline) deadLetter(ctx context.Context, env *Envelope, original []byte, r *Rejection, done func(error)) error {

@@ -282,3 +282,51 @@ func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
 		t.Fatalf("decoded %+v, %v; want the partner's own id back", env, err)
 	}
 }
+
+// receivedRecorder keeps what Received saw of each event.
+type receivedRecorder struct {
+	Observers
+	mu   sync.Mutex
+	seen map[string]Envelope
+}
+
+func (r *receivedRecorder) Received(e *Envelope) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[e.ID] = *e
+}
+
+// TestReceivedSeesTypeAndOriginalPayload: observers hear of an event after
+// the stages ran, so they know the type the stage found (also on a
+// rejection, as validation records a known type before rejecting), and
+// still see the payload as the partner sent it, not the staged one.
+func TestReceivedSeesTypeAndOriginalPayload(t *testing.T) {
+	stage := StageFunc{StageName: "type", Fn: func(_ context.Context, e *Envelope) error {
+		e.EventType = "order.created"
+		if string(e.Payload) == "reject" {
+			return Reject(ReasonSchemaInvalid, "missing field")
+		}
+		e.Payload = []byte("masked")
+		return nil
+	}}
+	p, _, _, _ := testPipeline(t, &recordingSink{}, stage)
+	rec := &receivedRecorder{seen: map[string]Envelope{}}
+	p.obs = rec
+	for _, env := range []*Envelope{
+		{ID: "ok", Partner: "bank-a", Source: "test", Payload: []byte("good")},
+		{ID: "bad", Partner: "bank-a", Source: "test", Payload: []byte("reject")},
+	} {
+		if err := submitAndWait(t, p, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]string{"ok": "good", "bad": "reject"} {
+		got, ok := rec.seen[id]
+		if !ok {
+			t.Fatalf("%s: Received not called", id)
+		}
+		if got.EventType != "order.created" || string(got.Payload) != want {
+			t.Errorf("%s: Received saw type %q payload %q, want order.created and %q", id, got.EventType, got.Payload, want)
+		}
+	}
+}

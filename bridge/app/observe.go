@@ -54,7 +54,8 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	}
 	o.audit = audit.NewWriter(ajs, b.topo, audit.WriterOptions{Logger: b.log.With("component", "audit")})
 
-	if o.metrics, err = telemetry.NewMetrics(); err != nil {
+	if o.metrics, err = telemetry.NewMetrics(telemetry.WithEnvironment(b.cfg.Environment),
+		telemetry.WithServiceName(b.cfg.Tracing.ServiceName)); err != nil {
 		return nil, err
 	}
 	o.metrics.SetDurability(b.cfg.JetStream.Durability)
@@ -92,6 +93,9 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	}
 	poller := &telemetry.Poller{JS: b.js, Topology: b.topo, Partners: partners, Connectors: conns,
 		Certs: dedupCerts(certs), Metrics: o.metrics, Log: b.log}
+	if b.embedded != nil {
+		poller.StoreLimit = b.embedded.MaxStore()
+	}
 	poller.Poll(ctx)
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o.stopPoller, o.pollerDone = cancel, make(chan struct{})

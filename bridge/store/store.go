@@ -74,6 +74,16 @@ func StartEmbedded(cfg config.JetStream, log *slog.Logger) (*Embedded, error) {
 // URL is the client URL of the embedded server.
 func (e *Embedded) URL() string { return e.srv.ClientURL() }
 
+// MaxStore is the file storage JetStream may use on this server: the
+// configured max_store, or what the server sized from the disk's free
+// space. 0 when JetStream is not running.
+func (e *Embedded) MaxStore() int64 {
+	if c := e.srv.JetStreamConfig(); c != nil {
+		return c.MaxStore
+	}
+	return 0
+}
+
 // Shutdown stops the server and waits until its store is closed.
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()

@@ -29,13 +29,16 @@ type Readiness struct {
 
 // PartnerStatus is one row of `dmzbridge status`.
 type PartnerStatus struct {
-	Partner     string     `json:"partner"`
-	Connector   string     `json:"connector"`
-	State       string     `json:"state"`
-	Rate        float64    `json:"rate_per_second"`
-	Backlog     int64      `json:"backlog"`
-	DeadLetters int64      `json:"dead_letters"`
-	CertExpiry  *time.Time `json:"nearest_cert_expiry,omitempty"`
+	Partner     string  `json:"partner"`
+	Connector   string  `json:"connector"`
+	State       string  `json:"state"`
+	Rate        float64 `json:"rate_per_second"`
+	Backlog     int64   `json:"backlog"`
+	DeadLetters int64   `json:"dead_letters"`
+	// OldestSeconds is how long the oldest event not yet confirmed by the
+	// ERP has waited (0 when none waits).
+	OldestSeconds float64    `json:"oldest_unconfirmed_seconds"`
+	CertExpiry    *time.Time `json:"nearest_cert_expiry,omitempty"`
 }
 
 // Status is the body of /status.
@@ -48,6 +51,13 @@ type Status struct {
 	Partners   []PartnerStatus  `json:"partners"`
 	ERP        []ConnectorState `json:"erp"`
 	Certs      []CertExpiry     `json:"certificates"`
+	Store      StoreStatus      `json:"store"`
+}
+
+// StoreStatus is how full the JetStream store is.
+type StoreStatus struct {
+	Streams []StreamUsage `json:"streams"`
+	Account *AccountUsage `json:"account,omitempty"`
 }
 
 // Admin serves the operators' endpoints: /healthz (the process is alive),
@@ -82,14 +92,16 @@ func (a *Admin) Readiness(ctx context.Context) Readiness {
 // StatusReport assembles the per-partner view.
 func (a *Admin) StatusReport(ctx context.Context) Status {
 	g := a.Metrics.Gauges()
-	st := Status{At: g.At, Durability: a.Metrics.Durability(), Ready: a.Readiness(ctx), Certs: g.Certificates}
+	st := Status{At: g.At, Durability: a.Metrics.Durability(), Ready: a.Readiness(ctx), Certs: g.Certificates,
+		Store: StoreStatus{Streams: g.Streams, Account: g.Account}}
 	for _, c := range g.Connectors {
 		if c.Role != "inbound" {
 			st.ERP = append(st.ERP, c)
 			continue
 		}
 		ps := PartnerStatus{Partner: c.Partner, Connector: c.Connector, State: c.State,
-			Rate: g.Rate[c.Partner], Backlog: g.Backlog[c.Partner], DeadLetters: g.DeadLetters[c.Partner]}
+			Rate: g.Rate[c.Partner], Backlog: g.Backlog[c.Partner], DeadLetters: g.DeadLetters[c.Partner],
+			OldestSeconds: g.OldestAge[c.Partner].Seconds()}
 		for _, ce := range g.Certificates {
 			if ce.Err == "" && ce.Owner == "partner:"+c.Partner && (ps.CertExpiry == nil || ce.NotAfter.Before(*ps.CertExpiry)) {
 				na := ce.NotAfter

@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -60,6 +63,14 @@ type Gauges struct {
 	Certificates []CertExpiry
 	// Rate is per partner: events received per second since the last poll.
 	Rate map[string]float64
+	// OldestAge is per partner: how long the oldest event not yet
+	// confirmed by the ERP has been stored (0 when the backlog is empty).
+	OldestAge map[string]time.Duration
+	// Streams is the storage used by the bridge's streams (ingest and
+	// dead-letter) against their max_bytes.
+	Streams []StreamUsage
+	// Account is the JetStream account's storage; nil when not measured.
+	Account *AccountUsage
 	// At is when the values were measured.
 	At time.Time
 }
@@ -72,6 +83,21 @@ type ConnectorState struct {
 	State     string `json:"state"`
 }
 
+// StreamUsage is one stream's storage.
+type StreamUsage struct {
+	Stream string `json:"stream"`
+	Bytes  uint64 `json:"bytes"`
+	// MaxBytes is the stream's limit; 0 or less means unlimited.
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// AccountUsage is the JetStream account's file storage.
+type AccountUsage struct {
+	Bytes uint64 `json:"bytes"`
+	// Limit is the account's storage limit; 0 or less means none is set.
+	Limit int64 `json:"limit"`
+}
+
 // CertExpiry is a certificate file's earliest NotAfter.
 type CertExpiry struct {
 	Owner    string    `json:"owner"` // "jetstream", "erp" or "partner:<name>"
@@ -80,14 +106,59 @@ type CertExpiry struct {
 	Err      string    `json:"error,omitempty"`
 }
 
-// NewMetrics builds the instruments on a registry of its own.
-func NewMetrics() (*Metrics, error) {
+// MetricsOption configures NewMetrics.
+type MetricsOption func(*metricsConfig)
+
+type metricsConfig struct {
+	service, environment string
+}
+
+// WithEnvironment puts an environment label (the config's environment,
+// e.g. prod or test) on every series, so one Prometheus can hold test and
+// production bridges and every alert and dashboard can tell them apart.
+func WithEnvironment(env string) MetricsOption {
+	return func(c *metricsConfig) { c.environment = env }
+}
+
+// WithServiceName sets the resource's service.name (target_info's
+// service_name); the default is "dmzbridge".
+func WithServiceName(name string) MetricsOption {
+	return func(c *metricsConfig) {
+		if name != "" {
+			c.service = name
+		}
+	}
+}
+
+// NewMetrics builds the instruments on a registry of its own, with the Go
+// runtime and process collectors (memory, goroutines, file descriptors).
+func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
+	cfg := metricsConfig{service: "dmzbridge"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	// Wrapping the registerer labels every series, the bridge's own and
+	// the runtime's alike, where a resource label would reach only the
+	// OpenTelemetry ones.
+	var r prometheus.Registerer = reg
+	attrs := []attribute.KeyValue{semconv.ServiceName(cfg.service)}
+	if cfg.environment != "" {
+		r = prometheus.WrapRegistererWith(prometheus.Labels{"environment": cfg.environment}, reg)
+		attrs = append(attrs, semconv.DeploymentEnvironmentName(cfg.environment))
+	}
+	if err := r.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("go collector: %w", err)
+	}
+	if err := r.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("process collector: %w", err)
+	}
+	exp, err := otelprom.New(otelprom.WithRegisterer(r), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	provider := sdkmetric.NewMeterProvider(
+		sdkmetric.WithResource(resource.NewSchemaless(attrs...)),
 		sdkmetric.WithReader(exp),
 		// Latency buckets from 1 ms to ~2 min, dense where the bridge lives.
 		sdkmetric.WithView(sdkmetric.NewView(
@@ -155,6 +226,31 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 	if err != nil {
 		return fmt.Errorf("gauge: %w", err)
 	}
+	oldest, err := meter.Float64ObservableGauge("dmzbridge.ingest.oldest.age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest stored event not yet confirmed by the ERP, per partner; 0 when none waits."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	streamUsed, err := meter.Int64ObservableGauge("dmzbridge.jetstream.stream.used", metric.WithUnit("By"),
+		metric.WithDescription("Bytes stored in the bridge's ingest and dead-letter streams."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	streamLimit, err := meter.Int64ObservableGauge("dmzbridge.jetstream.stream.limit", metric.WithUnit("By"),
+		metric.WithDescription("The stream's max_bytes; no series when the stream is unlimited."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	accountUsed, err := meter.Int64ObservableGauge("dmzbridge.jetstream.account.used", metric.WithUnit("By"),
+		metric.WithDescription("File storage the JetStream account uses, all streams together."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
+	accountLimit, err := meter.Int64ObservableGauge("dmzbridge.jetstream.account.limit", metric.WithUnit("By"),
+		metric.WithDescription("The JetStream account's file storage limit; no series when the account has none."))
+	if err != nil {
+		return fmt.Errorf("gauge: %w", err)
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if mode := m.Durability(); mode != "" {
 			o.ObserveInt64(durability, int64(config.DurabilityLevel(mode)), metric.WithAttributes(attribute.String("mode", mode)))
@@ -174,6 +270,22 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 			o.ObserveInt64(up, v, metric.WithAttributes(attribute.String("partner", c.Partner),
 				attribute.String("role", c.Role), attribute.String("connector", c.Connector)))
 		}
+		for p, d := range g.OldestAge {
+			o.ObserveFloat64(oldest, d.Seconds(), metric.WithAttributes(attribute.String("partner", p)))
+		}
+		for _, s := range g.Streams {
+			a := metric.WithAttributes(attribute.String("stream", s.Stream))
+			o.ObserveInt64(streamUsed, int64(s.Bytes), a)
+			if s.MaxBytes > 0 {
+				o.ObserveInt64(streamLimit, s.MaxBytes, a)
+			}
+		}
+		if a := g.Account; a != nil {
+			o.ObserveInt64(accountUsed, int64(a.Bytes))
+			if a.Limit > 0 {
+				o.ObserveInt64(accountLimit, a.Limit)
+			}
+		}
 		for _, c := range g.Certificates {
 			// A file that cannot be read or parsed reports 0, the Unix epoch:
 			// the usual "expires within 14 days" alert fires for it instead
@@ -186,7 +298,7 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 				attribute.String("owner", c.Owner), attribute.String("file", c.File)))
 		}
 		return nil
-	}, backlog, dlq, up, certs, durability)
+	}, backlog, dlq, up, certs, durability, oldest, streamUsed, streamLimit, accountUsed, accountLimit)
 	if err != nil {
 		return fmt.Errorf("gauge callback: %w", err)
 	}

@@ -122,6 +122,10 @@ type Poller struct {
 	Metrics    *Metrics
 	Interval   time.Duration
 	Log        *slog.Logger
+	// StoreLimit is the server's JetStream storage cap, reported as the
+	// account's limit when the account has none of its own (an embedded
+	// or unconfigured server); 0 when unknown.
+	StoreLimit int64
 
 	lastCount map[string]int64
 	lastAt    time.Time
@@ -149,7 +153,8 @@ func (p *Poller) Poll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	now := time.Now()
-	g := Gauges{Backlog: map[string]int64{}, DeadLetters: map[string]int64{}, Rate: map[string]float64{}, At: now}
+	g := Gauges{Backlog: map[string]int64{}, DeadLetters: map[string]int64{}, Rate: map[string]float64{},
+		OldestAge: map[string]time.Duration{}, At: now}
 	prev := p.Metrics.Gauges()
 	if p.lastCount == nil {
 		p.lastCount = map[string]int64{}
@@ -174,6 +179,24 @@ func (p *Poller) Poll(ctx context.Context) {
 			continue
 		}
 		g.Backlog[partner] = n
+	}
+	for _, partner := range p.Partners {
+		age, err := p.oldestAge(ctx, partner, now)
+		if err != nil {
+			if v, ok := prev.OldestAge[partner]; ok {
+				g.OldestAge[partner] = v
+			}
+			continue
+		}
+		g.OldestAge[partner] = age
+	}
+	if streams, account, err := p.storeUsage(ctx); err == nil {
+		g.Streams, g.Account = streams, account
+	} else {
+		g.Streams, g.Account = prev.Streams, prev.Account
+		if p.Log != nil {
+			p.Log.Debug("store usage not measured", "err", err)
+		}
 	}
 	if dl, err := p.deadLetters(ctx); err == nil {
 		g.DeadLetters = dl

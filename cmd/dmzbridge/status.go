@@ -37,9 +37,10 @@ func newStatusCmd(now func() time.Time) *cobra.Command {
 		Short: "Show each partner's link state, rate, backlog, dead letters and certificate expiry",
 		Long: `Ask the running bridge (GET /status on its admin listener) for one row per
 partner: connector state (up, connecting, down), events received per second
-since the last poll, backlog (stored, not yet confirmed by the ERP),
-dead-letter depth and the nearest certificate expiry; then the ERP sink, the
-durability mode, readiness and every configured certificate.
+since the last poll, backlog (stored, not yet confirmed by the ERP), how long
+its oldest event has waited, dead-letter depth and the nearest certificate
+expiry; then the ERP sink, the durability mode, how full the JetStream
+streams and account are, readiness and every configured certificate.
 
 The address is admin.listen from --config, or --admin. The bridge's gauges
 are polled every 5 s, so values can be that old. Exit code 0 when the report
@@ -149,19 +150,26 @@ func writeStatus(w io.Writer, st telemetry.Status, now time.Time) error {
 		measured = fmt.Sprintf("%s (%s ago)", st.At.UTC().Format(time.RFC3339), roundAge(now.Sub(st.At)))
 	}
 	fmt.Fprintf(tw, "measured:\t%s\n", measured)
+	if line := storeLine(st.Store); line != "" {
+		fmt.Fprintf(tw, "store:\t%s\n", line)
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTNER\tCONNECTOR\tSTATE\tRATE/S\tBACKLOG\tDEAD LETTERS\tNEAREST CERT EXPIRY")
+	fmt.Fprintln(tw, "PARTNER\tCONNECTOR\tSTATE\tRATE/S\tBACKLOG\tOLDEST\tDEAD LETTERS\tNEAREST CERT EXPIRY")
 	for _, p := range st.Partners {
 		expiry := "-"
 		if p.CertExpiry != nil {
 			expiry = expiryText(*p.CertExpiry, now)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%d\t%d\t%s\n", p.Partner, p.Connector, p.State, p.Rate, p.Backlog, p.DeadLetters, expiry)
+		oldest := "-"
+		if p.OldestSeconds > 0 {
+			oldest = roundAge(time.Duration(p.OldestSeconds * float64(time.Second)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%d\t%s\t%d\t%s\n", p.Partner, p.Connector, p.State, p.Rate, p.Backlog, oldest, p.DeadLetters, expiry)
 	}
 	if len(st.Partners) == 0 {
 		fmt.Fprintln(tw, "(no partners)")
@@ -219,6 +227,40 @@ func expiryText(t, now time.Time) string {
 		return fmt.Sprintf("%s (EXPIRED %s ago)", t.UTC().Format(time.DateOnly), roundAge(-d))
 	}
 	return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.DateOnly), roundAge(d))
+}
+
+// storeLine says how full each stream and the account are: the share of
+// the limit where there is one, the bytes used where there is none.
+func storeLine(s telemetry.StoreStatus) string {
+	var parts []string
+	for _, u := range s.Streams {
+		parts = append(parts, u.Stream+" "+usage(u.Bytes, u.MaxBytes))
+	}
+	if a := s.Account; a != nil {
+		parts = append(parts, "account "+usage(a.Bytes, a.Limit))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func usage(used uint64, limit int64) string {
+	if limit <= 0 {
+		return byteSize(used) + " (no limit)"
+	}
+	return fmt.Sprintf("%.0f%% of %s", 100*float64(used)/float64(limit), byteSize(uint64(limit)))
+}
+
+// byteSize prints bytes in binary units, one decimal.
+func byteSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // roundAge prints a duration at the precision an operator needs: whole

@@ -44,6 +44,10 @@ func statusAdmin(t *testing.T, erpErr error) *httptest.Server {
 		Backlog:     map[string]int64{"bank-a": 1250, "dealer-c": 0, "logistics-b": 7},
 		DeadLetters: map[string]int64{"bank-a": 0, "dealer-c": 14, "logistics-b": 2},
 		Rate:        map[string]float64{"bank-a": 312.46, "logistics-b": 0.2},
+		OldestAge:   map[string]time.Duration{"bank-a": 95 * time.Second, "dealer-c": 0, "logistics-b": 3 * time.Hour},
+		Streams: []telemetry.StreamUsage{{Stream: "DMZ_INGEST", Bytes: 900 << 20, MaxBytes: 1 << 30},
+			{Stream: "DMZ_DLQ", Bytes: 5 << 10, MaxBytes: -1}},
+		Account: &telemetry.AccountUsage{Bytes: 905 << 20, Limit: 20 << 30},
 		Connectors: []telemetry.ConnectorState{
 			{Partner: "logistics-b", Role: "inbound", Connector: "kafka", State: bridge.StateConnecting},
 			{Partner: "bank-a", Role: "inbound", Connector: "amqp", State: bridge.StateUp},

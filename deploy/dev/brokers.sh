@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs (with apt-get) and starts the brokers the test suite talks to:
-# RabbitMQ and nats-server, plus fuse3 for the LazyFS crash test. Idempotent:
+# RabbitMQ and nats-server, plus fuse3 for the LazyFS crash test and Debian's
+# prometheus package for promtool (the alert rules' unit tests and the check
+# of the bridge's /metrics). Idempotent:
 # what is installed is not reinstalled, what runs is left running.
 set -euo pipefail
 
@@ -28,6 +30,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 need_pkg rabbitmq-server /usr/sbin/rabbitmq-server
 need_pkg nats-server /usr/sbin/nats-server
 need_pkg fuse3 fusermount3
+# Only promtool is wanted; on a host with systemd the package also enables a
+# Prometheus server on :9090, which the tests neither use nor disturb.
+need_pkg prometheus promtool
 
 if ! port_open 5672; then
   log "starting RabbitMQ"
