@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/app"
 )
 
 // requirePromtool returns promtool's path. Like a missing broker, a
