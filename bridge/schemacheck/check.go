@@ -234,7 +234,7 @@ func Print(w io.Writer, reps []TypeReport, mode Mode) int {
 	return broken
 }
 
-// IncompatibleError is returned when a type breaks; its exit code (4) lets
+// IncompatibleError is returned when a type breaks; its exit code (6) lets
 // a pipeline tell a schema break from a usage or config error.
 type IncompatibleError struct{ Types int }
 
@@ -243,4 +243,4 @@ func (e IncompatibleError) Error() string {
 }
 
 // ExitCode is the process exit code for this error.
-func (IncompatibleError) ExitCode() int { return 4 }
+func (IncompatibleError) ExitCode() int { return 6 }

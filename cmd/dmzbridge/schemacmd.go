@@ -27,7 +27,7 @@ func newSchemaCheckCmd() *cobra.Command {
 		Short: "Report changes in each type's newest schema version that would reject events the previous version accepted",
 		Long: `Compares, for every event type with two or more versions (<type>.v<N>.json),
 the newest version with the one before it. Each finding names the JSON pointer
-and the rule. Exit code 4 when a type breaks compatibility and is not marked
+and the rule. Exit code 6 when a type breaks compatibility and is not marked
 --intended; 0 when every type is compatible.`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
