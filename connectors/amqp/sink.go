@@ -223,9 +223,13 @@ func publishing(m *bridge.ERPMessage) amqp.Publishing {
 	for k, v := range m.Headers {
 		h[k] = v
 	}
+	// The normalizer names the header in lower case (content-type), as
+	// CloudEvents' AMQP binding does; the property must carry it too.
 	ct := "application/json"
-	if v, ok := m.Headers["Content-Type"]; ok {
-		ct = v
+	for k, v := range m.Headers {
+		if strings.EqualFold(k, "content-type") {
+			ct = v
+		}
 	}
 	return amqp.Publishing{
 		MessageId:    m.ID,

@@ -560,6 +560,7 @@ func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
 			env.ID = v
 		}
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	if env.ID == "" {
 		env.ID = bridge.ContentID(s.spec.Partner, d.Body)
 	}

@@ -31,6 +31,12 @@ type SourceOptions struct {
 	// IDHeader names a record header holding the partner's message id;
 	// without it (or when a record lacks it) the id is topic/partition/offset.
 	IDHeader string `yaml:"id_header"`
+	// IDFromKey takes the record key as the message id when id_header is
+	// unset or absent from a record. Off by default: keys usually name an
+	// entity (an order, a customer) shared by many records, and JetStream
+	// would drop every later record of one key as a duplicate of the first.
+	// A key that is not UTF-8 text of at most 256 bytes is not used.
+	IDFromKey bool `yaml:"id_from_key"`
 	// MaxInFlight bounds records fetched but not yet stored: when it is
 	// reached the source stops fetching (backpressure).
 	MaxInFlight int `yaml:"max_in_flight"`

@@ -353,9 +353,13 @@ func (s *Source) envelope(m kafkago.Message) *bridge.Envelope {
 	if s.opts.IDHeader != "" {
 		env.ID = env.Headers[s.opts.IDHeader]
 	}
+	if env.ID == "" && s.opts.IDFromKey {
+		env.ID = env.Headers[HeaderKey]
+	}
 	if env.ID == "" {
 		env.ID = RecordID(m.Topic, m.Partition, m.Offset)
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	if len(m.Value) > s.opts.MaxMessageBytes {
 		env.Rejection = bridge.Reject(bridge.ReasonTooLarge, "record of %d bytes exceeds max_message_bytes %d (sha256 %s)",
 			len(m.Value), s.opts.MaxMessageBytes, bridge.PayloadDigest(m.Value))

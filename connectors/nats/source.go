@@ -195,6 +195,7 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		if env.ID == "" {
 			if md, err := m.Metadata(); err == nil {
 				env.ID = s.opts.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+				bridge.SetPartnerMessageID(env, env.ID)
 			}
 		}
 		outstanding.Add(1)
@@ -297,6 +298,7 @@ func (s *Source) envelope(subject string, h nats.Header, data []byte) *bridge.En
 	if env.ID == "" && s.opts.IDHeader != "" {
 		env.ID = h.Get(s.opts.IDHeader)
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	return env
 }
 
