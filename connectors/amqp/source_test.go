@@ -267,7 +267,7 @@ func TestClassicQueueCountsDeliveries(t *testing.T) {
 	if fmt.Sprint(rejected) != "[false false true]" {
 		t.Fatalf("rejections per delivery %v", rejected)
 	}
-	src.forget("m")
+	src.counts.Forget("m")
 	env := src.envelope(amqp.Delivery{MessageId: "m", Body: []byte("{}")})
 	src.countDelivery(env)
 	if env.Rejection != nil {

@@ -222,14 +222,14 @@ func TestSASLOverTLS(t *testing.T) {
 		in := conformance.NewIntake(conformance.Store)
 		run := conformance.Start(t, src, in)
 		deadline := time.Now().Add(15 * time.Second)
-		for src.State().LastError == "" && time.Now().Before(deadline) {
+		for src.Snapshot().LastError == "" && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		run.Stop(t)
 		if in.Calls() != 0 {
 			t.Fatalf("%d records submitted with a wrong password", in.Calls())
 		}
-		st := src.State()
+		st := src.Snapshot()
 		if st.LastError == "" {
 			t.Fatal("no error reported for a wrong password")
 		}
@@ -253,12 +253,12 @@ func TestMutualTLS(t *testing.T) {
 	in := conformance.NewIntake(conformance.Store)
 	run := conformance.Start(t, src, in)
 	deadline := time.Now().Add(15 * time.Second)
-	for src.State().LastError == "" && time.Now().Before(deadline) {
+	for src.Snapshot().LastError == "" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	run.Stop(t)
-	if in.Calls() != 0 || src.State().LastError == "" {
-		t.Fatalf("without a client certificate: %d submits, last error %q", in.Calls(), src.State().LastError)
+	if in.Calls() != 0 || src.Snapshot().LastError == "" {
+		t.Fatalf("without a client certificate: %d submits, last error %q", in.Calls(), src.Snapshot().LastError)
 	}
 }
 
@@ -366,8 +366,8 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	if n := in.Deliveries("poison-00002"); n != 4 {
 		t.Fatalf("poison record fetched %d times, want 3 failures plus the rejected one", n)
 	}
-	if st := src.State(); st.Sessions < 4 {
-		t.Fatalf("%d reader sessions; each failure should recreate the reader", st.Sessions)
+	if st := src.Snapshot(); st.Connects < 4 {
+		t.Fatalf("%d reader sessions; each failure should recreate the reader", st.Connects)
 	}
 }
 
