@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
@@ -59,15 +60,9 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if err := config.DecodeStrict(node, &o); err != nil {
 		return nil, err
 	}
-	if o.RoutingKey == "" {
-		o.RoutingKey = "{partner}.{type}"
-	}
-	if o.ExchangeType == "" {
-		o.ExchangeType = "topic"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
+	connkit.Default(&o.RoutingKey, "{partner}.{type}")
+	connkit.Default(&o.ExchangeType, "topic")
+	connkit.Default(&o.Timeout, 10*time.Second)
 	var errs config.FieldErrors
 	if o.URL == "" {
 		errs.Add("url", "required")
@@ -77,20 +72,12 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if o.Exchange == "" {
 		errs.Add("exchange", "required (the default exchange cannot be made one-way by permissions)")
 	}
-	switch o.ExchangeType {
-	case "topic", "direct", "fanout", "headers":
-	default:
-		errs.Add("exchange_type", "%q is not one of topic, direct, fanout, headers", o.ExchangeType)
-	}
+	connkit.OneOf(&errs, "exchange_type", o.ExchangeType, "topic", "direct", "fanout", "headers")
 	errs.Merge("tls", o.TLS.Validate())
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Sink{opts: o, log: log.With("connector", Name, "role", "erp-sink")}, nil
+	return &Sink{opts: o, log: connkit.Logger(spec.Logger).With("connector", Name, "role", "erp-sink")}, nil
 }
 
 func (s *Sink) dial() (*amqp.Connection, error) {
@@ -161,7 +148,7 @@ func (s *Sink) publishChunk(ctx context.Context, batch []*bridge.ERPMessage) []e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ensure(); err != nil {
-		return fill(len(batch), err)
+		return connkit.Fill(len(batch), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -273,14 +260,6 @@ func (s *Sink) closeLocked() {
 		}
 	}
 	s.conn, s.ch, s.returns = nil, nil, nil
-}
-
-func fill(n int, err error) []error {
-	out := make([]error, n)
-	for i := range out {
-		out[i] = err
-	}
-	return out
 }
 
 func redactURL(u string) string {
