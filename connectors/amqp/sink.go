@@ -33,6 +33,8 @@ type SinkOptions struct {
 	ExchangeType    string `yaml:"exchange_type"`
 	// Timeout bounds the wait for a batch's publisher confirms.
 	Timeout time.Duration `yaml:"timeout"`
+	// ConnectionName is shown in the broker's management tools.
+	ConnectionName string `yaml:"connection_name"`
 }
 
 // Sink publishes to the ERP exchange with publisher confirms, the mandatory
@@ -63,6 +65,7 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	connkit.Default(&o.RoutingKey, "{partner}.{type}")
 	connkit.Default(&o.ExchangeType, "topic")
 	connkit.Default(&o.Timeout, 10*time.Second)
+	connkit.Default(&o.ConnectionName, "dmzbridge-erp")
 	var errs config.FieldErrors
 	if o.URL == "" {
 		errs.Add("url", "required")
@@ -81,7 +84,7 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 }
 
 func (s *Sink) dial() (*amqp.Connection, error) {
-	cfg := amqp.Config{Heartbeat: 10 * time.Second, Properties: amqp.Table{"connection_name": "dmzbridge-erp"}}
+	cfg := amqp.Config{Heartbeat: 10 * time.Second, Properties: amqp.Table{"connection_name": s.opts.ConnectionName}}
 	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
 		tc, err := store.ClientTLS(s.opts.TLS)
 		if err != nil {
