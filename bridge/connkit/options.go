@@ -3,8 +3,21 @@ package connkit
 import (
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
+
+// DecodeOptions decodes a connector's options from node strictly into out,
+// then fills what was left out and validates the result, so a bad config
+// is refused naming every bad field before anything connects.
+func DecodeOptions(node *yaml.Node, out any, defaults func(), validate func() error) error {
+	if err := config.DecodeStrict(node, out); err != nil {
+		return err
+	}
+	defaults()
+	return validate()
+}
 
 // SourceLimits are the options of a source whose broker hands messages
 // out until they are acknowledged (AMQP queues, Kafka groups). Connectors

@@ -15,7 +15,6 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/connkit"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // SinkOptions configure the ERP sink on RabbitMQ.
@@ -85,18 +84,7 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 
 func (s *Sink) dial() (*amqp.Connection, error) {
 	cfg := amqp.Config{Heartbeat: 10 * time.Second, Properties: amqp.Table{"connection_name": s.opts.ConnectionName}}
-	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
-		tc, err := store.ClientTLS(s.opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLSClientConfig = tc
-	}
-	conn, err := amqp.DialConfig(s.opts.URL, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to ERP broker %s: %w", redactURL(s.opts.URL), err)
-	}
-	return conn, nil
+	return dial(s.opts.URL, s.opts.TLS, cfg, "ERP broker ")
 }
 
 // ensure opens the connection and confirm channel when missing; mu held.
@@ -263,12 +251,4 @@ func (s *Sink) closeLocked() {
 		}
 	}
 	s.conn, s.ch, s.returns = nil, nil, nil
-}
-
-func redactURL(u string) string {
-	if uri, err := amqp.ParseURI(u); err == nil {
-		uri.Password = "***"
-		return uri.String()
-	}
-	return "(unparseable URL)"
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/connkit"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // SourceOptions configure a partner's AMQP inbound connector: the partner
@@ -74,11 +73,7 @@ type Source struct {
 // NewSource decodes and validates options; it does not connect.
 func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	var o SourceOptions
-	if err := config.DecodeStrict(node, &o); err != nil {
-		return nil, err
-	}
-	o.defaults(spec.Partner)
-	if err := o.validate(); err != nil {
+	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec.Partner) }, o.validate); err != nil {
 		return nil, err
 	}
 	return &Source{
@@ -164,18 +159,7 @@ func (s *Source) dial() (*amqp.Connection, error) {
 	if s.opts.User != "" {
 		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: s.opts.User, Password: s.opts.Password}}
 	}
-	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
-		tc, err := store.ClientTLS(s.opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLSClientConfig = tc
-	}
-	conn, err := amqp.DialConfig(s.opts.URL, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(s.opts.URL), err)
-	}
-	return conn, nil
+	return dial(s.opts.URL, s.opts.TLS, cfg, "")
 }
 
 // declare sets up (or, passive, checks) the partner's exchange and queue.

@@ -88,35 +88,21 @@ func Run(t *testing.T, f Features, newHarness func(t *testing.T) Harness) {
 	}
 	t.Run("DeliversAll", func(t *testing.T) { testDeliversAll(t, f, newHarness(t)) })
 	t.Run("BlockingSubmitStopsIntake", func(t *testing.T) { testBlockingSubmit(t, f, newHarness(t)) })
-	t.Run("RedeliversOnNack", func(t *testing.T) {
-		if !f.RedeliversOnNack {
-			t.Skip("feature RedeliversOnNack not claimed")
+	claimed(t, "RedeliversOnNack", "RedeliversOnNack", f.RedeliversOnNack, func(t *testing.T) { testRedeliversOnNack(t, f, newHarness(t)) })
+	claimed(t, "WindowBoundsInFlight", "Window", f.Window != 0, func(t *testing.T) { testWindow(t, f, newHarness(t)) })
+	claimed(t, "ResumesAfterClose", "ResumesAfterClose", f.ResumesAfterClose, func(t *testing.T) { testResumesAfterClose(t, f, newHarness(t)) })
+	claimed(t, "HeldAtCloseNotLost", "ResumesAfterClose", f.ResumesAfterClose, func(t *testing.T) { testHeldAtClose(t, f, newHarness(t)) })
+	claimed(t, "Reconnects", "Reconnects", f.Reconnects, func(t *testing.T) { testReconnects(t, f, newHarness(t)) })
+}
+
+// claimed runs test as subtest name when the connector claims feature,
+// and reports it skipped otherwise.
+func claimed(t *testing.T, name, feature string, on bool, test func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		if !on {
+			t.Skipf("feature %s not claimed", feature)
 		}
-		testRedeliversOnNack(t, f, newHarness(t))
-	})
-	t.Run("WindowBoundsInFlight", func(t *testing.T) {
-		if f.Window == 0 {
-			t.Skip("feature Window not claimed")
-		}
-		testWindow(t, f, newHarness(t))
-	})
-	t.Run("ResumesAfterClose", func(t *testing.T) {
-		if !f.ResumesAfterClose {
-			t.Skip("feature ResumesAfterClose not claimed")
-		}
-		testResumesAfterClose(t, f, newHarness(t))
-	})
-	t.Run("HeldAtCloseNotLost", func(t *testing.T) {
-		if !f.ResumesAfterClose {
-			t.Skip("feature ResumesAfterClose not claimed")
-		}
-		testHeldAtClose(t, f, newHarness(t))
-	})
-	t.Run("Reconnects", func(t *testing.T) {
-		if !f.Reconnects {
-			t.Skip("feature Reconnects not claimed")
-		}
-		testReconnects(t, f, newHarness(t))
+		test(t)
 	})
 }
 

@@ -57,24 +57,9 @@ func RunSink(t *testing.T, f SinkFeatures, newHarness func(t *testing.T) SinkHar
 	if f.Timeout == 0 {
 		f.Timeout = 30 * time.Second
 	}
-	t.Run("ConfirmedBeforeReturn", func(t *testing.T) {
-		if !f.ConfirmedBeforeReturn {
-			t.Skip("feature ConfirmedBeforeReturn not claimed")
-		}
-		testConfirmedBeforeReturn(t, f, newHarness(t))
-	})
-	t.Run("UnroutableFails", func(t *testing.T) {
-		if !f.UnroutableFails {
-			t.Skip("feature UnroutableFails not claimed")
-		}
-		testUnroutableFails(t, f, newHarness(t))
-	})
-	t.Run("Reconnects", func(t *testing.T) {
-		if !f.Reconnects {
-			t.Skip("feature Reconnects not claimed")
-		}
-		testSinkReconnects(t, f, newHarness(t))
-	})
+	claimed(t, "ConfirmedBeforeReturn", "ConfirmedBeforeReturn", f.ConfirmedBeforeReturn, func(t *testing.T) { testConfirmedBeforeReturn(t, f, newHarness(t)) })
+	claimed(t, "UnroutableFails", "UnroutableFails", f.UnroutableFails, func(t *testing.T) { testUnroutableFails(t, f, newHarness(t)) })
+	claimed(t, "Reconnects", "Reconnects", f.Reconnects, func(t *testing.T) { testSinkReconnects(t, f, newHarness(t)) })
 }
 
 // ERPMessages returns n messages for partner as the CloudEvents

@@ -58,11 +58,7 @@ type Source struct {
 // NewSource decodes and validates options; it does not connect.
 func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	var o SourceOptions
-	if err := config.DecodeStrict(node, &o); err != nil {
-		return nil, err
-	}
-	o.defaults(spec.Partner)
-	if err := o.validate(); err != nil {
+	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec.Partner) }, o.validate); err != nil {
 		return nil, err
 	}
 	d, err := o.dialer()
