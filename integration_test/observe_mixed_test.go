@@ -23,6 +23,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
@@ -194,15 +195,24 @@ func TestObservabilityMixedRun(t *testing.T) {
 	// refused (no stream answers) and retried until it exists.
 	erp := startOneWayERP(t, secret, "erp.events.bank-a")
 	bankBlock, bankSend := partnerNATS(t, "bank-a", "MIX_BANK", "mix.bank.>")
+	bankBlock += "\n    identity: {field: /partner, values: [bank-a]}"
 	dealerBlock, dealerSend := partnerNATS(t, "dealer", "MIX_DEALER", "mix.dealer.>")
 	dealerBlock += "\n    rate_limit:\n      per_second: 20\n      burst: 2"
 
 	logs := &lockedBuffer{}
 	spans := tracetest.NewInMemoryExporter()
 	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, bankBlock, dealerBlock)
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages, err := app.Stages(cfg) // the identity rule is checked in the validation stage
+	if err != nil {
+		t.Fatal(err)
+	}
 	rb := startBridge(t, yaml, app.Options{
 		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Stages:       []bridge.Stage{maskIBAN},
+		Stages:       append(stages, maskIBAN),
 		SpanExporter: keepSpans{spans},
 	})
 	base := rb.b.AdminURL()
@@ -376,7 +386,7 @@ func TestObservabilityMixedRun(t *testing.T) {
 			fmt.Fprintf(&spanText, "%s %v\n", ev.Name, ev.Attributes)
 		}
 	}
-	for _, n := range []string{"dmzbridge.intake", "dmzbridge.stage.partner-identity", "dmzbridge.stage.mask", "dmzbridge.persist", "dmzbridge.forward"} {
+	for _, n := range []string{"dmzbridge.intake", "dmzbridge.stage.validate", "dmzbridge.stage.mask", "dmzbridge.persist", "dmzbridge.forward"} {
 		if !names[n] {
 			t.Errorf("no span %s in the partner's trace (have %v)", n, names)
 		}

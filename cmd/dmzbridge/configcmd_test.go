@@ -56,7 +56,7 @@ partners:
 		want     []string
 	}{
 		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync",
-			`partner bank-a: identity /partner is one of "P-0036"; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
+			`partner bank-a: identity /partner is one of "P-0036" when present; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
 			"partner dealer-c: identity not checked; limits: depth 64,"}},
 		{"a bad identity pointer is a field error", []string{"config", "check", writeFile(t, "badid.yaml", `environment: test
 jetstream: {embedded: true, store_dir: /tmp/x}
