@@ -12,9 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
+	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
+	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
 )
 
 // hostileLimit is the partner's max_message_bytes in TestHostileNATS:
@@ -68,18 +71,83 @@ func hostileEvents() []hostileEvent {
 	}
 }
 
-// TestHostileNATS sends a NATS partner's hostile events, then valid ones
-// behind them: each hostile event is dead-lettered with its reason and
-// its original bytes, and the valid ones reach the ERP within seconds.
+// hostilePartner is one connector's partner for runHostile: its config
+// block and how to send it an event with a message id.
+type hostilePartner struct {
+	block   string
+	publish func(t *testing.T, id, body string)
+}
+
+// hostileChecks is the partner-level config every connector's partner
+// gets: the schemas, the size limit and an identity rule.
+func hostileChecks() string {
+	return fmt.Sprintf(`
+    allowed_types: [payment.received]
+    max_message_bytes: %d
+    identity: {field: /payer/partner, values: [P-0036]}`, hostileLimit)
+}
+
+// TestHostileNATS, TestHostileAMQP, TestHostileKafka: a partner's
+// hostile events, then valid ones behind them; each hostile event is
+// dead-lettered with its reason and its original bytes, and the valid
+// ones reach the ERP within seconds.
 func TestHostileNATS(t *testing.T) {
+	partner := startNATS(t, "")
+	_, pjs := partner.js(t)
+	createStream(t, pjs, "HOSTILE_IN", "hostile.>")
+	runHostile(t, hostilePartner{
+		block: fmt.Sprintf(`  - name: bank-a
+    inbound:
+      type: nats
+      options: {url: %s, subject: "hostile.>", stream: HOSTILE_IN, durable: hostile-bank}`, partner.url()) + hostileChecks(),
+		publish: func(t *testing.T, id, body string) {
+			m := nats.NewMsg("hostile.in")
+			m.Data = []byte(body)
+			m.Header.Set(nats.MsgIdHdr, id)
+			m.Header.Set("Event-Type", "payment.received")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := pjs.PublishMsg(ctx, m); err != nil {
+				t.Fatalf("publish %s (%d bytes): %v", id, len(body), err)
+			}
+		},
+	})
+}
+
+func TestHostileAMQP(t *testing.T) {
+	conn := requireRabbit(t)
+	p := newAMQPPartner(t, "bank-a", "topic", "payment.received")
+	pub := amqptest.NewPublisher(t, rabbitURL)
+	runHostile(t, hostilePartner{
+		block: p.yaml(rabbitURL) + hostileChecks(),
+		publish: func(t *testing.T, id, body string) {
+			p.waitDeclaredOnce(t, conn)
+			pub.Publish(p.exchange, p.routingKey, []amqp.Publishing{{
+				MessageId: id, ContentType: "application/json", Type: "payment.received",
+				Headers: amqp.Table{"Event-Type": "payment.received"}, Body: []byte(body),
+			}})
+		},
+	})
+}
+
+func TestHostileKafka(t *testing.T) {
+	const topic = "hostile.events"
+	kc := startKfake(t, topic)
+	pub := kafkatest.NewPublisher(t, kc.Brokers, topic, nil)
+	runHostile(t, hostilePartner{
+		block: kafkaPartnerYAML("bank-a", kc.Brokers, topic, "id_header: Msg-Id") + hostileChecks(),
+		publish: func(t *testing.T, id, body string) {
+			pub.Publish(t, []kafkatest.Record{{Partition: 0, Key: id, Value: []byte(body),
+				Headers: map[string]string{"Msg-Id": id, "Event-Type": "payment.received"}}})
+		},
+	})
+}
+
+func runHostile(t *testing.T, partner hostilePartner) {
 	schemasDir, err := filepath.Abs(filepath.Join("..", "schemas"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	partner := startNATS(t, "")
-	_, pjs := partner.js(t)
-	createStream(t, pjs, "HOSTILE_IN", "hostile.>")
-
 	erpSrv := startNATS(t, "")
 	enc, ejs := erpSrv.js(t)
 	createStream(t, ejs, "HOSTILE_ERP", "erp.>")
@@ -96,39 +164,22 @@ func TestHostileNATS(t *testing.T) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erpSrv.url())
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML,
-		fmt.Sprintf(`  - name: bank-a
-    inbound:
-      type: nats
-      options: {url: %s, subject: "hostile.>", stream: HOSTILE_IN, durable: hostile-bank}
-    allowed_types: [payment.received]
-    max_message_bytes: %d
-    identity: {field: /payer/partner, values: [P-0036]}`, partner.url(), hostileLimit),
-	) + "schemas_dir: " + schemasDir + "\n"
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML, strings.TrimRight(partner.block, "\n")) + "schemas_dir: " + schemasDir + "\n"
 	rb := startBridge(t, yaml, app.Options{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	publish := func(id, body string) {
-		m := nats.NewMsg("hostile.in")
-		m.Data = []byte(body)
-		m.Header.Set(nats.MsgIdHdr, id)
-		m.Header.Set("Event-Type", "payment.received")
-		if _, err := pjs.PublishMsg(ctx, m); err != nil {
-			t.Fatalf("publish %s (%d bytes): %v", id, len(body), err)
-		}
-	}
 	events := hostileEvents()
 	want := map[string]hostileEvent{}
 	for i, ev := range events {
 		id := fmt.Sprintf("hostile-%02d", i)
-		publish(id, ev.body)
+		partner.publish(t, id, ev.body)
 		want[id] = ev
 	}
 	sentValid := time.Now()
 	const valid = 10
 	for i := range valid {
-		publish(fmt.Sprintf("after-%02d", i), valPayment(100+i, "DE89370400440532013000", "x@acme.example"))
+		partner.publish(t, fmt.Sprintf("after-%02d", i), valPayment(100+i, "DE89370400440532013000", "x@acme.example"))
 	}
 	eventually(t, 15*time.Second, "the valid events behind the hostile ones at the ERP", func() (bool, string) {
 		mu.Lock()
@@ -186,5 +237,13 @@ func TestHostileNATS(t *testing.T) {
 		if dead && atERP[id] {
 			t.Errorf("%s: both dead-lettered and at the ERP", ev.name)
 		}
+	}
+}
+
+// waitDeclaredOnce is waitDeclared for the first publish only.
+func (p *amqpPartner) waitDeclaredOnce(t *testing.T, conn *amqp.Connection) {
+	if !p.declared {
+		p.waitDeclared(t, conn)
+		p.declared = true
 	}
 }
