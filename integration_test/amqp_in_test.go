@@ -27,6 +27,7 @@ type amqpPartner struct {
 	queue        string
 	connName     string
 	extra        string // more option lines, indented like the others
+	declared     bool   // waitDeclaredOnce has seen the queue
 }
 
 // newAMQPPartner names a partner's exchange, queue and connection uniquely

@@ -24,7 +24,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
-	"github.com/dmzbridge/dmzbridge/bridge/policy"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
 
@@ -195,17 +195,26 @@ func TestObservabilityMixedRun(t *testing.T) {
 	// refused (no stream answers) and retried until it exists.
 	erp := startOneWayERP(t, secret, "erp.events.bank-a")
 	bankBlock, bankSend := partnerNATS(t, "bank-a", "MIX_BANK", "mix.bank.>")
+	bankBlock += "\n    identity: {field: /partner, values: [bank-a]}"
 	dealerBlock, dealerSend := partnerNATS(t, "dealer", "MIX_DEALER", "mix.dealer.>")
 	dealerBlock += "\n    rate_limit:\n      per_second: 20\n      burst: 2"
 
 	logs := &lockedBuffer{}
 	spans := tracetest.NewInMemoryExporter()
 	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, bankBlock, dealerBlock)
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := app.NewChain(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rb := startBridge(t, yaml, app.Options{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		// Options.Stages replaces the whole chain: the identity rule this
-		// test counts on comes first, as in app.NewChain.
-		Stages:       []bridge.Stage{policy.PartnerIdentity(), maskIBAN},
+		// Options.Stages replaces the whole chain: the config's chain (its
+		// validation stage holds the identity rule) plus the test's stage.
+		Stages:       append(chain.Intake, maskIBAN),
 		SpanExporter: keepSpans{spans},
 	})
 	base := rb.b.AdminURL()
@@ -379,7 +388,7 @@ func TestObservabilityMixedRun(t *testing.T) {
 			fmt.Fprintf(&spanText, "%s %v\n", ev.Name, ev.Attributes)
 		}
 	}
-	for _, n := range []string{"dmzbridge.intake", "dmzbridge.stage.partner-identity", "dmzbridge.stage.mask", "dmzbridge.persist", "dmzbridge.forward"} {
+	for _, n := range []string{"dmzbridge.intake", "dmzbridge.stage.validate", "dmzbridge.stage.mask", "dmzbridge.persist", "dmzbridge.forward"} {
 		if !names[n] {
 			t.Errorf("no span %s in the partner's trace (have %v)", n, names)
 		}

@@ -63,17 +63,20 @@ func (l Limits) validate(path string, errs *FieldErrors) {
 }
 
 // Identity is a partner's identity rule: which payload field names the
-// sender, and which values name this partner. An event whose field is
-// missing, not a string or not one of Values is rejected as
-// partner_mismatch. Without a rule (the field left out, or
-// `identity: none`) the payload's claims are not checked: the partner is
-// who its connection authenticated.
+// sender, and which values name this partner. An event whose field is not
+// a string or not one of Values is rejected as partner_mismatch; one
+// without the field too when Required. Without a rule (the field left
+// out, or `identity: none`) the payload's claims are not checked: the
+// partner is who its connection authenticated.
 type Identity struct {
 	// Field is a JSON pointer (RFC 6901), e.g. /partner or /header/sender.
 	Field string `yaml:"field"`
 	// Values are the exact strings that name this partner; default: the
 	// partner's name.
 	Values []string `yaml:"values"`
+	// Required rejects an event that does not have the field; by default
+	// an event that names no sender passes (it claims no other identity).
+	Required bool `yaml:"required"`
 	// None is `identity: none`.
 	None bool `yaml:"-"`
 	// bad is a scalar that is not "none", reported by validation.
@@ -103,7 +106,11 @@ func (id *Identity) Describe() string {
 	if !id.Enabled() {
 		return "identity not checked"
 	}
-	return "identity " + id.Field + " is one of " + strings.Join(quoteAll(id.Values), ", ")
+	d := "identity " + id.Field + " is one of " + strings.Join(quoteAll(id.Values), ", ")
+	if id.Required {
+		return d + " (required)"
+	}
+	return d + " when present"
 }
 
 func quoteAll(s []string) []string {

@@ -21,8 +21,9 @@ func TestIdentitySettings(t *testing.T) {
 	}{
 		{"default: not checked", "", false, nil, "identity not checked"},
 		{"none", "    identity: none\n", false, nil, "identity not checked"},
-		{"field and values", "    identity: {field: /partner, values: [P-0036, acme]}\n", true, []string{"P-0036", "acme"}, `identity /partner is one of "P-0036", "acme"`},
-		{"values default to the partner's name", "    identity:\n      field: /meta/sender\n", true, []string{"bank-a"}, `identity /meta/sender is one of "bank-a"`},
+		{"field and values", "    identity: {field: /partner, values: [P-0036, acme]}\n", true, []string{"P-0036", "acme"}, `identity /partner is one of "P-0036", "acme" when present`},
+		{"values default to the partner's name", "    identity:\n      field: /meta/sender\n", true, []string{"bank-a"}, `identity /meta/sender is one of "bank-a" when present`},
+		{"required", "    identity: {field: /p, values: [x], required: true}\n", true, []string{"x"}, `identity /p is one of "x" (required)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Parse([]byte(withPartnerYAML(c.yaml)))

@@ -13,9 +13,8 @@ import (
 // walks and masking splices along. It holds no pointers, so filling it
 // costs no write barrier while the collector marks, and nothing is
 // allocated per value once the list has grown to an event's size.
-// fastjson's arena tree, used before, cost as much again as reading the
-// text, and its pointer writes a tenth of validating while the collector
-// ran.
+// Identity, validation, masking and the library's document (Value) all
+// come from this one reading.
 //
 // A value's subtree follows it: an object's members are name and value in
 // turn, an array's elements one after another, and Next says where the
@@ -151,7 +150,7 @@ func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	r.lim = r.Limits.withDefaults()
 	r.badUTF8 = -1
 	if len(payload) > math.MaxUint32 {
-		return nil, &Error{Limit: true, Msg: "text longer than 4 GiB"}
+		return nil, &Error{Path: "/", Limit: true, Msg: "text longer than 4 GiB"}
 	}
 	if !utf8.Valid(payload) {
 		r.badUTF8 = firstInvalidUTF8(payload)
@@ -279,7 +278,7 @@ func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
 	f := len(r.stack) - 1
 	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == closer {
-		return r.close(at, 0, i), true
+		return r.close(at, 0, i)
 	}
 	var ok bool
 	for n := 1; ; n++ {
@@ -297,7 +296,7 @@ func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
 		case i < len(b) && b[i] == ',':
 			i = SkipSpace(b, i+1)
 		case i < len(b) && b[i] == closer:
-			return r.close(at, n, i), true
+			return r.close(at, n, i)
 		case i >= len(b):
 			return 0, r.fail(i, false, "unexpected end of text")
 		default:
@@ -307,15 +306,19 @@ func (r *TapeReader) container(i int, kind Kind, closer byte) (int, bool) {
 }
 
 // close ends the container whose token is at, of n children, with the
-// closing bracket at i; it returns the container's end.
-func (r *TapeReader) close(at, n, i int) int {
-	r.stack = r.stack[:len(r.stack)-1]
+// closing bracket at i; it returns the container's end. A large object's
+// repeated name is found here (see nameTracker).
+func (r *TapeReader) close(at, n, i int) (int, bool) {
 	t := &r.tape.toks[at]
 	if t.kind == KindObject {
-		r.names.close()
+		if dup := r.names.close(); dup >= 0 {
+			r.stack[len(r.stack)-1].name = dup
+			return 0, r.fail(int(r.tape.toks[dup].start), false, "member name repeated")
+		}
 	}
+	r.stack = r.stack[:len(r.stack)-1]
 	t.next, t.n, t.end = uint32(len(r.tape.toks)), uint32(n), uint32(i+1)
-	return i + 1
+	return i + 1, true
 }
 
 // member reads the name, colon and value of the member at i of the
@@ -340,7 +343,7 @@ func (r *TapeReader) member(i, f int) (int, bool) {
 		r.nameBuf, _ = AppendUnescaped(r.nameBuf[:0], b[i+1:end-1])
 		value = r.nameBuf
 	}
-	if !r.names.name(i+1, end-1, value) {
+	if !r.names.name(i+1, end-1, value, len(r.tape.toks)-1) {
 		return 0, r.fail(i, false, "member name repeated")
 	}
 	i = SkipSpace(b, end)
@@ -423,30 +426,34 @@ func firstInvalidUTF8(b []byte) int {
 	return -1
 }
 
-// nameTracker finds a member name repeated within one object while the
-// tape is read, so it need not be walked again for it. Names are compared
-// pairwise, and only within a class of (length, first and last byte):
-// event objects have a few dozen members, where this beats building a
-// set; an object past 64 members moves to a hash set (nameSet), which
-// keeps a document of many keys linear. The reader opens a frame per
-// object; names is a stack, each open object's names above its parent's.
+// nameTracker finds a member name repeated within one object. Names are
+// compared pairwise as they are read, and only within a class of (length,
+// first and last byte): event objects have a few dozen members, where
+// this beats building a set. Past 64 members an object's names are only
+// hashed as they are read, and at its end the hashes are radix-sorted and
+// neighbours compared: linear, and sequential in memory, where a hash
+// table's probes miss the cache on every name of a large object. The
+// reader opens a frame per object; names is a stack, each open object's
+// names above its parent's, and so is hashed.
 //
 // A name is kept as offsets, into the text or, for an escaped name (which
 // is compared by its value), into a copy of its value: storing a pointer
 // per name costs a write barrier while the collector marks.
 type nameTracker struct {
-	src    []byte
-	frames []nameFrame
-	names  []nameSpan
-	copies []byte     // escaped names' values
-	sets   []*nameSet // spare sets, for reuse
-	seed   maphash.Seed
+	src     []byte
+	frames  []nameFrame
+	names   []nameSpan
+	copies  []byte   // escaped names' values
+	hashed  []uint64 // large objects' names: hash<<32 | index in names
+	scratch []uint64 // for the radix sort
+	seed    maphash.Seed
 }
 
-// nameSpan is a name's value: src[start:end], or copies[start:end] when
-// copied.
+// nameSpan is a name's value, src[start:end] or copies[start:end] when
+// copied, and its token.
 type nameSpan struct {
 	start, end uint32
+	tok        uint32
 	copied     bool
 }
 
@@ -454,16 +461,18 @@ type nameFrame struct {
 	seen   uint64 // the classes of its names so far
 	start  int    // its first name in names
 	copies int    // its first byte in copies
-	set    *nameSet
+	hashed int    // its first entry in hashed, or -1 while it is small
 }
 
 func (t *nameTracker) reset(src []byte) {
-	for len(t.frames) > 0 {
-		t.close()
-	}
+	t.frames = t.frames[:0]
 	t.src = src
 	t.names = t.names[:0]
 	t.copies = t.copies[:0]
+	t.hashed = t.hashed[:0]
+	if t.seed == (maphash.Seed{}) {
+		t.seed = maphash.MakeSeed()
+	}
 }
 
 func (t *nameTracker) bytes(n nameSpan) []byte {
@@ -475,34 +484,40 @@ func (t *nameTracker) bytes(n nameSpan) []byte {
 
 // open starts an object's frame.
 func (t *nameTracker) open() {
-	t.frames = append(t.frames, nameFrame{start: len(t.names), copies: len(t.copies)})
+	t.frames = append(t.frames, nameFrame{start: len(t.names), copies: len(t.copies), hashed: -1})
 }
 
-// close ends the innermost object's frame and forgets its names.
-func (t *nameTracker) close() {
+// close ends the innermost object's frame and forgets its names. It
+// returns the token of a name the object repeats, or -1.
+func (t *nameTracker) close() int {
 	f := t.frames[len(t.frames)-1]
-	if f.set != nil {
-		f.set.reset()
-		t.sets = append(t.sets, f.set)
+	dup := -1
+	if f.hashed >= 0 {
+		dup = t.repeated(t.hashed[f.hashed:])
+		t.hashed = t.hashed[:f.hashed]
 	}
 	t.names = t.names[:f.start]
 	t.copies = t.copies[:f.copies]
 	t.frames = t.frames[:len(t.frames)-1]
+	return dup
 }
 
 // name records a name in the innermost object: the raw text
-// src[start:end], or value, its unescaped value, when it had escapes.
-// It returns false when the object already has the name.
-func (t *nameTracker) name(start, end int, value []byte) bool {
-	n := nameSpan{start: uint32(start), end: uint32(end)}
+// src[start:end], or value, its unescaped value, when it had escapes; tok
+// is its token. It returns false when the object already has the name
+// (a large object's repetition is found by close).
+func (t *nameTracker) name(start, end int, value []byte, tok int) bool {
+	n := nameSpan{start: uint32(start), end: uint32(end), tok: uint32(tok)}
 	if value != nil {
-		n = nameSpan{start: uint32(len(t.copies)), end: uint32(len(t.copies) + len(value)), copied: true}
+		n.start, n.end, n.copied = uint32(len(t.copies)), uint32(len(t.copies)+len(value)), true
 		t.copies = append(t.copies, value...)
 	}
 	k := t.bytes(n)
 	f := &t.frames[len(t.frames)-1]
-	if f.set != nil {
-		return f.set.add(t, n, k)
+	if f.hashed >= 0 {
+		t.hash(len(t.names), k)
+		t.names = append(t.names, n)
+		return true
 	}
 	bit := nameClass(k)
 	if f.seen&bit != 0 {
@@ -515,81 +530,54 @@ func (t *nameTracker) name(start, end int, value []byte) bool {
 	f.seen |= bit
 	t.names = append(t.names, n)
 	if len(t.names)-f.start > 64 {
-		f.set = t.newSet()
-		for _, other := range t.names[f.start:] {
-			f.set.add(t, other, t.bytes(other))
+		f.hashed = len(t.hashed)
+		for j := f.start; j < len(t.names); j++ {
+			t.hash(j, t.bytes(t.names[j]))
 		}
-		t.names = t.names[:f.start]
 	}
 	return true
 }
 
-func (t *nameTracker) newSet() *nameSet {
-	if n := len(t.sets); n > 0 {
-		s := t.sets[n-1]
-		t.sets = t.sets[:n-1]
-		return s
+// hash records the name at index j in names, whose value is k. The hash
+// is seeded per process, so a partner cannot choose names that collide.
+func (t *nameTracker) hash(j int, k []byte) {
+	t.hashed = append(t.hashed, maphash.Bytes(t.seed, k)>>32<<32|uint64(j))
+}
+
+// repeated sorts a large object's hashed names by hash and compares the
+// names of equal hashes: the token of a repeated name, or -1.
+func (t *nameTracker) repeated(h []uint64) int {
+	if cap(t.scratch) < len(h) {
+		t.scratch = make([]uint64, len(h))
 	}
-	if t.seed == (maphash.Seed{}) {
-		t.seed = maphash.MakeSeed()
-	}
-	return &nameSet{seed: t.seed}
-}
-
-// nameSet is an open-addressing hash set of one object's names, kept as
-// spans: no allocation per name. The hash is seeded per process, so a
-// partner cannot choose names that collide.
-type nameSet struct {
-	seed  maphash.Seed
-	slots []nameSlot // a power of two long
-	n     int
-}
-
-type nameSlot struct {
-	hash uint64
-	name nameSpan
-	used bool
-}
-
-func (s *nameSet) reset() {
-	clear(s.slots)
-	s.n = 0
-}
-
-// add inserts name (whose value is k): false when it is there already.
-func (s *nameSet) add(t *nameTracker, name nameSpan, k []byte) bool {
-	if 2*(s.n+1) > len(s.slots) {
-		s.grow(t)
-	}
-	h := maphash.Bytes(s.seed, k)
-	mask := uint64(len(s.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sl := &s.slots[i]
-		if !sl.used {
-			*sl = nameSlot{hash: h, name: name, used: true}
-			s.n++
-			return true
+	tmp := t.scratch[:len(h)]
+	for shift := uint(32); shift < 64; shift += 8 { // four passes over the hash's 32 bits
+		var count [256]int
+		for _, v := range h {
+			count[v>>shift&0xff]++
 		}
-		if sl.hash == h && string(t.bytes(sl.name)) == string(k) {
-			return false
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, v := range h {
+			d := v >> shift & 0xff
+			tmp[count[d]] = v
+			count[d]++
+		}
+		h, tmp = tmp, h
+	}
+	// After an even number of passes the sorted entries are back in h.
+	for i := 1; i < len(h); i++ {
+		for j := i - 1; j >= 0 && h[j]>>32 == h[i]>>32; j-- {
+			a, b := t.names[uint32(h[j])], t.names[uint32(h[i])]
+			if string(t.bytes(a)) == string(t.bytes(b)) {
+				return int(max(a.tok, b.tok))
+			}
 		}
 	}
-}
-
-func (s *nameSet) grow(t *nameTracker) {
-	old := s.slots
-	s.slots = make([]nameSlot, max(128, 2*len(old)))
-	mask := uint64(len(s.slots) - 1)
-	for _, sl := range old {
-		if !sl.used {
-			continue
-		}
-		i := sl.hash & mask
-		for s.slots[i].used {
-			i = (i + 1) & mask
-		}
-		s.slots[i] = sl
-	}
+	return -1
 }
 
 func literalLen(b []byte, lit string) int {

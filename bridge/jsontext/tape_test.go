@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,6 +126,47 @@ func TestTapeReadsWhatStdlibReads(t *testing.T) {
 		`"\uD834\uDD1E"`, `  [ ]  `, `{}`, many,
 	} {
 		checkAgainstStdlib(t, []byte(in), true)
+	}
+}
+
+// TestRepeatedNamesInLargeObjects: an object past 64 members finds a
+// repeated name wherever it is, escaped or not, and names its position;
+// nested large objects keep their names apart.
+func TestRepeatedNamesInLargeObjects(t *testing.T) {
+	members := func(n int) []string {
+		m := make([]string, n)
+		for i := range m {
+			m[i] = `"m` + strings.Repeat("x", i%5) + strconv.Itoa(i) + `":` + strconv.Itoa(i)
+		}
+		return m
+	}
+	obj := func(m []string) string { return "{" + strings.Join(m, ",") + "}" }
+	for _, n := range []int{65, 66, 200, 5000} {
+		m := members(n)
+		for _, c := range []struct {
+			name string
+			doc  string
+			ok   bool
+		}{
+			{"unique", obj(m), true},
+			{"first repeated last", obj(append(m[:n:n], `"m0":1`)), false},
+			{"last repeated first", obj(append([]string{strings.SplitN(m[n-1], ":", 2)[0] + ":1"}, m...)), false},
+			{"middle repeated, escaped", obj(append(m[:n:n], `"\u006d`+strings.TrimPrefix(strings.SplitN(m[n/2], ":", 2)[0], `"m`)+`:1`)), false},
+			{"the same names in a nested object", obj(append(m[:n:n], `"inner":`+obj(m))), true},
+			{"repeated in the nested object", obj(append(m[:n:n], `"inner":`+obj(append(m[:n:n], `"m0":0`)))), false},
+		} {
+			var r TapeReader
+			_, err := r.Read([]byte(c.doc))
+			var e *Error
+			switch {
+			case c.ok && err != nil:
+				t.Errorf("%d members, %s: %v", n, c.name, err)
+			case !c.ok && (!errors.As(err, &e) || e.Msg != "member name repeated"):
+				t.Errorf("%d members, %s: %v, want a repeated name", n, c.name, err)
+			case !c.ok && c.doc[e.Offset] != '"':
+				t.Errorf("%d members, %s: error at byte %d, which is not a name", n, c.name, e.Offset)
+			}
+		}
 	}
 }
 

@@ -158,9 +158,11 @@ func TestIdentityRule(t *testing.T) {
 		{"unlisted value", rule("/payer/partner", "P-0036"), event(`"P-0037"`), "payload field /payer/partner names another sender than bank-a"},
 		{"case matters", rule("/payer/partner", "acme"), event(`"ACME"`), "names another sender"},
 		{"not a string", rule("/payer/partner", "P-0036"), event(`36`), "payload field /payer/partner is not a string"},
-		{"field missing", rule("/payer/sender", "P-0036"), event(`"P-0036"`), "payload has no /payer/sender"},
+		{"field missing: no claim", rule("/payer/sender", "P-0036"), event(`"P-0036"`), ""},
+		{"field missing, required", config.Identity{Field: "/payer/sender", Values: []string{"P-0036"}, Required: true}, event(`"P-0036"`), "payload has no /payer/sender"},
+		{"field present, required", config.Identity{Field: "/payer/partner", Values: []string{"P-0036"}, Required: true}, event(`"P-0036"`), ""},
 		{"pointer through an array", rule("/refs/0", "INV-7"), openEvent, ""},
-		{"index out of range", rule("/refs/1", "INV-7"), openEvent, "payload has no /refs/1"},
+		{"index out of range", config.Identity{Field: "/refs/1", Values: []string{"INV-7"}, Required: true}, openEvent, "payload has no /refs/1"},
 		{"escaped pointer token", rule("/payer/a~1b", "x"), withPayer(`"a/b":"x"`), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -43,9 +43,10 @@ type Partner struct {
 	limits   jsontext.Limits
 	// identity is the identity rule's pointer, nil when there is none;
 	// senders are the values that name this partner.
-	identity      []string
-	identityField string
-	senders       map[string]bool
+	identity         []string
+	identityField    string
+	identityRequired bool
+	senders          map[string]bool
 }
 
 type typeSource struct {
@@ -87,7 +88,7 @@ func NewStage(cfg *config.Config, reg *Registry, masks map[string]Masker) (*Stag
 			if err != nil {
 				errs.Add(path+".identity.field", "%v", err)
 			}
-			p.identity, p.identityField, p.senders = segs, pc.Identity.Field, map[string]bool{}
+			p.identity, p.identityField, p.identityRequired, p.senders = segs, pc.Identity.Field, pc.Identity.Required, map[string]bool{}
 			for _, v := range pc.Identity.Values {
 				p.senders[v] = true
 			}
@@ -204,14 +205,16 @@ func readRejection(err error) error {
 }
 
 // checkIdentity applies the partner's identity rule: the string at its
-// field must be one of the partner's values. The value is not echoed: it
-// is partner data.
+// field, when there is one (or always, when required), must be one of the
+// partner's values. The value is not echoed: it is partner data.
 func (p *Partner) checkIdentity(t *jsontext.Tape, buf *[]byte) error {
 	if p.identity == nil {
 		return nil
 	}
 	i := valueAt(t, p.identity, buf)
 	switch {
+	case i < 0 && !p.identityRequired:
+		return nil
 	case i < 0:
 		return bridge.Reject(bridge.ReasonPartnerMismatch, "payload has no %s, which names the sender of %s", p.identityField, p.Name)
 	case t.Kind(i) != jsontext.KindString:

@@ -40,6 +40,10 @@ with its field path; the exit code is 3 when any file is invalid.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (environment %s, %d partners, erp %s, durability %s)\n",
 					f, cfg.Environment, len(cfg.Partners), cfg.ERP.Sink.Type, cfg.JetStream.Durability)
 				for _, p := range cfg.Partners {
+					if len(p.AllowedTypes) == 0 && !p.Identity.Enabled() {
+						fmt.Fprintf(cmd.OutOrStdout(), "  partner %s: payload not read (no allowed_types, no identity rule)\n", p.Name)
+						continue
+					}
 					l := p.Limits.Effective(cfg.Limits)
 					fmt.Fprintf(cmd.OutOrStdout(), "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B\n",
 						p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes)

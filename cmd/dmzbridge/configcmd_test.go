@@ -39,6 +39,9 @@ partners:
     limits: {max_depth: 16}
   - name: dealer-c
     inbound: {type: nats, options: {url: "nats://p:4222", subject: "dealer.>"}}
+  - name: carrier-d
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "carrier.>"}}
+    identity: {field: /header/sender, required: true}
 `)
 	bad := writeFile(t, "bad.yaml", `environment: test
 jetstream: {embedded: true}
@@ -56,8 +59,9 @@ partners:
 		want     []string
 	}{
 		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync",
-			`partner bank-a: identity /partner is one of "P-0036"; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
-			"partner dealer-c: identity not checked; limits: depth 64,"}},
+			`partner bank-a: identity /partner is one of "P-0036" when present; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
+			"partner dealer-c: payload not read (no allowed_types, no identity rule)",
+			`partner carrier-d: identity /header/sender is one of "carrier-d" (required); limits: depth 64,`}},
 		{"a bad identity pointer is a field error", []string{"config", "check", writeFile(t, "badid.yaml", `environment: test
 jetstream: {embedded: true, store_dir: /tmp/x}
 erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
