@@ -24,6 +24,8 @@ type Config struct {
 	// SchemasDir holds the event types' JSON Schemas (see validation.go).
 	SchemasDir string  `yaml:"schemas_dir"`
 	Tracing    Tracing `yaml:"tracing"`
+	// DeadLetter: sealing of dead-letter entries at rest (deadletter.go).
+	DeadLetter DeadLetter `yaml:"dead_letter"`
 }
 
 // Connector names a registered connector type and carries its options,
@@ -187,6 +189,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateChecks(&errs)
+	c.validateDeadLetter(&errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
@@ -32,6 +33,12 @@ const (
 	Purged Outcome = "purged"
 	// WouldPurge is the dry-run form of Purged.
 	WouldPurge Outcome = "would_purge"
+	// Resealed: rewritten under the current sealing key (the old entry
+	// removed); WouldReseal is its dry-run form.
+	Resealed    Outcome = "resealed"
+	WouldReseal Outcome = "would_reseal"
+	// Current: already sealed under the current key; left as it is.
+	Current Outcome = "current"
 )
 
 // Result is what happened to one entry.
@@ -46,13 +53,6 @@ type Result struct {
 	// Duplicate: the ingest stream already held this replay (an earlier
 	// run stored it but was interrupted before removing the entry).
 	Duplicate bool `json:"duplicate,omitempty"`
-}
-
-// Recorder is told about every replay and purge decision, for the audit
-// trail. It must not receive unmasked payloads; the entry's headers and
-// metadata are what it may record.
-type Recorder interface {
-	Record(ctx context.Context, action string, e *Entry, r Result) error
 }
 
 // Replayer puts dead-lettered events back into the ingest stream.
@@ -83,18 +83,23 @@ func ReplayMsgID(stream string, seq uint64) string {
 	return "replay-" + stream + "-" + strconv.FormatUint(seq, 10)
 }
 
-// Replay handles one entry: stages (for intake failures), publish into the
-// ingest stream, wait for the PubAck, and only then delete the entry.
-func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
+// decide runs an entry's checks and stages and returns the message to
+// store in the ingest stream, or nil with the outcome when the entry
+// stays. A sealed entry is opened first; one that cannot be opened stops
+// the command (err) before anything changes for it.
+func (r *Replayer) decide(ctx context.Context, e *Entry) (*nats.Msg, Result, error) {
 	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner}
+	if err := e.Open(r.Store.Keys); err != nil {
+		return nil, res, err
+	}
 	env, err := e.Envelope()
 	if err != nil {
 		res.Outcome, res.Reason, res.Detail = StillRejected, bridge.ReasonMalformed, err.Error()
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	if r.Partners != nil && !r.Partners[env.Partner] {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	if e.FailedIn != bridge.FailedAtForward {
 		for _, st := range r.Stages {
@@ -107,20 +112,15 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 				if r.DryRun {
 					res.Outcome = WouldReject
 				}
-				return r.record(ctx, "replay", e, res)
+				return nil, res, nil
 			}
 			res.Outcome, res.Detail = Failed, fmt.Sprintf("stage %s: %v", st.Name(), err)
-			return r.record(ctx, "replay", e, res)
+			return nil, res, nil
 		}
 	}
 	if r.DryRun {
 		res.Outcome = WouldReplay
-		return res, nil
-	}
-	if r.Limiter != nil {
-		if err := r.Limiter.Wait(ctx); err != nil {
-			return res, fmt.Errorf("replay %d: %w", e.Seq, err)
-		}
+		return nil, res, nil
 	}
 	topo := r.Store.Topology()
 	// The forwarder counts attempts afresh from JetStream's deliveries.
@@ -129,6 +129,30 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	msg.Header.Set(bridge.HeaderMsgID, ReplayMsgID(topo.DeadLetterStream(), e.Seq))
 	msg.Header.Set(bridge.HeaderOriginalID, env.ID)
 	msg.Header.Set(bridge.HeaderReplayOf, strconv.FormatUint(e.Seq, 10))
+	res.Outcome = Replayed
+	return msg, res, nil
+}
+
+// Replay handles one entry: stages (for intake failures), publish into the
+// ingest stream, wait for the PubAck, record, and only then delete the
+// entry. Run does the same for many entries, pipelined.
+func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
+	msg, res, err := r.decide(ctx, e)
+	if err != nil {
+		return res, err
+	}
+	if msg == nil {
+		if res.Outcome == WouldReplay {
+			return res, nil
+		}
+		return r.record(ctx, "replay", e, res)
+	}
+	if r.Limiter != nil {
+		if err := r.Limiter.Wait(ctx); err != nil {
+			return res, fmt.Errorf("replay %d: %w", e.Seq, err)
+		}
+	}
+	topo := r.Store.Topology()
 	ack, err := r.Store.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectStream(topo.IngestStream()))
 	if err != nil {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("publish to ingest: %v", err)
@@ -142,7 +166,6 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	// before the entry is deleted: a run killed in between leaves the
 	// entry, and the re-run stores nothing twice (same replay id) and
 	// records nothing twice (a Recorder keys its record by entry).
-	res.Outcome = Replayed
 	if res, err := r.record(ctx, "replay", e, res); err != nil {
 		return res, err
 	}
@@ -150,6 +173,14 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// Run replays every entry matching f, pipelined (see Engine).
+func (r *Replayer) Run(ctx context.Context, f Filter, eng Engine) (Summary, error) {
+	eng.Store, eng.Action, eng.Recorder, eng.DryRun = r.Store, "replay", r.Recorder, r.DryRun
+	eng.Limiter = r.Limiter
+	eng.Decide = r.decide
+	return eng.Run(ctx, f)
 }
 
 func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Result) (Result, error) {
