@@ -3,33 +3,40 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
-// seedN stores n dead-letter entries of about 1 KB.
+// seedN stores n dead-letter entries of about 1 KB, group-committed as
+// the bridge stores them.
 func seedN(b *testing.B, s *Store, n int) {
 	b.Helper()
+	w := bridge.NewWriter(s.JetStream(), config.JetStream{Replicas: 1}.WithDefaults(), s.Topology().StreamOf, slog.New(slog.DiscardHandler))
 	payload := []byte(fmt.Sprintf(`{"pad":%q}`, make([]byte, 1000)))
+	errs := make(chan error, n)
 	for i := range n {
 		env := &bridge.Envelope{ID: fmt.Sprintf("ev-%d", i), Partner: "bank-a", Source: "nats", EventType: "payment.received",
 			ReceivedAt: t0, Headers: map[string]string{"X-Ref": "r"}, Payload: payload}
 		msg := bridge.DeadLetterEntry(s.Topology().DeadLetterSubject("bank-a"), env,
 			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "x"), Last: t0, In: bridge.FailedAtForward})
-		if _, err := s.JetStream().PublishMsgAsync(msg); err != nil {
+		if err := w.Write(context.Background(), msg, func(err error) { errs <- err }); err != nil {
 			b.Fatal(err)
 		}
-		if i%1000 == 999 || i == n-1 {
-			select {
-			case <-s.JetStream().PublishAsyncComplete():
-			case <-time.After(time.Minute):
-				b.Fatal("seed not acknowledged")
-			}
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
 		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -66,9 +73,14 @@ func BenchmarkReplay(b *testing.B) {
 				seedN(b, s, n)
 				b.Logf("seed %v", time.Since(st))
 				undo()
+				trail, err := audit.OpenTrail(context.Background(), s.JetStream(), s.Topology(), &config.Config{JetStream: config.JetStream{Replicas: 1}.WithDefaults()}, "bench", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := &Replayer{Store: s, Recorder: TrailRecorder{Trail: trail, Stream: s.Topology().DeadLetterStream()}}
 				b.StartTimer()
 				start := time.Now()
-				sum, err := (&Replayer{Store: s}).Run(context.Background(), Filter{}, Engine{})
+				sum, err := r.Run(context.Background(), Filter{}, Engine{})
 				total += time.Since(start)
 				b.Logf("run %v", time.Since(start))
 				if err != nil || sum.Replayed != n {

@@ -40,7 +40,7 @@ type Entry struct {
 	Headers      map[string]string `json:"headers,omitempty"`
 	Size         int               `json:"size"`
 	// PayloadSHA256 is the hex SHA-256 of the clear payload.
-	PayloadSHA256 string `json:"payload_sha256"`
+	PayloadSHA256 string `json:"payload_sha256,omitempty"`
 	// KeyID is the sealing key's id; empty for an entry in clear.
 	KeyID string `json:"seal_key,omitempty"`
 	// Sealed: payload, partner headers and error detail are still sealed

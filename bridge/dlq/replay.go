@@ -192,18 +192,3 @@ func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Resu
 	}
 	return res, nil
 }
-
-// Purge records and then deletes one entry: no entry disappears without
-// its record.
-func Purge(ctx context.Context, s *Store, rec Recorder, e *Entry) (Result, error) {
-	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: Purged}
-	if rec != nil {
-		if err := rec.Record(ctx, "purge", e, res); err != nil {
-			return res, fmt.Errorf("audit purge of entry %d: %w", e.Seq, err)
-		}
-	}
-	if err := s.Delete(ctx, e.Seq); err != nil {
-		return res, err
-	}
-	return res, nil
-}
