@@ -102,6 +102,11 @@ func redactAll(v any) any {
 // reveal. A payload that is not JSON cannot be masked field by field and is
 // shown only with reveal.
 func (m displayMasker) Payload(partner, eventType string, payload []byte, reveal bool) (string, bool) {
+	if reveal {
+		// Revealed means as stored, byte for byte: field order and
+		// number spelling included.
+		return string(payload), true
+	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
