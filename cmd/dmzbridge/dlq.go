@@ -226,21 +226,15 @@ func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*session, error) {
 	return s, nil
 }
 
+// dial connects with the bridge's own connection options (credentials,
+// TLS) but fails fast instead of retrying in the background: the CLI
+// reports an unreachable server, or opens the embedded store itself.
 func (c *dlqConn) dial(server string, js config.JetStream) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("dmzbridge dlq"), nats.Timeout(c.timeout), nats.MaxReconnects(2)}
-	if js.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(js.Credentials))
+	opts, err := store.ConnectOptions("dmzbridge dlq", js, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
 	}
-	if js.User != "" {
-		opts = append(opts, nats.UserInfo(js.User, js.Password))
-	}
-	if js.TLS.Enabled() {
-		tc, err := store.ClientTLS(js.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, nats.Secure(tc))
-	}
+	opts = append(opts, nats.Timeout(c.timeout), nats.MaxReconnects(2), nats.RetryOnFailedConnect(false))
 	return nats.Connect(server, opts...)
 }
 
