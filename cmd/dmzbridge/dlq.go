@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
@@ -21,8 +19,6 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
-	"github.com/dmzbridge/dmzbridge/bridge/seal"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
@@ -77,36 +73,6 @@ type dlqConn struct {
 	timeout  time.Duration
 }
 
-// session is an open connection to the dead-letter stream.
-type session struct {
-	cfg      *config.Config
-	nc       *nats.Conn
-	store    *dlq.Store
-	embedded *store.Embedded
-	// keyErr: the configured sealing key could not be loaded; list and
-	// stats go on without it, commands that open entries stop.
-	keyErr error
-}
-
-// needKey fails unless the configured sealing keys are loaded (or none is
-// configured, in which case a sealed entry fails to open with a clear
-// error of its own).
-func (s *session) needKey() error {
-	if s.keyErr != nil {
-		return fmt.Errorf("sealing key: %w", s.keyErr)
-	}
-	return nil
-}
-
-func (s *session) Close() {
-	if s.nc != nil {
-		s.nc.Close()
-	}
-	if s.embedded != nil {
-		s.embedded.Shutdown()
-	}
-}
-
 func newDlqCmd(deps dlqDeps) *cobra.Command {
 	var conn dlqConn
 	cmd := &cobra.Command{
@@ -154,88 +120,18 @@ with --dry-run would be.`,
 	return cmd
 }
 
-// open connects to JetStream as the flags and config say.
-func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*session, error) {
-	s := &session{}
-	var js config.JetStream
-	prefix := "DMZ"
+// open connects to the dead-letter stream as the flags and config say.
+func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*dlq.Session, error) {
+	t := dlq.Target{Server: c.server, Creds: c.creds, User: c.user, Password: c.password, Prefix: c.prefix,
+		Timeout: c.timeout, Getenv: deps.getenv, Notice: deps.stderr}
 	if c.config != "" {
 		cfg, err := config.Load(c.config)
 		if err != nil {
 			return nil, err
 		}
-		s.cfg = cfg
-		js = cfg.JetStream
-		prefix = js.StreamPrefix
+		t.Config = cfg
 	}
-	server := c.server
-	switch {
-	case server != "":
-	case s.cfg != nil && js.Embedded:
-		server = "nats://" + js.Listen
-	case s.cfg != nil:
-		server = js.URL
-	case os.Getenv("NATS_URL") != "":
-		server = os.Getenv("NATS_URL")
-	default:
-		server = "nats://127.0.0.1:14222"
-	}
-	if c.prefix != "" {
-		prefix = c.prefix
-	}
-	if c.creds != "" {
-		js.Credentials, js.User, js.Password = c.creds, "", ""
-	}
-	if c.user != "" {
-		js.Credentials, js.User, js.Password = "", c.user, c.password
-		if js.Password == "" {
-			js.Password = os.Getenv("NATS_PASSWORD")
-		}
-	}
-	nc, err := c.dial(server, js)
-	if err != nil && s.cfg != nil && js.Embedded && c.server == "" && errors.Is(err, nats.ErrNoServers) {
-		// No bridge is running on this embedded store: open it ourselves
-		// on the bridge's own address, so a bridge started meanwhile fails
-		// to bind instead of sharing the store with us.
-		emb, eerr := store.StartEmbedded(js, slog.New(slog.DiscardHandler))
-		if eerr != nil {
-			return nil, fmt.Errorf("JetStream at %s is not reachable (%v) and its embedded store cannot be opened: %w", store.Redact(server), err, eerr)
-		}
-		s.embedded = emb
-		fmt.Fprintf(deps.stderr, "dmzbridge: no bridge is running; opened the embedded JetStream store %s directly\n", js.StoreDir)
-		nc, err = c.dial(emb.URL(), js)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("connect to JetStream at %s: %w", store.Redact(server), err)
-	}
-	s.nc = nc
-	jsc, err := jetstream.New(nc, jetstream.WithDefaultTimeout(c.timeout))
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	s.store = dlq.NewStore(jsc, bridge.NewTopology(prefix))
-	if s.cfg != nil {
-		getenv := deps.getenv
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		s.store.Keys, s.keyErr = seal.Load(s.cfg.DeadLetter, getenv)
-	}
-	return s, nil
-}
-
-// dial connects with the bridge's own connection options (credentials,
-// TLS) but fails fast instead of retrying in the background: the CLI
-// reports an unreachable server, or opens the embedded store itself.
-func (c *dlqConn) dial(server string, js config.JetStream) (*nats.Conn, error) {
-	opts, err := store.ConnectOptions("dmzbridge dlq", js, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, nats.Timeout(c.timeout), nats.MaxReconnects(2), nats.RetryOnFailedConnect(false))
-	return nats.Connect(server, opts...)
+	return dlq.Connect(ctx, t)
 }
 
 // filterFlags are the selection flags of list, stats, replay and purge.
@@ -328,7 +224,7 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			}
 			defer s.Close()
 			var entries []*dlq.Entry
-			err = s.store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
+			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
 				if limit > 0 && len(entries) >= limit {
 					return errLimit
 				}
@@ -408,10 +304,10 @@ where the data may be seen.`,
 				return err
 			}
 			defer s.Close()
-			if err := s.needKey(); err != nil {
+			if err := s.NeedKey(); err != nil {
 				return err
 			}
-			e, err := s.store.Find(cmd.Context(), args[0])
+			e, err := s.Store.Find(cmd.Context(), args[0])
 			if errors.Is(err, dlq.ErrNotFound) {
 				return codedError{exitNotFound, err}
 			}
@@ -419,13 +315,13 @@ where the data may be seen.`,
 				return err
 			}
 			if e.Sealed {
-				if err := e.Open(s.store.Keys); err != nil {
+				if err := e.Open(s.Store.Keys); err != nil {
 					return err
 				}
 				// Unsealing is recorded: who looked at which entry, and
 				// whether the values were revealed.
 				if deps.recorder != nil {
-					rec, err := deps.recorder(cmd.Context(), s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now)
+					rec, err := deps.recorder(cmd.Context(), s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now)
 					if err != nil {
 						return err
 					}
@@ -439,8 +335,8 @@ where the data may be seen.`,
 				}
 			}
 			m := displayMasker{}
-			if s.cfg != nil && deps.policy != nil {
-				if m.policy, err = deps.policy(s.cfg); err != nil {
+			if s.Config != nil && deps.policy != nil {
+				if m.policy, err = deps.policy(s.Config); err != nil {
 					fmt.Fprintf(deps.stderr, "dmzbridge: masking policy partly unavailable (generic masking still applies): %v\n", err)
 				}
 			}
@@ -525,7 +421,7 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			}
 			defer s.Close()
 			var entries []*dlq.Entry
-			err = s.store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
+			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
 				e.Payload, e.Header = nil, nil // counted, not kept
 				entries = append(entries, e)
 				return nil
@@ -629,22 +525,22 @@ the audit trail with the operator.`,
 				return err
 			}
 			defer s.Close()
-			stages, err := deps.stages(s.cfg)
+			stages, err := deps.stages(s.Config)
 			if err != nil {
 				return err
 			}
-			if err := s.needKey(); err != nil {
+			if err := s.NeedKey(); err != nil {
 				return err
 			}
-			r := &dlq.Replayer{Store: s.store, Stages: stages, DryRun: dryRun, Partners: map[string]bool{}}
-			for _, p := range s.cfg.Partners {
+			r := &dlq.Replayer{Store: s.Store, Stages: stages, DryRun: dryRun, Partners: map[string]bool{}}
+			for _, p := range s.Config.Partners {
 				r.Partners[p.Name] = true
 			}
 			if perSecond > 0 {
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
 			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
+				if r.Recorder, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
 					return err
 				}
 			}
@@ -653,7 +549,7 @@ the audit trail with the operator.`,
 				verb = "checked"
 			}
 			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
-				eng.JetStream = s.cfg.JetStream
+				eng.JetStream = s.Config.JetStream
 				return r.Run(ctx, f, eng)
 			})
 		},
@@ -698,7 +594,7 @@ recorded in the audit trail with the operator.`,
 			defer s.Close()
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
 					return err
 				}
 			}
@@ -707,10 +603,10 @@ recorded in the audit trail with the operator.`,
 				verb = "would purge"
 			}
 			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
-				if s.cfg != nil {
-					eng.JetStream = s.cfg.JetStream
+				if s.Config != nil {
+					eng.JetStream = s.Config.JetStream
 				}
-				return dlq.Purge(ctx, s.store, rec, dryRun, f, eng)
+				return dlq.Purge(ctx, s.Store, rec, dryRun, f, eng)
 			})
 		},
 	}
@@ -756,15 +652,15 @@ old_keys.`,
 				return err
 			}
 			defer s.Close()
-			if err := s.needKey(); err != nil {
+			if err := s.NeedKey(); err != nil {
 				return err
 			}
-			if s.store.Keys == nil {
+			if s.Store.Keys == nil {
 				return errors.New("no sealing key is configured: set dead_letter.seal_key_env or seal_key_file")
 			}
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
 					return err
 				}
 			}
@@ -773,8 +669,8 @@ old_keys.`,
 				verb = "checked"
 			}
 			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
-				eng.JetStream = s.cfg.JetStream
-				return dlq.Reseal(ctx, s.store, rec, dryRun, f, eng)
+				eng.JetStream = s.Config.JetStream
+				return dlq.Reseal(ctx, s.Store, rec, dryRun, f, eng)
 			})
 		},
 	}
