@@ -24,10 +24,10 @@ import (
 type Target struct {
 	// Config is the bridge's configuration, when given: address,
 	// credentials, stream prefix and sealing keys.
-	Config                         *config.Config
+	Config                        *config.Config
 	Server, Creds, User, Password string
-	Prefix                         string
-	Timeout                        time.Duration
+	Prefix                        string
+	Timeout                       time.Duration
 	// Getenv reads NATS_URL, NATS_PASSWORD and the sealing key variables;
 	// nil is os.Getenv.
 	Getenv func(string) string
