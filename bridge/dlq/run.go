@@ -120,6 +120,10 @@ type Engine struct {
 	purgeEvery int
 }
 
+// purgeInterval bounds how long recorded head entries wait for their
+// purge.
+const purgeInterval = 250 * time.Millisecond
+
 type step struct {
 	e   *Entry
 	res Result
@@ -149,7 +153,7 @@ func (g Engine) Run(ctx context.Context, f Filter) (Summary, error) {
 		g.Deleters = 32
 	}
 	if g.purgeEvery <= 0 {
-		g.purgeEvery = 8192
+		g.purgeEvery = 4096
 	}
 	if g.Delete == nil {
 		g.Delete = func(o Outcome) bool { return o == Replayed || o == Purged || o == Resealed }
@@ -251,6 +255,7 @@ func (g Engine) Run(ctx context.Context, f Filter) (Summary, error) {
 		defer close(deletes)
 		var upTo uint64 // every entry below is recorded and may go
 		pending := 0
+		lastPurge := time.Now()
 		purge := func() bool {
 			if pending == 0 {
 				return true
@@ -259,7 +264,7 @@ func (g Engine) Run(ctx context.Context, f Filter) (Summary, error) {
 				cancel(err)
 				return false
 			}
-			pending = 0
+			pending, lastPurge = 0, time.Now()
 			return true
 		}
 		defer func() {
@@ -277,7 +282,10 @@ func (g Engine) Run(ctx context.Context, f Filter) (Summary, error) {
 			if headPurge {
 				if b := breakAt.Load(); remove && (b == 0 || seq < b) {
 					upTo, pending = seq+1, pending+1
-					if pending >= g.purgeEvery && !purge() {
+					// By count, and by time so that a slow (rate-limited)
+					// run shows its progress in the stream and a killed
+					// one leaves little to redo.
+					if (pending >= g.purgeEvery || time.Since(lastPurge) >= purgeInterval) && !purge() {
 						return
 					}
 					remove = false
