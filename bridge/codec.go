@@ -202,6 +202,9 @@ func DeadLetterEntry(subject string, env *Envelope, f Failure) *nats.Msg {
 	if f.In != "" {
 		m.Header.Set(HeaderFailedIn, f.In)
 	}
+	if k := sealerFor(subject); k != nil {
+		SealEntry(m, k)
+	}
 	return m
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/seal"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
 	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
@@ -91,6 +92,8 @@ type Bridge struct {
 	pipeline *bridge.Pipeline
 	topo     bridge.Topology
 	obs      *observability
+	// unseal stops sealing this topology's dead-letter entries.
+	unseal func()
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -109,7 +112,16 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if err != nil {
 		return nil, err
 	}
+	keys, err := seal.Load(cfg.DeadLetter, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix)}
+	if keys == nil {
+		// Config validation refuses this in prod.
+		log.Warn("dead-letter entries are stored in clear: no sealing key is configured (dead_letter.seal_key_env or seal_key_file)", "environment", cfg.Environment)
+	}
+	b.unseal = bridge.SealDeadLetters(b.topo, keys)
 	logDurability(log, cfg.JetStream)
 	url := cfg.JetStream.URL
 	if cfg.JetStream.Embedded {
@@ -220,6 +232,9 @@ func (b *Bridge) NATSURL() string {
 // Close releases connections and stops the embedded server.
 func (b *Bridge) Close() error {
 	var errs []error
+	if b.unseal != nil {
+		b.unseal()
+	}
 	b.stopObservability()
 	if b.sink != nil {
 		errs = append(errs, b.sink.Close())

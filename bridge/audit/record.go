@@ -153,6 +153,8 @@ func StreamConfig(t bridge.Topology, js config.JetStream, ret config.Retention) 
 		MaxAge:      maxAge,
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardOld,
+		// dlq replay, purge and reseal group-commit their records.
+		AllowAtomicPublish: true,
 	}
 }
 

@@ -31,6 +31,8 @@ type Config struct {
 	// Limits bound every partner's JSON events (intake.go); a partner's
 	// own limits override them.
 	Limits Limits `yaml:"limits"`
+	// DeadLetter: sealing of dead-letter entries at rest (deadletter.go).
+	DeadLetter DeadLetter `yaml:"dead_letter"`
 }
 
 // DefaultShutdownTimeout is shutdown_timeout's default.
@@ -205,6 +207,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateChecks(&errs)
 	c.Limits.validate("limits", &errs)
+	c.validateDeadLetter(&errs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -68,6 +68,16 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			return strings.Replace(s, "  - name: bank-a", "  - name: bank-a\n    nmae: x", 1)
 		}, "partners[0].nmae: unknown field"},
 		{"missing environment", func(s string) string { return strings.Replace(s, "environment: test\n", "", 1) }, "environment: required"},
+		{"prod without a sealing key", func(s string) string { return strings.Replace(s, "environment: test\n", "environment: prod\n", 1) }, "dead_letter.seal_key_env: required with environment: prod"},
+		{"sealing key from env and file", func(s string) string {
+			return s + "dead_letter: {seal_key_env: K, seal_key_file: /k}\n"
+		}, "dead_letter.seal_key_file: set either seal_key_env or seal_key_file, not both"},
+		{"old keys without a current one", func(s string) string {
+			return s + "dead_letter: {old_keys: [{seal_key_env: OLD}]}\n"
+		}, "dead_letter.old_keys: need a current key"},
+		{"old key without a source", func(s string) string {
+			return s + "dead_letter: {seal_key_env: K, old_keys: [{}]}\n"
+		}, "dead_letter.old_keys[0]: set seal_key_env or seal_key_file"},
 		{"missing erp type", func(s string) string {
 			return strings.Replace(s, "  type: nats\n  options:\n    url: nats://erp", "  options:\n    url: nats://erp", 1)
 		}, "erp.type: required"},
@@ -170,4 +180,28 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a config without environment")
 		}
 	})
+}
+
+// TestProdWithSealingKey: prod accepts a config that names a sealing key;
+// test runs without one (the bridge warns at startup).
+func TestProdWithSealingKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		sealed    bool
+	}{
+		{"test without key", validBase, false},
+		{"prod with env key", strings.Replace(validBase, "environment: test\n", "environment: prod\n", 1) + "dead_letter: {seal_key_env: DMZ_DLQ_SEAL_KEY}\n", true},
+		{"prod with file key and an old one", strings.Replace(validBase, "environment: test\n", "environment: prod\n", 1) +
+			"dead_letter: {seal_key_file: /k/new, old_keys: [{seal_key_file: /k/old}]}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.DeadLetter.Sealed() != tc.sealed {
+				t.Fatalf("sealed %v, want %v", cfg.DeadLetter.Sealed(), tc.sealed)
+			}
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/seal"
 )
 
 // Entry is one dead-lettered event.
@@ -38,11 +39,34 @@ type Entry struct {
 	TraceParent  string            `json:"traceparent,omitempty"`
 	Headers      map[string]string `json:"headers,omitempty"`
 	Size         int               `json:"size"`
+	// PayloadSHA256 is the hex SHA-256 of the clear payload.
+	PayloadSHA256 string `json:"payload_sha256,omitempty"`
+	// KeyID is the sealing key's id; empty for an entry in clear.
+	KeyID string `json:"seal_key,omitempty"`
+	// Sealed: payload, partner headers and error detail are still sealed
+	// (Open has not run); Payload holds the sealed box.
+	Sealed bool `json:"sealed,omitempty"`
 	// Stored is when JetStream stored the entry.
 	Stored  time.Time   `json:"-"`
 	Subject string      `json:"-"`
 	Header  nats.Header `json:"-"`
 	Payload []byte      `json:"-"`
+}
+
+// Open unseals a sealed entry with k, filling Payload, Headers and Error.
+// An entry in clear is left as it is. On failure the entry is unchanged.
+func (e *Entry) Open(k *seal.Keyring) error {
+	if !e.Sealed {
+		return nil
+	}
+	h, data, err := bridge.OpenEntry(e.Header, e.Payload, k)
+	if err != nil {
+		return fmt.Errorf("entry %d: %w", e.Seq, err)
+	}
+	o := entryFrom(e.Seq, e.Stored, e.Subject, h, data)
+	o.KeyID = e.KeyID
+	*e = *o
+	return nil
 }
 
 // Time is the entry's failure time, which the --since/--until filters
@@ -56,6 +80,9 @@ func (e *Entry) Time() time.Time {
 
 // Envelope rebuilds the event as it was stored.
 func (e *Entry) Envelope() (*bridge.Envelope, error) {
+	if e.Sealed {
+		return nil, fmt.Errorf("entry %d: %w", e.Seq, seal.ErrNoKey)
+	}
 	return bridge.Decode(e.Subject, e.Header, e.Payload)
 }
 
@@ -73,6 +100,13 @@ func entryFrom(seq uint64, stored time.Time, subject string, h nats.Header, data
 		FailedIn:    h.Get(bridge.HeaderFailedIn),
 		TraceParent: h.Get(bridge.HeaderTraceParent),
 	}
+	if bridge.IsSealed(h) {
+		e.Sealed, e.KeyID = true, h.Get(bridge.HeaderSealKey)
+		e.Size, _ = strconv.Atoi(h.Get(bridge.HeaderSize))
+		e.PayloadSHA256 = h.Get(bridge.HeaderPayloadSHA256)
+	} else {
+		e.PayloadSHA256 = bridge.PayloadDigest(data)
+	}
 	if e.ID == "" {
 		e.ID = h.Get(bridge.HeaderMsgID)
 	}
@@ -88,6 +122,9 @@ func entryFrom(seq uint64, stored time.Time, subject string, h nats.Header, data
 	e.ReceivedAt = parseTime(h.Get(bridge.HeaderReceivedAt))
 	e.FirstFailure = parseTime(h.Get(bridge.HeaderFirstFailure))
 	e.LastFailure = parseTime(h.Get(bridge.HeaderLastFailure))
+	if e.Sealed {
+		return e
+	}
 	if env, err := bridge.Decode(subject, h, data); err == nil {
 		for k, v := range env.Headers {
 			if k == bridge.HeaderTraceParent {
@@ -153,6 +190,9 @@ func (f Filter) Match(e *Entry) bool {
 type Store struct {
 	js   jetstream.JetStream
 	topo bridge.Topology
+	// Keys open sealed entries (show, replay, reseal); nil when no key is
+	// configured: list and stats still work, they read only clear fields.
+	Keys *seal.Keyring
 }
 
 // ErrNoStream means the bridge has never created its dead-letter stream
@@ -187,15 +227,40 @@ func (s *Store) stream(ctx context.Context) (jetstream.Stream, error) {
 // Scan calls fn for every entry matching f, oldest first. It reads a
 // snapshot: entries stored after Scan started are not visited.
 func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Entry) error) error {
+	return s.scan(ctx, f, scanOpts{}, fn)
+}
+
+// ScanHeaders is Scan without payloads: what list and stats need, read
+// faster. Entries come without Payload; Size is still the payload's size.
+func (s *Store) ScanHeaders(ctx context.Context, f Filter, fn func(*Entry) error) error {
+	return s.scan(ctx, f, scanOpts{headersOnly: true}, fn)
+}
+
+type scanOpts struct {
+	headersOnly bool
+	// total, when set, is told how many entries the scan will visit
+	// before filtering (those of the selected partners at the start).
+	total func(int)
+	// skipped, when set, is told the sequence of each entry the filter
+	// leaves out.
+	skipped func(seq uint64)
+}
+
+// scanBatch is how many entries one fetch asks for.
+const scanBatch = 1024
+
+func (s *Store) scan(ctx context.Context, f Filter, o scanOpts, fn func(*Entry) error) error {
 	st, err := s.stream(ctx)
 	if err != nil {
 		return err
 	}
+	last := st.CachedInfo().State.LastSeq
 	cfg := jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		InactiveThreshold: time.Minute,
 		MemoryStorage:     true,
+		HeadersOnly:       o.headersOnly,
 		Description:       "dmzbridge dlq scan",
 	}
 	for _, p := range f.Partners {
@@ -211,8 +276,11 @@ func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Entry) error) error
 		_ = st.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 	remaining := cons.CachedInfo().NumPending
+	if o.total != nil {
+		o.total(int(remaining))
+	}
 	for remaining > 0 {
-		batch, err := cons.Fetch(int(min(remaining, 256)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(remaining, scanBatch)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("read dead-letter stream: %w", err)
 		}
@@ -224,8 +292,21 @@ func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Entry) error) error
 			if err != nil {
 				return fmt.Errorf("read dead-letter stream: %w", err)
 			}
+			if md.Sequence.Stream > last {
+				// Stored after the scan began (entries deleted meanwhile
+				// let the count run past the snapshot).
+				remaining = 0
+				break
+			}
 			e := entryFrom(md.Sequence.Stream, md.Timestamp.UTC(), m.Subject(), m.Headers(), m.Data())
+			if o.headersOnly && !e.Sealed {
+				e.Size, _ = strconv.Atoi(m.Headers().Get(nats.MsgSize))
+				e.PayloadSHA256 = ""
+			}
 			if !f.Match(e) {
+				if o.skipped != nil {
+					o.skipped(e.Seq)
+				}
 				continue
 			}
 			if err := fn(e); err != nil {
@@ -311,6 +392,23 @@ func (s *Store) Delete(ctx context.Context, seq uint64) error {
 	}
 	if err := st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !strings.Contains(err.Error(), "no message found") {
 		return fmt.Errorf("delete dead-letter entry %d: %w", seq, err)
+	}
+	return nil
+}
+
+// purgeBelow removes every entry below seq (of subject, when given) in
+// one request: one write instead of one per entry.
+func (s *Store) purgeBelow(ctx context.Context, seq uint64, subject string) error {
+	st, err := s.stream(ctx)
+	if err != nil {
+		return err
+	}
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSequence(seq)}
+	if subject != "" {
+		opts = append(opts, jetstream.WithPurgeSubject(subject))
+	}
+	if err := st.Purge(ctx, opts...); err != nil {
+		return fmt.Errorf("remove dead-letter entries below %d: %w", seq, err)
 	}
 	return nil
 }

@@ -15,8 +15,14 @@ import (
 )
 
 func testStore(t testing.TB) (*Store, jetstream.JetStream) {
+	return testStoreSync(t, false)
+}
+
+// testStoreSync starts a private server; fsync makes it fsync every write
+// as the bridge's embedded store does with durability: fsync.
+func testStoreSync(t testing.TB, fsync bool) (*Store, jetstream.JetStream) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true, SyncAlways: fsync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +58,7 @@ func seed(t *testing.T, s *Store, id, partner, reason, in string, last time.Time
 	}
 }
 
-func msgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+func msgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
 	st, err := js.Stream(context.Background(), stream)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
@@ -32,6 +33,12 @@ const (
 	Purged Outcome = "purged"
 	// WouldPurge is the dry-run form of Purged.
 	WouldPurge Outcome = "would_purge"
+	// Resealed: rewritten under the current sealing key (the old entry
+	// removed); WouldReseal is its dry-run form.
+	Resealed    Outcome = "resealed"
+	WouldReseal Outcome = "would_reseal"
+	// Current: already sealed under the current key; left as it is.
+	Current Outcome = "current"
 )
 
 // Result is what happened to one entry.
@@ -46,13 +53,6 @@ type Result struct {
 	// Duplicate: the ingest stream already held this replay (an earlier
 	// run stored it but was interrupted before removing the entry).
 	Duplicate bool `json:"duplicate,omitempty"`
-}
-
-// Recorder is told about every replay and purge decision, for the audit
-// trail. It must not receive unmasked payloads; the entry's headers and
-// metadata are what it may record.
-type Recorder interface {
-	Record(ctx context.Context, action string, e *Entry, r Result) error
 }
 
 // Replayer puts dead-lettered events back into the ingest stream.
@@ -86,18 +86,23 @@ func ReplayMsgID(stream string, seq uint64) string {
 	return "replay-" + stream + "-" + strconv.FormatUint(seq, 10)
 }
 
-// Replay handles one entry: the chain (Stages or Stored), publish into the
-// ingest stream, wait for the PubAck, and only then delete the entry.
-func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
+// decide runs an entry's checks and stages and returns the message to
+// store in the ingest stream, or nil with the outcome when the entry
+// stays. A sealed entry is opened first; one that cannot be opened stops
+// the command (err) before anything changes for it.
+func (r *Replayer) decide(ctx context.Context, e *Entry) (*nats.Msg, Result, error) {
 	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner}
+	if err := e.Open(r.Store.Keys); err != nil {
+		return nil, res, err
+	}
 	env, err := e.Envelope()
 	if err != nil {
 		res.Outcome, res.Reason, res.Detail = StillRejected, bridge.ReasonMalformed, err.Error()
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	if r.Partners != nil && !r.Partners[env.Partner] {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	if e.Reason == bridge.ReasonTooLarge && len(env.Payload) == 0 {
 		// A connector drops a body over its own max_message_bytes before
@@ -107,7 +112,7 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 		if r.DryRun {
 			res.Outcome = WouldReject
 		}
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	stages := r.Stages
 	if e.FailedIn == bridge.FailedAtForward {
@@ -123,19 +128,14 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 			if r.DryRun {
 				res.Outcome = WouldReject
 			}
-			return r.record(ctx, "replay", e, res)
+			return nil, res, nil
 		}
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("stage %s: %v", st.Name(), err)
-		return r.record(ctx, "replay", e, res)
+		return nil, res, nil
 	}
 	if r.DryRun {
 		res.Outcome = WouldReplay
-		return res, nil
-	}
-	if r.Limiter != nil {
-		if err := r.Limiter.Wait(ctx); err != nil {
-			return res, fmt.Errorf("replay %d: %w", e.Seq, err)
-		}
+		return nil, res, nil
 	}
 	topo := r.Store.Topology()
 	// The forwarder counts attempts afresh from JetStream's deliveries.
@@ -144,6 +144,30 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	msg.Header.Set(bridge.HeaderMsgID, ReplayMsgID(topo.DeadLetterStream(), e.Seq))
 	msg.Header.Set(bridge.HeaderOriginalID, env.ID)
 	msg.Header.Set(bridge.HeaderReplayOf, strconv.FormatUint(e.Seq, 10))
+	res.Outcome = Replayed
+	return msg, res, nil
+}
+
+// Replay handles one entry: the chain (Stages or Stored), publish into the
+// ingest stream, wait for the PubAck, record, and only then delete the
+// entry. Run does the same for many entries, pipelined.
+func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
+	msg, res, err := r.decide(ctx, e)
+	if err != nil {
+		return res, err
+	}
+	if msg == nil {
+		if res.Outcome == WouldReplay {
+			return res, nil
+		}
+		return r.record(ctx, "replay", e, res)
+	}
+	if r.Limiter != nil {
+		if err := r.Limiter.Wait(ctx); err != nil {
+			return res, fmt.Errorf("replay %d: %w", e.Seq, err)
+		}
+	}
+	topo := r.Store.Topology()
 	ack, err := r.Store.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectStream(topo.IngestStream()))
 	if err != nil {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("publish to ingest: %v", err)
@@ -157,7 +181,6 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	// before the entry is deleted: a run killed in between leaves the
 	// entry, and the re-run stores nothing twice (same replay id) and
 	// records nothing twice (a Recorder keys its record by entry).
-	res.Outcome = Replayed
 	if res, err := r.record(ctx, "replay", e, res); err != nil {
 		return res, err
 	}
@@ -167,27 +190,20 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 	return res, nil
 }
 
+// Run replays every entry matching f, pipelined (see Engine).
+func (r *Replayer) Run(ctx context.Context, f Filter, eng Engine) (Summary, error) {
+	eng.Store, eng.Action, eng.Recorder, eng.DryRun = r.Store, "replay", r.Recorder, r.DryRun
+	eng.Limiter = r.Limiter
+	eng.Decide = r.decide
+	return eng.Run(ctx, f)
+}
+
 func (r *Replayer) record(ctx context.Context, action string, e *Entry, res Result) (Result, error) {
 	if r.Recorder == nil || r.DryRun {
 		return res, nil
 	}
 	if err := r.Recorder.Record(ctx, action, e, res); err != nil {
 		return res, fmt.Errorf("audit %s of entry %d: %w", action, e.Seq, err)
-	}
-	return res, nil
-}
-
-// Purge records and then deletes one entry: no entry disappears without
-// its record.
-func Purge(ctx context.Context, s *Store, rec Recorder, e *Entry) (Result, error) {
-	res := Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: Purged}
-	if rec != nil {
-		if err := rec.Record(ctx, "purge", e, res); err != nil {
-			return res, fmt.Errorf("audit purge of entry %d: %w", e.Seq, err)
-		}
-	}
-	if err := s.Delete(ctx, e.Seq); err != nil {
-		return res, err
 	}
 	return res, nil
 }

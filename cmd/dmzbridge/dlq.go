@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
@@ -22,7 +20,6 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Exit codes of the dlq commands beyond those in main.go.
@@ -53,10 +50,16 @@ type dlqDeps struct {
 	// policy builds the display masking policy from the config.
 	policy func(*config.Config) (func(partner, eventType string, doc any) any, error)
 	stderr io.Writer
+	// getenv reads the sealing key's variable.
+	getenv func(string) string
+	// progressEvery is how often a progress line is printed when stderr
+	// is not a terminal.
+	progressEvery time.Duration
 }
 
 func defaultDlqDeps() dlqDeps {
-	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr}
+	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr,
+		getenv: os.Getenv, progressEvery: 3 * time.Second}
 }
 
 // dlqConn are the connection flags every dlq command shares.
@@ -68,23 +71,6 @@ type dlqConn struct {
 	password string
 	prefix   string
 	timeout  time.Duration
-}
-
-// session is an open connection to the dead-letter stream.
-type session struct {
-	cfg      *config.Config
-	nc       *nats.Conn
-	store    *dlq.Store
-	embedded *store.Embedded
-}
-
-func (s *session) Close() {
-	if s.nc != nil {
-		s.nc.Close()
-	}
-	if s.embedded != nil {
-		s.embedded.Shutdown()
-	}
 }
 
 func newDlqCmd(deps dlqDeps) *cobra.Command {
@@ -129,91 +115,23 @@ with --dry-run would be.`,
 		newDlqStatsCmd(&conn, deps),
 		newDlqReplayCmd(&conn, deps),
 		newDlqPurgeCmd(&conn, deps),
+		newDlqResealCmd(&conn, deps),
 	)
 	return cmd
 }
 
-// open connects to JetStream as the flags and config say.
-func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*session, error) {
-	s := &session{}
-	var js config.JetStream
-	prefix := "DMZ"
+// open connects to the dead-letter stream as the flags and config say.
+func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*dlq.Session, error) {
+	t := dlq.Target{Server: c.server, Creds: c.creds, User: c.user, Password: c.password, Prefix: c.prefix,
+		Timeout: c.timeout, Getenv: deps.getenv, Notice: deps.stderr}
 	if c.config != "" {
 		cfg, err := config.Load(c.config)
 		if err != nil {
 			return nil, err
 		}
-		s.cfg = cfg
-		js = cfg.JetStream
-		prefix = js.StreamPrefix
+		t.Config = cfg
 	}
-	server := c.server
-	switch {
-	case server != "":
-	case s.cfg != nil && js.Embedded:
-		server = "nats://" + js.Listen
-	case s.cfg != nil:
-		server = js.URL
-	case os.Getenv("NATS_URL") != "":
-		server = os.Getenv("NATS_URL")
-	default:
-		server = "nats://127.0.0.1:14222"
-	}
-	if c.prefix != "" {
-		prefix = c.prefix
-	}
-	if c.creds != "" {
-		js.Credentials, js.User, js.Password = c.creds, "", ""
-	}
-	if c.user != "" {
-		js.Credentials, js.User, js.Password = "", c.user, c.password
-		if js.Password == "" {
-			js.Password = os.Getenv("NATS_PASSWORD")
-		}
-	}
-	nc, err := c.dial(server, js)
-	if err != nil && s.cfg != nil && js.Embedded && c.server == "" && errors.Is(err, nats.ErrNoServers) {
-		// No bridge is running on this embedded store: open it ourselves
-		// on the bridge's own address, so a bridge started meanwhile fails
-		// to bind instead of sharing the store with us.
-		emb, eerr := store.StartEmbedded(js, slog.New(slog.DiscardHandler))
-		if eerr != nil {
-			return nil, fmt.Errorf("JetStream at %s is not reachable (%v) and its embedded store cannot be opened: %w", store.Redact(server), err, eerr)
-		}
-		s.embedded = emb
-		fmt.Fprintf(deps.stderr, "dmzbridge: no bridge is running; opened the embedded JetStream store %s directly\n", js.StoreDir)
-		nc, err = c.dial(emb.URL(), js)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("connect to JetStream at %s: %w", store.Redact(server), err)
-	}
-	s.nc = nc
-	jsc, err := jetstream.New(nc, jetstream.WithDefaultTimeout(c.timeout))
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	s.store = dlq.NewStore(jsc, bridge.NewTopology(prefix))
-	return s, nil
-}
-
-func (c *dlqConn) dial(server string, js config.JetStream) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("dmzbridge dlq"), nats.Timeout(c.timeout), nats.MaxReconnects(2)}
-	if js.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(js.Credentials))
-	}
-	if js.User != "" {
-		opts = append(opts, nats.UserInfo(js.User, js.Password))
-	}
-	if js.TLS.Enabled() {
-		tc, err := store.ClientTLS(js.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, nats.Secure(tc))
-	}
-	return nats.Connect(server, opts...)
+	return dlq.Connect(ctx, t)
 }
 
 // filterFlags are the selection flags of list, stats, replay and purge.
@@ -306,7 +224,7 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			}
 			defer s.Close()
 			var entries []*dlq.Entry
-			err = s.store.Scan(cmd.Context(), f, func(e *dlq.Entry) error {
+			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
 				if limit > 0 && len(entries) >= limit {
 					return errLimit
 				}
@@ -364,6 +282,7 @@ type showView struct {
 
 func newDlqShowCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var reveal, asJSON bool
+	var operator string
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead-lettered event with its headers and payload",
@@ -385,16 +304,39 @@ where the data may be seen.`,
 				return err
 			}
 			defer s.Close()
-			e, err := s.store.Find(cmd.Context(), args[0])
+			if err := s.NeedKey(); err != nil {
+				return err
+			}
+			e, err := s.Store.Find(cmd.Context(), args[0])
 			if errors.Is(err, dlq.ErrNotFound) {
 				return codedError{exitNotFound, err}
 			}
 			if err != nil {
 				return err
 			}
+			if e.Sealed {
+				if err := e.Open(s.Store.Keys); err != nil {
+					return err
+				}
+				// Unsealing is recorded: who looked at which entry, and
+				// whether the values were revealed.
+				if deps.recorder != nil {
+					rec, err := deps.recorder(cmd.Context(), s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now)
+					if err != nil {
+						return err
+					}
+					outcome := dlq.Outcome("masked")
+					if reveal {
+						outcome = "revealed"
+					}
+					if err := rec.Record(cmd.Context(), "show", e, dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: outcome}); err != nil {
+						return fmt.Errorf("audit show of entry %d: %w", e.Seq, err)
+					}
+				}
+			}
 			m := displayMasker{}
-			if s.cfg != nil && deps.policy != nil {
-				if m.policy, err = deps.policy(s.cfg); err != nil {
+			if s.Config != nil && deps.policy != nil {
+				if m.policy, err = deps.policy(s.Config); err != nil {
 					fmt.Fprintf(deps.stderr, "dmzbridge: masking policy partly unavailable (generic masking still applies): %v\n", err)
 				}
 			}
@@ -454,6 +396,7 @@ where the data may be seen.`,
 		},
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show sensitive values unmasked")
+	cmd.Flags().StringVar(&operator, "operator", "", "who looks, for the audit trail (default $USER)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
 }
@@ -478,7 +421,7 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			}
 			defer s.Close()
 			var entries []*dlq.Entry
-			err = s.store.Scan(cmd.Context(), f, func(e *dlq.Entry) error {
+			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
 				e.Payload, e.Header = nil, nil // counted, not kept
 				entries = append(entries, e)
 				return nil
@@ -539,54 +482,6 @@ func operatorName(flag string) string {
 	return "unknown"
 }
 
-type summary struct {
-	Selected      int `json:"selected"`
-	Replayed      int `json:"replayed,omitempty"`
-	Purged        int `json:"purged,omitempty"`
-	StillRejected int `json:"still_rejected,omitempty"`
-	Failed        int `json:"failed,omitempty"`
-	WouldReplay   int `json:"would_replay,omitempty"`
-	WouldReject   int `json:"would_reject,omitempty"`
-	WouldPurge    int `json:"would_purge,omitempty"`
-	// Gone: selected, but removed by someone else before its turn.
-	Gone int `json:"gone,omitempty"`
-}
-
-func (s *summary) add(o dlq.Outcome) {
-	switch o {
-	case dlq.Replayed:
-		s.Replayed++
-	case dlq.Purged:
-		s.Purged++
-	case dlq.StillRejected:
-		s.StillRejected++
-	case dlq.Failed:
-		s.Failed++
-	case dlq.WouldReplay:
-		s.WouldReplay++
-	case dlq.WouldReject:
-		s.WouldReject++
-	case dlq.WouldPurge:
-		s.WouldPurge++
-	}
-}
-
-// progress prints "n/total" to stderr at most once a second.
-type progress struct {
-	w     io.Writer
-	verb  string
-	total int
-	last  time.Time
-}
-
-func (p *progress) update(done int, s summary, force bool) {
-	if p.total < 2 || (!force && time.Since(p.last) < time.Second) {
-		return
-	}
-	p.last = time.Now()
-	fmt.Fprintf(p.w, "%s %d/%d (%d left in the dead-letter stream)\n", p.verb, done, p.total, s.StillRejected+s.Failed+s.WouldReject)
-}
-
 func newDlqReplayCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var ff filterFlags
 	var all, dryRun, asJSON bool
@@ -630,35 +525,32 @@ the audit trail with the operator.`,
 				return err
 			}
 			defer s.Close()
-			chain, err := deps.stages(s.cfg)
+			chain, err := deps.stages(s.Config)
 			if err != nil {
 				return err
 			}
-			r := &dlq.Replayer{Store: s.store, Stages: chain.Intake, Stored: chain.Stored, DryRun: dryRun, Partners: map[string]bool{}}
-			for _, p := range s.cfg.Partners {
+			if err := s.NeedKey(); err != nil {
+				return err
+			}
+			r := &dlq.Replayer{Store: s.Store, Stages: chain.Intake, Stored: chain.Stored, DryRun: dryRun, Partners: map[string]bool{}}
+			for _, p := range s.Config.Partners {
 				r.Partners[p.Name] = true
 			}
 			if perSecond > 0 {
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
 			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
+				if r.Recorder, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
 					return err
 				}
-			}
-			seqs, err := s.store.Seqs(ctx, f)
-			if err != nil {
-				return err
-			}
-			if len(seqs) == 0 && len(f.IDs) > 0 {
-				return codedError{exitNotFound, fmt.Errorf("%w: %s", dlq.ErrNotFound, strings.Join(f.IDs, ", "))}
 			}
 			verb := "replayed"
 			if dryRun {
 				verb = "checked"
 			}
-			return runBatch(cmd, deps, s.store, seqs, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
-				return r.Replay(ctx, e)
+			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+				eng.JetStream = s.Config.JetStream
+				return r.Run(ctx, f, eng)
 			})
 		},
 	}
@@ -702,26 +594,19 @@ recorded in the audit trail with the operator.`,
 			defer s.Close()
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.store.JetStream(), s.store.Topology(), s.cfg, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
 					return err
 				}
-			}
-			seqs, err := s.store.Seqs(ctx, f)
-			if err != nil {
-				return err
-			}
-			if len(seqs) == 0 && len(f.IDs) > 0 {
-				return codedError{exitNotFound, fmt.Errorf("%w: %s", dlq.ErrNotFound, strings.Join(f.IDs, ", "))}
 			}
 			verb := "purged"
 			if dryRun {
 				verb = "would purge"
 			}
-			return runBatch(cmd, deps, s.store, seqs, asJSON, verb, func(e *dlq.Entry) (dlq.Result, error) {
-				if dryRun {
-					return dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: dlq.WouldPurge}, nil
+			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+				if s.Config != nil {
+					eng.JetStream = s.Config.JetStream
 				}
-				return dlq.Purge(ctx, s.store, rec, e)
+				return dlq.Purge(ctx, s.Store, rec, dryRun, f, eng)
 			})
 		},
 	}
@@ -735,74 +620,130 @@ recorded in the audit trail with the operator.`,
 	return cmd
 }
 
-// runBatch applies fn to every selected entry, fetched one at a time,
-// printing results (entries left behind in text mode, every entry in
-// JSON), progress to stderr, and a summary. Entries left behind make the
-// exit code 5.
-func runBatch(cmd *cobra.Command, deps dlqDeps, st *dlq.Store, seqs []uint64, asJSON bool, verb string, fn func(*dlq.Entry) (dlq.Result, error)) error {
-	out := cmd.OutOrStdout()
-	sum := summary{Selected: len(seqs)}
-	prog := &progress{w: deps.stderr, verb: verb, total: len(seqs), last: time.Now()}
-	var results []dlq.Result
-	var stopErr error
-	done := 0
-	for _, seq := range seqs {
-		e, err := st.Get(cmd.Context(), seq)
-		if errors.Is(err, dlq.ErrNotFound) {
-			// Removed since it was selected (a concurrent replay or purge).
-			sum.Gone++
-			done++
-			continue
-		}
-		if err != nil {
-			stopErr = err
-			break
-		}
-		res, err := fn(e)
-		if err != nil {
-			stopErr = err
-			break
-		}
-		done++
-		sum.add(res.Outcome)
-		if asJSON {
-			res.Detail = maskText(res.Detail)
-			results = append(results, res)
-		} else {
-			switch res.Outcome {
-			case dlq.Replayed, dlq.Purged:
-			default:
-				line := fmt.Sprintf("%s %d %s %s", res.Outcome, res.Seq, res.Partner, res.ID)
-				if res.Reason != "" {
-					line += " " + res.Reason
-				}
-				if res.Detail != "" {
-					line += ": " + maskText(res.Detail)
-				}
-				fmt.Fprintln(out, line)
+func newDlqResealCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
+	var ff filterFlags
+	var all, dryRun, asJSON bool
+	var operator string
+	cmd := &cobra.Command{
+		Use:   "reseal",
+		Short: "Rewrite dead-letter entries under the current sealing key",
+		Long: `Rewrite the selected dead-letter entries that are sealed under an old key
+(dead_letter.old_keys) or stored in clear under the current sealing key
+(dead_letter.seal_key_env or seal_key_file). Each rewritten entry is stored
+anew (with a new sequence number) and the old one removed only after the
+new one is acknowledged and the decision recorded in the audit trail, so an
+interrupted reseal can be run again. Entries already under the current key
+are left as they are. Once no entry needs an old key, drop it from
+old_keys.`,
+		Example: `  dmzbridge dlq reseal --config bridge.yaml --all --dry-run
+  dmzbridge dlq reseal --config bridge.yaml --all --operator alice`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := selection(&ff, all, deps.now())
+			if err != nil {
+				return err
 			}
-		}
-		prog.update(done, sum, false)
+			if conn.config == "" {
+				return usageError{errors.New("reseal needs --config: the sealing keys are named in the bridge configuration")}
+			}
+			ctx := cmd.Context()
+			s, err := conn.open(ctx, deps)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.NeedKey(); err != nil {
+				return err
+			}
+			if s.Store.Keys == nil {
+				return errors.New("no sealing key is configured: set dead_letter.seal_key_env or seal_key_file")
+			}
+			var rec dlq.Recorder
+			if !dryRun && deps.recorder != nil {
+				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+					return err
+				}
+			}
+			verb := "resealed"
+			if dryRun {
+				verb = "checked"
+			}
+			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+				eng.JetStream = s.Config.JetStream
+				return dlq.Reseal(ctx, s.Store, rec, dryRun, f, eng)
+			})
+		},
 	}
-	prog.update(done, sum, true)
+	ff.register(cmd, true)
+	fl := cmd.Flags()
+	fl.BoolVar(&all, "all", false, "reseal every entry")
+	fl.BoolVar(&dryRun, "dry-run", false, "check every selected entry opens and count what would be rewritten; change nothing")
+	fl.StringVar(&operator, "operator", "", "who reseals, for the audit trail (default $USER)")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON result per entry and a summary")
+	return cmd
+}
+
+// runEngine runs a replay, purge or reseal, printing results (entries
+// left behind in text mode, every entry as JSON), progress to stderr and
+// a summary. Entries left behind make the exit code 5. An id given with
+// --id that matches nothing is exit code 4.
+func runEngine(cmd *cobra.Command, deps dlqDeps, f dlq.Filter, asJSON bool, verb string, run func(dlq.Engine) (dlq.Summary, error)) error {
+	out := cmd.OutOrStdout()
+	prog := newProgress(deps.stderr, verb, deps.progressEvery)
+	eng := dlq.Engine{Progress: prog.update, ProgressEvery: prog.every}
+	first := true
 	if asJSON {
-		if results == nil {
-			results = []dlq.Result{}
+		// Streamed, so a million results are never held in memory.
+		fmt.Fprint(out, "{\n  \"results\": [")
+	}
+	eng.Report = func(res dlq.Result) {
+		res.Detail = maskText(res.Detail)
+		if asJSON {
+			b, _ := json.MarshalIndent(res, "    ", "  ")
+			if !first {
+				fmt.Fprint(out, ",")
+			}
+			first = false
+			fmt.Fprintf(out, "\n    %s", b)
+			return
 		}
-		if err := writeJSON(out, struct {
-			Results []dlq.Result `json:"results"`
-			Summary summary      `json:"summary"`
-		}{results, sum}); err != nil {
-			return err
+		switch res.Outcome {
+		case dlq.Replayed, dlq.Purged, dlq.Resealed, dlq.Current:
+		default:
+			line := fmt.Sprintf("%s %d %s %s", res.Outcome, res.Seq, res.Partner, res.ID)
+			if res.Reason != "" {
+				line += " " + res.Reason
+			}
+			if res.Detail != "" {
+				line += ": " + res.Detail
+			}
+			fmt.Fprintln(out, line)
 		}
+	}
+	sum, runErr := run(eng)
+	prog.finish()
+	if asJSON {
+		b, _ := json.MarshalIndent(sum, "  ", "  ")
+		end := "\n  ]"
+		if first {
+			end = "]"
+		}
+		fmt.Fprintf(out, "%s,\n  \"summary\": %s\n}\n", end, b)
 	} else {
-		fmt.Fprintf(out, "%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d would be purged, %d already gone\n",
+		line := fmt.Sprintf("%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d would be purged, %d already gone",
 			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.WouldPurge, sum.Gone)
+		if sum.Resealed+sum.WouldReseal+sum.Current > 0 {
+			line += fmt.Sprintf(", %d resealed, %d would be resealed, %d already under the current key", sum.Resealed, sum.WouldReseal, sum.Current)
+		}
+		fmt.Fprintln(out, line)
 	}
-	if stopErr != nil {
-		return fmt.Errorf("stopped after %d of %d entries: %w", done, len(seqs), stopErr)
+	if runErr != nil {
+		return fmt.Errorf("stopped after %d entries: %w", sum.Selected, runErr)
 	}
-	if left := sum.StillRejected + sum.Failed; left > 0 {
+	if sum.Selected == 0 && len(f.IDs) > 0 {
+		return codedError{exitNotFound, fmt.Errorf("%w: %s", dlq.ErrNotFound, strings.Join(f.IDs, ", "))}
+	}
+	if left := sum.Left(); left > 0 {
 		return codedError{exitPartial, fmt.Errorf("%d of %d entries left in the dead-letter stream", left, sum.Selected)}
 	}
 	if sum.WouldReject > 0 {

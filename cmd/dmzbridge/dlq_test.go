@@ -126,6 +126,7 @@ func exitCodeOf(err error) int {
 func testDeps() dlqDeps {
 	d := defaultDlqDeps()
 	d.now = func() time.Time { return goldenBase.Add(4 * time.Hour) }
+	d.progressEvery = 200 * time.Millisecond
 	return d
 }
 

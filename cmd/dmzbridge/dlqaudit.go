@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
@@ -44,58 +40,11 @@ func policyMasker(cfg *config.Config) (func(partner, eventType string, doc any) 
 	return apply, errors.Join(errs...)
 }
 
-// auditTrail records replay and purge decisions in the bridge's audit
-// stream, one stored message per decision, synchronously: the CLI may be
-// killed at any moment and must not lose a record it already acted on.
-type auditTrail struct {
-	js       jetstream.JetStream
-	topo     bridge.Topology
-	operator string
-	now      func() time.Time
-}
-
-// auditRecorder opens the audit trail. With a config the audit stream is
-// created when missing (as the bridge would); without one it must exist.
+// auditRecorder opens the audit trail for the dlq commands.
 func auditRecorder(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error) {
-	if cfg != nil {
-		if err := audit.EnsureStream(ctx, js, topo, cfg.JetStream, cfg.JetStream.Audit); err != nil {
-			return nil, fmt.Errorf("audit trail: %w", err)
-		}
-	} else if _, err := js.Stream(ctx, audit.Stream(topo)); err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("audit stream %s not found: give --config so it can be created, or start the bridge once", audit.Stream(topo))
-		}
-		return nil, fmt.Errorf("audit stream %s: %w", audit.Stream(topo), err)
+	trail, err := audit.OpenTrail(ctx, js, topo, cfg, operator, now)
+	if err != nil {
+		return nil, err
 	}
-	return &auditTrail{js: js, topo: topo, operator: operator, now: now}, nil
-}
-
-func (a *auditTrail) Record(ctx context.Context, action string, e *dlq.Entry, r dlq.Result) error {
-	act := audit.ActionReplayed
-	if action == "purge" {
-		act = audit.ActionPurged
-	}
-	rec := audit.Record{
-		Time: a.now().UTC(), Action: act, Partner: e.Partner, Connector: e.Source,
-		MessageID: e.ID, EventType: e.EventType, PayloadSHA256: bridge.PayloadDigest(e.Payload),
-		Outcome: string(r.Outcome), Reason: r.Reason, Attempt: e.Attempts,
-		TraceID: audit.TraceID(e.TraceParent), Operator: a.operator,
-	}
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(&rec); err != nil {
-		return err
-	}
-	partner := e.Partner
-	if partner == "" {
-		partner = "_unknown"
-	}
-	msg := nats.NewMsg(audit.Subject(a.topo, partner))
-	msg.Data = buf.Bytes()
-	// Keyed by entry and outcome: a re-run of an interrupted replay, which
-	// meets the same entry again, does not record its decision twice.
-	msg.Header.Set(nats.MsgIdHdr, "audit-dlq-"+action+"-"+a.topo.DeadLetterStream()+"-"+strconv.FormatUint(e.Seq, 10)+"-"+string(r.Outcome))
-	if _, err := a.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("store audit record: %w", err)
-	}
-	return nil
+	return dlq.TrailRecorder{Trail: trail, Stream: topo.DeadLetterStream()}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/mask"
 )
 
@@ -26,22 +27,26 @@ type displayMasker struct {
 // or secret wherever they appear.
 var sensitiveKey = regexp.MustCompile(`(?i)(iban|bic|swift|card|pan$|cvv|cvc|account|email|e-mail|phone|mobile|fax|tax|vat|ssn|social|passport|birth|password|passwd|secret|token|authorization|cookie|api[-_]?key|credential|signature)`)
 
-// sensitiveValues catch values in free text: emails, IBAN-like strings
-// long digit runs (card or account numbers) and phone numbers.
-var sensitiveValues = []*regexp.Regexp{
-	regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`),
-	regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
-	regexp.MustCompile(`\b(?:[0-9][ -]?){11,18}[0-9]\b`),
-	// International phone numbers; without the + a short digit run is
-	// as likely a date or an amount.
-	regexp.MustCompile(`\+[0-9](?:[ ()/.-]?[0-9]){6,14}`),
-}
+// detectors are bridge/mask's value detectors (IBAN, card, e-mail), the
+// pipeline's own, applied to every string.
+var detectors = func() *mask.Policy {
+	p, err := mask.Compile("dlq display", config.Masking{Policies: []config.MaskPolicy{{Detectors: mask.DetectorNames()}}}, func(string) string { return "" })
+	if err != nil {
+		panic(err) // a fixed policy: cannot fail
+	}
+	return p
+}()
+
+// phone catches international phone numbers, which bridge/mask has no
+// detector for; without the + a short digit run is as likely a date or an
+// amount.
+var phone = regexp.MustCompile(`\+[0-9](?:[ ()/.-]?[0-9]){6,14}`)
 
 func maskText(s string) string {
-	for _, re := range sensitiveValues {
-		s = re.ReplaceAllString(s, redacted)
+	if m, ok := detectors.Apply("", s).(mask.Masked); ok {
+		s = string(m)
 	}
-	return s
+	return phone.ReplaceAllString(s, redacted)
 }
 
 // maskTree redacts every value under a sensitive key and sensitive
@@ -102,6 +107,11 @@ func redactAll(v any) any {
 // reveal. A payload that is not JSON cannot be masked field by field and is
 // shown only with reveal.
 func (m displayMasker) Payload(partner, eventType string, payload []byte, reveal bool) (string, bool) {
+	if reveal {
+		// Revealed means as stored, byte for byte: field order and
+		// number spelling included.
+		return string(payload), true
+	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
