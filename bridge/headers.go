@@ -33,3 +33,21 @@ func ValidHeaderKey(k string) bool {
 	}
 	return true
 }
+
+// HeaderPartnerMessageID is the partner header, set by the inbound
+// connector, that holds the id the partner's transport gave the message
+// (AMQP message-id, Nats-Msg-Id, a Kafka id header or key, or the
+// broker's own coordinates). The CloudEvents normalizer puts it in the
+// partnermessageid attribute. It is bridge-owned: a connector sets or
+// deletes it after copying the partner's headers, so it cannot be forged.
+const HeaderPartnerMessageID = "Dmz-Partner-Message-Id"
+
+// SetPartnerMessageID records id as the partner's message id of env, or
+// removes a header of that name the partner sent when id is empty.
+func SetPartnerMessageID(env *Envelope, id string) {
+	if id == "" {
+		delete(env.Headers, HeaderPartnerMessageID)
+		return
+	}
+	env.Headers[HeaderPartnerMessageID] = id
+}

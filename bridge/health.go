@@ -13,22 +13,11 @@ type StateReporter interface {
 	State() string
 }
 
-// ConnectorStater is StateReporter for connectors whose State method
-// already returns a richer snapshot (the AMQP and Kafka sources, whose
-// tests and health checks read it): the same link state under another
-// name, so those callers keep their struct.
-type ConnectorStater interface {
-	ConnectorState() string
-}
-
-// StateOf is impl's link state, from ConnectorState or State when impl
-// reports one. A connector that reports nothing counts as up: the bridge
-// cannot tell, and calling it down would page someone for nothing.
+// StateOf is impl's link state when impl reports one. A connector that
+// reports nothing counts as up: the bridge cannot tell, and calling it
+// down would page someone for nothing.
 func StateOf(impl any) string {
-	switch r := impl.(type) {
-	case ConnectorStater:
-		return r.ConnectorState()
-	case StateReporter:
+	if r, ok := impl.(StateReporter); ok {
 		return r.State()
 	}
 	return StateUp
@@ -37,11 +26,8 @@ func StateOf(impl any) string {
 // ReportsState tells whether impl reports a link state of its own, for
 // wrappers that otherwise derive one (the ERP sink from Ready()).
 func ReportsState(impl any) bool {
-	switch impl.(type) {
-	case ConnectorStater, StateReporter:
-		return true
-	}
-	return false
+	_, ok := impl.(StateReporter)
+	return ok
 }
 
 // CertReporter is an optional interface for connectors whose certificate

@@ -24,6 +24,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/policy"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
 
@@ -201,8 +202,10 @@ func TestObservabilityMixedRun(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, bankBlock, dealerBlock)
 	rb := startBridge(t, yaml, app.Options{
-		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Stages:       []bridge.Stage{maskIBAN},
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Options.Stages replaces the whole chain: the identity rule this
+		// test counts on comes first, as in app.NewChain.
+		Stages:       []bridge.Stage{policy.PartnerIdentity(), maskIBAN},
 		SpanExporter: keepSpans{spans},
 	})
 	base := rb.b.AdminURL()

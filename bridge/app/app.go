@@ -143,7 +143,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
-	stages, normalize = b.decorate(stages, normalize)
+	// Recovered inside the spans, so a panicking stage's span still ends.
+	stages, normalize = b.decorate(bridge.RecoverStages(stages), normalize)
 	partners := make([]string, len(cfg.Partners))
 	for i, p := range cfg.Partners {
 		partners[i] = p.Name

@@ -84,6 +84,10 @@ func Normalizer(o Options) bridge.Normalizer {
 		}
 		ev.PartnerMsgID = env.Headers[o.PartnerIDHeader]
 		if ev.PartnerMsgID == "" {
+			ev.PartnerMsgID = env.Headers[bridge.HeaderPartnerMessageID]
+		}
+		if ev.PartnerMsgID == "" {
+			// Events stored before connectors set HeaderPartnerMessageID.
 			ev.PartnerMsgID = env.Headers[bridge.HeaderMsgID]
 		}
 		if isJSON(env.Payload) {

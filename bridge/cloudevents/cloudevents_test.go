@@ -48,6 +48,21 @@ func TestNormalizer(t *testing.T) {
 				t.Errorf("data = %v", ev["data"])
 			}
 		}, ""},
+		{"partner message id set by the connector", bridge.Envelope{
+			ID: "id-3", Partner: "bank-a", Source: "amqp",
+			Headers: map[string]string{bridge.HeaderPartnerMessageID: "amqp-42", "Nats-Msg-Id": "other"},
+			Payload: []byte(`{}`),
+		}, func(t *testing.T, ev map[string]any) {
+			if ev["partnermessageid"] != "amqp-42" {
+				t.Errorf("partnermessageid = %v, want amqp-42", ev["partnermessageid"])
+			}
+		}, ""},
+		{"no partner message id", bridge.Envelope{ID: "sha256-x", Partner: "p", Source: "amqp", Headers: map[string]string{}, Payload: []byte(`{}`)},
+			func(t *testing.T, ev map[string]any) {
+				if _, ok := ev["partnermessageid"]; ok {
+					t.Errorf("partnermessageid = %v, want none", ev["partnermessageid"])
+				}
+			}, ""},
 		{"binary payload goes base64", bridge.Envelope{ID: "id-2", Partner: "p", Payload: []byte{0xff, 0x00, 'x'}},
 			func(t *testing.T, ev map[string]any) {
 				if ev["data_base64"] != base64.StdEncoding.EncodeToString([]byte{0xff, 0x00, 'x'}) || ev["data"] != nil {

@@ -99,6 +99,16 @@ func (r *Replayer) Replay(ctx context.Context, e *Entry) (Result, error) {
 		res.Outcome, res.Detail = Failed, fmt.Sprintf("partner %q is not in the configuration: no forwarder would take the event", env.Partner)
 		return r.record(ctx, "replay", e, res)
 	}
+	if e.Reason == bridge.ReasonTooLarge && len(env.Payload) == 0 {
+		// A connector drops a body over its own max_message_bytes before
+		// storing the entry: there is nothing to replay, and an empty
+		// event must not reach the ERP in its place.
+		res.Outcome, res.Reason, res.Detail = StillRejected, bridge.ReasonTooLarge, "the connector did not keep the oversized body"
+		if r.DryRun {
+			res.Outcome = WouldReject
+		}
+		return r.record(ctx, "replay", e, res)
+	}
 	stages := r.Stages
 	if e.FailedIn == bridge.FailedAtForward {
 		stages = r.Stored

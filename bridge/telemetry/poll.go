@@ -105,8 +105,8 @@ type NamedConnector struct {
 	Role      string
 	Connector string
 	// Impl is the source or sink; its state is read when it implements
-	// bridge.StateReporter or bridge.ConnectorStater, otherwise it counts
-	// as up while the bridge runs (bridge.StateOf). Pass the ERP sink
+	// bridge.StateReporter, otherwise it counts as up while the bridge
+	// runs (bridge.StateOf). Pass the ERP sink
 	// wrapped by Tracing.Sink, which derives a state from Ready().
 	Impl any
 }

@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newDlqCmd(defaultDlqDeps()))
-	root.AddCommand(newAuditCmd())
+	root.AddCommand(newAuditCmd(), newSchemaCmd())
 	root.AddCommand(newStatusCmd(time.Now))
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newBenchBrokersCmd())

@@ -16,7 +16,9 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the bridge until SIGINT or SIGTERM",
 		Long: `Run the bridge: take partner events in, persist them in JetStream and
 forward them to the ERP. On SIGINT or SIGTERM intake stops, in-flight events
-are stored and acknowledged, and the process exits without losing anything.`,
+are stored and acknowledged, and the process exits without losing anything.
+The drain takes at most shutdown_timeout (default 30s); an event not
+acknowledged by then is redelivered by its partner's broker.`,
 		Example: `  dmzbridge serve --config /etc/dmzbridge/bridge.yaml`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

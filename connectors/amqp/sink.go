@@ -14,7 +14,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 )
 
 // SinkOptions configure the ERP sink on RabbitMQ.
@@ -32,6 +32,8 @@ type SinkOptions struct {
 	ExchangeType    string `yaml:"exchange_type"`
 	// Timeout bounds the wait for a batch's publisher confirms.
 	Timeout time.Duration `yaml:"timeout"`
+	// ConnectionName is shown in the broker's management tools.
+	ConnectionName string `yaml:"connection_name"`
 }
 
 // Sink publishes to the ERP exchange with publisher confirms, the mandatory
@@ -59,15 +61,10 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if err := config.DecodeStrict(node, &o); err != nil {
 		return nil, err
 	}
-	if o.RoutingKey == "" {
-		o.RoutingKey = "{partner}.{type}"
-	}
-	if o.ExchangeType == "" {
-		o.ExchangeType = "topic"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
+	connkit.Default(&o.RoutingKey, "{partner}.{type}")
+	connkit.Default(&o.ExchangeType, "topic")
+	connkit.Default(&o.Timeout, 10*time.Second)
+	connkit.Default(&o.ConnectionName, "dmzbridge-erp")
 	var errs config.FieldErrors
 	if o.URL == "" {
 		errs.Add("url", "required")
@@ -77,36 +74,17 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if o.Exchange == "" {
 		errs.Add("exchange", "required (the default exchange cannot be made one-way by permissions)")
 	}
-	switch o.ExchangeType {
-	case "topic", "direct", "fanout", "headers":
-	default:
-		errs.Add("exchange_type", "%q is not one of topic, direct, fanout, headers", o.ExchangeType)
-	}
+	connkit.OneOf(&errs, "exchange_type", o.ExchangeType, "topic", "direct", "fanout", "headers")
 	errs.Merge("tls", o.TLS.Validate())
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Sink{opts: o, log: log.With("connector", Name, "role", "erp-sink")}, nil
+	return &Sink{opts: o, log: connkit.Logger(spec.Logger).With("connector", Name, "role", "erp-sink")}, nil
 }
 
 func (s *Sink) dial() (*amqp.Connection, error) {
-	cfg := amqp.Config{Heartbeat: 10 * time.Second, Properties: amqp.Table{"connection_name": "dmzbridge-erp"}}
-	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
-		tc, err := store.ClientTLS(s.opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLSClientConfig = tc
-	}
-	conn, err := amqp.DialConfig(s.opts.URL, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to ERP broker %s: %w", redactURL(s.opts.URL), err)
-	}
-	return conn, nil
+	cfg := amqp.Config{Heartbeat: 10 * time.Second, Properties: amqp.Table{"connection_name": s.opts.ConnectionName}}
+	return dial(s.opts.URL, s.opts.TLS, cfg, "ERP broker ")
 }
 
 // ensure opens the connection and confirm channel when missing; mu held.
@@ -161,7 +139,7 @@ func (s *Sink) publishChunk(ctx context.Context, batch []*bridge.ERPMessage) []e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ensure(); err != nil {
-		return fill(len(batch), err)
+		return connkit.Fill(len(batch), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -223,9 +201,13 @@ func publishing(m *bridge.ERPMessage) amqp.Publishing {
 	for k, v := range m.Headers {
 		h[k] = v
 	}
+	// The normalizer names the header in lower case (content-type), as
+	// CloudEvents' AMQP binding does; the property must carry it too.
 	ct := "application/json"
-	if v, ok := m.Headers["Content-Type"]; ok {
-		ct = v
+	for k, v := range m.Headers {
+		if strings.EqualFold(k, "content-type") {
+			ct = v
+		}
 	}
 	return amqp.Publishing{
 		MessageId:    m.ID,
@@ -269,20 +251,4 @@ func (s *Sink) closeLocked() {
 		}
 	}
 	s.conn, s.ch, s.returns = nil, nil, nil
-}
-
-func fill(n int, err error) []error {
-	out := make([]error, n)
-	for i := range out {
-		out[i] = err
-	}
-	return out
-}
-
-func redactURL(u string) string {
-	if uri, err := amqp.ParseURI(u); err == nil {
-		uri.Password = "***"
-		return uri.String()
-	}
-	return "(unparseable URL)"
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
 
@@ -146,7 +147,7 @@ func TestSinkConfirmedPublishIsPersistent(t *testing.T) {
 		ID:        amqptest.Unique("evt"),
 		Partner:   "acme",
 		EventType: "invoice.issued",
-		Headers:   map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Content-Type": "application/cloudevents+json"},
+		Headers:   map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "content-type": cloudevents.ContentType},
 		Body:      []byte(`{"invoice":"INV-1"}`),
 	}
 	if err := s.Ready(); err != nil {
@@ -168,8 +169,8 @@ func TestSinkConfirmedPublishIsPersistent(t *testing.T) {
 	if d.RoutingKey != "acme.invoice.issued" {
 		t.Errorf("routing key %q, want the default {partner}.{type} = acme.invoice.issued", d.RoutingKey)
 	}
-	if d.ContentType != "application/cloudevents+json" {
-		t.Errorf("content type %q, want the envelope's", d.ContentType)
+	if d.ContentType != cloudevents.ContentType {
+		t.Errorf("content type %q, want the normalizer's %q", d.ContentType, cloudevents.ContentType)
 	}
 	if got := d.Headers["traceparent"]; got != m.Headers["traceparent"] {
 		t.Errorf("traceparent header %v, want %q", got, m.Headers["traceparent"])

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 )
 
 // SourceOptions configure a partner's AMQP inbound connector: the partner
@@ -46,14 +45,10 @@ type SourceOptions struct {
 	// IDHeader names a header holding the partner's message id, used when
 	// the AMQP message-id property is absent.
 	IDHeader string `yaml:"id_header"`
-	// MaxDeliveries bounds how often a message is delivered without being
-	// stored; the next delivery goes to the dead-letter stream. On quorum
-	// queues the broker's x-delivery-count is used, on classic queues a
-	// count kept by this process. Keep it below the queue's delivery-limit.
-	MaxDeliveries int `yaml:"max_deliveries"`
-	// MaxMessageBytes: larger bodies are dead-lettered (without the body)
-	// instead of being retried against JetStream's payload limit forever.
-	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// SourceLimits: max_deliveries counts the broker's x-delivery-count on
+	// quorum queues and a count kept by this process on classic queues;
+	// keep it below the queue's delivery-limit.
+	connkit.SourceLimits `yaml:",inline"`
 	// ConnectionName is shown in the broker's management tools.
 	ConnectionName string        `yaml:"connection_name"`
 	Heartbeat      time.Duration `yaml:"heartbeat"`
@@ -62,35 +57,6 @@ type SourceOptions struct {
 	// delay between connection attempts.
 	ReconnectInitial time.Duration `yaml:"reconnect_initial"`
 	ReconnectMax     time.Duration `yaml:"reconnect_max"`
-	// DrainTimeout bounds how long a stopping source waits for messages it
-	// handed to the pipeline; whatever is left is redelivered by the broker.
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
-}
-
-// Phase is where a source's connection stands.
-type Phase string
-
-// Phases of a source, in the order a healthy source passes them.
-const (
-	PhaseIdle       Phase = "idle"
-	PhaseConnecting Phase = "connecting"
-	PhaseConnected  Phase = "connected"
-	// PhaseWaiting: the last attempt failed or the connection was lost; the
-	// source waits out its backoff before connecting again.
-	PhaseWaiting Phase = "waiting"
-	PhaseStopped Phase = "stopped"
-)
-
-// State is a snapshot of a source for health checks and metrics.
-type State struct {
-	Phase Phase
-	Since time.Time
-	// LastError is the most recent connection or channel error.
-	LastError string
-	// Connects counts sessions that reached PhaseConnected.
-	Connects int
-	// InFlight counts deliveries handed to the pipeline and not yet settled.
-	InFlight int
 }
 
 // Source consumes one partner's queue on RabbitMQ over its own connection.
@@ -98,83 +64,43 @@ type Source struct {
 	opts SourceOptions
 	spec bridge.SourceSpec
 	log  *slog.Logger
-
-	mu    sync.Mutex
-	state State
-
+	link *connkit.Link
 	// counts holds deliveries per message id on classic queues, which have
-	// no x-delivery-count. Bounded: cleared when it grows past maxCounts.
-	counts map[string]int
+	// no x-delivery-count.
+	counts connkit.Deliveries
 }
-
-const maxCounts = 100000
 
 // NewSource decodes and validates options; it does not connect.
 func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	var o SourceOptions
-	if err := config.DecodeStrict(node, &o); err != nil {
+	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec.Partner) }, o.validate); err != nil {
 		return nil, err
-	}
-	o.defaults(spec.Partner)
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	return &Source{
-		opts:   o,
-		spec:   spec,
-		log:    log.With("connector", Name, "partner", spec.Partner, "queue", o.Queue),
-		state:  State{Phase: PhaseIdle, Since: time.Now()},
-		counts: map[string]int{},
+		opts: o,
+		spec: spec,
+		log:  connkit.Logger(spec.Logger).With("connector", Name, "partner", spec.Partner, "queue", o.Queue),
+		link: connkit.NewLink(),
 	}, nil
 }
 
 func (o *SourceOptions) defaults(partner string) {
-	if o.ExchangeType == "" {
-		o.ExchangeType = "topic"
-	}
-	if o.Queue == "" {
-		o.Queue = "dmzbridge." + partner
-	}
-	if o.QueueType == "" {
-		o.QueueType = "quorum"
-	}
+	connkit.Default(&o.ExchangeType, "topic")
+	connkit.Default(&o.Queue, "dmzbridge."+partner)
+	connkit.Default(&o.QueueType, "quorum")
 	if len(o.BindingKeys) == 0 && o.ExchangeType == "topic" {
 		o.BindingKeys = []string{"#"}
 	}
 	if o.ExchangeType == "fanout" {
 		o.BindingKeys = []string{""}
 	}
-	if o.Prefetch == 0 {
-		o.Prefetch = 256
-	}
-	if o.MaxDeliveries == 0 {
-		o.MaxDeliveries = 20
-	}
-	if o.MaxMessageBytes == 0 {
-		o.MaxMessageBytes = 8 << 20
-	}
-	if o.ConnectionName == "" {
-		o.ConnectionName = "dmzbridge-in-" + partner
-	}
-	if o.Heartbeat == 0 {
-		o.Heartbeat = 10 * time.Second
-	}
-	if o.ConnectTimeout == 0 {
-		o.ConnectTimeout = 10 * time.Second
-	}
-	if o.ReconnectInitial == 0 {
-		o.ReconnectInitial = 200 * time.Millisecond
-	}
-	if o.ReconnectMax == 0 {
-		o.ReconnectMax = 15 * time.Second
-	}
-	if o.DrainTimeout == 0 {
-		o.DrainTimeout = 30 * time.Second
-	}
+	connkit.Default(&o.Prefetch, 256)
+	connkit.Default(&o.ConnectionName, "dmzbridge-in-"+partner)
+	connkit.Default(&o.Heartbeat, 10*time.Second)
+	connkit.Default(&o.ConnectTimeout, 10*time.Second)
+	connkit.Default(&o.ReconnectInitial, connkit.DefaultReconnectInitial)
+	connkit.Default(&o.ReconnectMax, connkit.DefaultReconnectMax)
+	o.SourceLimits.Defaults()
 }
 
 func (o *SourceOptions) validate() error {
@@ -192,100 +118,34 @@ func (o *SourceOptions) validate() error {
 	if o.Exchange == "" {
 		errs.Add("exchange", "required (a partner publishes to its own exchange, not the default one)")
 	}
-	switch o.ExchangeType {
-	case "topic", "fanout":
-	case "direct":
-		if len(o.BindingKeys) == 0 {
-			errs.Add("binding_keys", "required for a direct exchange")
-		}
-	default:
-		errs.Add("exchange_type", "%q is not one of topic, direct, fanout", o.ExchangeType)
+	connkit.OneOf(&errs, "exchange_type", o.ExchangeType, "topic", "direct", "fanout")
+	if o.ExchangeType == "direct" && len(o.BindingKeys) == 0 {
+		errs.Add("binding_keys", "required for a direct exchange")
 	}
-	switch o.QueueType {
-	case "quorum", "classic":
-	default:
-		errs.Add("queue_type", "%q is not one of quorum, classic", o.QueueType)
-	}
+	connkit.OneOf(&errs, "queue_type", o.QueueType, "quorum", "classic")
 	if o.Prefetch < 1 || o.Prefetch > 65535 {
 		errs.Add("prefetch", "must be between 1 and 65535")
 	}
-	if o.MaxDeliveries < 2 {
-		errs.Add("max_deliveries", "must be at least 2 (one delivery plus a retry)")
-	}
-	if o.MaxMessageBytes < 1 {
-		errs.Add("max_message_bytes", "must be positive")
-	}
-	if o.ReconnectMax < o.ReconnectInitial {
-		errs.Add("reconnect_max", "must not be below reconnect_initial")
-	}
+	o.SourceLimits.Validate(&errs)
+	connkit.ValidateBackoff(&errs, "reconnect_initial", "reconnect_max", o.ReconnectInitial, o.ReconnectMax)
 	errs.Merge("tls", o.TLS.Validate())
 	return errs.Err()
 }
 
-// State reports the source's connection state.
-func (s *Source) State() State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
+// State implements bridge.StateReporter: up only while a session
+// consumes.
+func (s *Source) State() string { return s.link.State() }
 
-// ConnectorState implements bridge.ConnectorStater (State keeps its
-// richer snapshot for health checks and tests): up only while a session
-// consumes; waiting out a backoff after a lost connection or a failed
-// attempt is down, so connector_up drops when the partner's broker is gone.
-func (s *Source) ConnectorState() string {
-	switch s.State().Phase {
-	case PhaseConnected:
-		return bridge.StateUp
-	case PhaseIdle, PhaseConnecting:
-		return bridge.StateConnecting
-	default: // PhaseWaiting, PhaseStopped
-		return bridge.StateDown
-	}
-}
-
-func (s *Source) setPhase(p Phase, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state.Phase != p {
-		s.state.Phase, s.state.Since = p, time.Now()
-	}
-	if p == PhaseConnected {
-		s.state.Connects++
-	}
-	if err != nil {
-		s.state.LastError = err.Error()
-	}
-}
-
-func (s *Source) addInFlight(n int) {
-	s.mu.Lock()
-	s.state.InFlight += n
-	s.mu.Unlock()
-}
+// Snapshot is the source's state for health checks and tests.
+func (s *Source) Snapshot() connkit.State { return s.link.Snapshot() }
 
 // Run implements bridge.Source: it keeps a session (connection, channel,
 // consumer) alive until ctx ends, reconnecting with jittered backoff after
 // any connection or channel loss.
 func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
-	defer s.setPhase(PhaseStopped, nil)
-	b := bridge.Backoff{Initial: s.opts.ReconnectInitial, Max: s.opts.ReconnectMax}
-	for {
-		s.setPhase(PhaseConnecting, nil)
-		consumed, err := s.session(ctx, in)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if consumed {
-			b.Reset()
-		}
-		d := b.Next()
-		s.setPhase(PhaseWaiting, err)
-		s.log.Warn("partner broker session ended, reconnecting", "err", err, "in", d.Round(time.Millisecond))
-		if !bridge.Sleep(ctx, d) {
-			return nil
-		}
-	}
+	r := connkit.Reconnect{Initial: s.opts.ReconnectInitial, Max: s.opts.ReconnectMax, Ended: "partner broker session ended, reconnecting"}
+	s.link.Run(ctx, r, s.log, func(ctx context.Context) (bool, error) { return s.session(ctx, in) })
+	return nil
 }
 
 func (s *Source) dial() (*amqp.Connection, error) {
@@ -299,18 +159,7 @@ func (s *Source) dial() (*amqp.Connection, error) {
 	if s.opts.User != "" {
 		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: s.opts.User, Password: s.opts.Password}}
 	}
-	if s.opts.TLS.Enabled() || strings.HasPrefix(s.opts.URL, "amqps://") {
-		tc, err := store.ClientTLS(s.opts.TLS)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLSClientConfig = tc
-	}
-	conn, err := amqp.DialConfig(s.opts.URL, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(s.opts.URL), err)
-	}
-	return conn, nil
+	return dial(s.opts.URL, s.opts.TLS, cfg, "")
 }
 
 // declare sets up (or, passive, checks) the partner's exchange and queue.
@@ -374,7 +223,7 @@ func (s *Source) session(ctx context.Context, in bridge.Intake) (consumed bool, 
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", s.opts.Queue, err)
 	}
-	s.setPhase(PhaseConnected, nil)
+	s.link.Set(connkit.PhaseConnected, nil)
 	s.log.Info("consuming partner queue", "exchange", s.opts.Exchange, "queue_type", s.opts.QueueType, "prefetch", s.opts.Prefetch)
 
 	ack := newAcker(ch, s.opts.Prefetch, s.log)
@@ -428,39 +277,23 @@ func (s *Source) drain(ch *amqp.Channel, tag string, ack *acker) {
 
 func (s *Source) handle(ctx context.Context, in bridge.Intake, ack *acker, d amqp.Delivery) {
 	env := s.envelope(d)
-	if s.opts.QueueType == "classic" {
+	classic := s.opts.QueueType == "classic"
+	if classic {
 		s.countDelivery(env)
 	}
 	ack.add(d.DeliveryTag)
-	s.addInFlight(1)
-	settled := false
-	var once sync.Mutex
-	err := in.Submit(ctx, env, func(err error) {
-		once.Lock()
-		defer once.Unlock()
-		if settled {
-			return
-		}
-		settled = true
-		s.addInFlight(-1)
+	_ = s.link.Submit(ctx, in, env, func(err error) {
 		if err != nil {
 			s.log.Warn("not stored, requeued on the partner's broker", "id", env.ID, "err", err)
-		} else if s.opts.QueueType == "classic" {
-			s.forget(env.ID)
+		} else if classic {
+			s.counts.Forget(env.ID)
 		}
 		ack.settle(d.DeliveryTag, err == nil)
 	})
-	if err != nil {
-		once.Lock()
-		settled = true
-		once.Unlock()
-		s.addInFlight(-1)
-		ack.settle(d.DeliveryTag, false)
-	}
 }
 
-// deliveryCount returns how many times this message was delivered before,
-// as far as the broker or this process knows.
+// priorDeliveries returns how many times the broker delivered this
+// message before (quorum queues count them).
 func (s *Source) priorDeliveries(d amqp.Delivery) int {
 	if v, ok := d.Headers["x-delivery-count"]; ok {
 		if n, ok := toInt(v); ok {
@@ -471,21 +304,7 @@ func (s *Source) priorDeliveries(d amqp.Delivery) int {
 }
 
 func (s *Source) countDelivery(env *bridge.Envelope) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.counts) >= maxCounts {
-		clear(s.counts)
-	}
-	s.counts[env.ID]++
-	if n := s.counts[env.ID]; n > s.opts.MaxDeliveries && env.Rejection == nil {
-		env.Rejection = bridge.Reject(bridge.ReasonRedelivered, "delivered %d times without being stored (max_deliveries %d)", n, s.opts.MaxDeliveries)
-	}
-}
-
-func (s *Source) forget(id string) {
-	s.mu.Lock()
-	delete(s.counts, id)
-	s.mu.Unlock()
+	connkit.RejectRedelivered(env, s.counts.Count(env.ID), s.opts.MaxDeliveries, "delivered")
 }
 
 func toInt(v any) (int, bool) {
@@ -560,6 +379,7 @@ func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
 			env.ID = v
 		}
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	if env.ID == "" {
 		env.ID = bridge.ContentID(s.spec.Partner, d.Body)
 	}
@@ -568,10 +388,7 @@ func (s *Source) envelope(d amqp.Delivery) *bridge.Envelope {
 			len(d.Body), s.opts.MaxMessageBytes, bridge.PayloadDigest(d.Body))
 		env.Payload = nil
 	}
-	if prior := s.priorDeliveries(d); prior >= s.opts.MaxDeliveries && env.Rejection == nil {
-		env.Rejection = bridge.Reject(bridge.ReasonRedelivered, "delivered %d times without being stored (max_deliveries %d)",
-			prior+1, s.opts.MaxDeliveries)
-	}
+	connkit.RejectRedelivered(env, s.priorDeliveries(d)+1, s.opts.MaxDeliveries, "delivered")
 	return env
 }
 

@@ -185,13 +185,18 @@ func TestEnvelope(t *testing.T) {
 		name      string
 		d         amqp.Delivery
 		wantID    string
+		noPMID    bool // the partner gave no id: no partner message id
 		wantRej   string
 		wantHdr   map[string]string
 		noHeaders []string
 	}{
 		{name: "message-id wins", d: amqp.Delivery{MessageId: "m-1", Headers: amqp.Table{"X-Id": "h-1"}, Body: []byte("{}")}, wantID: "m-1"},
 		{name: "id header next", d: amqp.Delivery{Headers: amqp.Table{"X-Id": "h-1"}, Body: []byte("{}")}, wantID: "h-1"},
-		{name: "content hash last", d: amqp.Delivery{Body: []byte("{}")}, wantID: bridge.ContentID("bank-a", []byte("{}"))},
+		{name: "content hash last", d: amqp.Delivery{Body: []byte("{}")}, wantID: bridge.ContentID("bank-a", []byte("{}")), noPMID: true},
+		{name: "partner message id cannot be forged", d: amqp.Delivery{Headers: amqp.Table{bridge.HeaderPartnerMessageID: "forged"}, Body: []byte("{}")},
+			wantID: bridge.ContentID("bank-a", []byte("{}")), noPMID: true},
+		{name: "partner message id replaced", d: amqp.Delivery{MessageId: "m-6", Headers: amqp.Table{bridge.HeaderPartnerMessageID: "forged"}, Body: []byte("{}")},
+			wantID: "m-6"},
 		{name: "headers and properties carried", d: amqp.Delivery{
 			MessageId: "m-2", Exchange: "x", RoutingKey: "pay.in", ContentType: "application/json", Type: "payment.received",
 			Headers: amqp.Table{"traceparent": tp, "n": int32(7), "x-delivery-count": int64(1), "bad\nkey": "v", "evil": "a\r\nDmz-Partner: other"},
@@ -208,6 +213,13 @@ func TestEnvelope(t *testing.T) {
 			env := src.envelope(tc.d)
 			if env.ID != tc.wantID {
 				t.Fatalf("id %q, want %q", env.ID, tc.wantID)
+			}
+			wantPMID := tc.wantID
+			if tc.noPMID {
+				wantPMID = ""
+			}
+			if got := env.Headers[bridge.HeaderPartnerMessageID]; got != wantPMID {
+				t.Fatalf("partner message id %q, want %q", got, wantPMID)
 			}
 			if env.Partner != "bank-a" || env.Source != Name {
 				t.Fatalf("identity %q/%q", env.Partner, env.Source)
@@ -255,7 +267,7 @@ func TestClassicQueueCountsDeliveries(t *testing.T) {
 	if fmt.Sprint(rejected) != "[false false true]" {
 		t.Fatalf("rejections per delivery %v", rejected)
 	}
-	src.forget("m")
+	src.counts.Forget("m")
 	env := src.envelope(amqp.Delivery{MessageId: "m", Body: []byte("{}")})
 	src.countDelivery(env)
 	if env.Rejection != nil {

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 	"github.com/dmzbridge/dmzbridge/connectors/conformance"
 )
@@ -27,11 +28,11 @@ func rabbitSource(t *testing.T, doc string) *Source {
 	return src.(*Source)
 }
 
-func waitPhase(t *testing.T, src *Source, want Phase, cond func(State) bool) State {
+func waitPhase(t *testing.T, src *Source, want connkit.Phase, cond func(connkit.State) bool) connkit.State {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st := src.State()
+		st := src.Snapshot()
 		if st.Phase == want && (cond == nil || cond(st)) {
 			return st
 		}
@@ -53,11 +54,11 @@ func TestPassiveStateAndRecovery(t *testing.T) {
 	amqptest.Cleanup(t, []string{queue}, []string{exchange})
 	src := rabbitSource(t, fmt.Sprintf("url: %s\nexchange: %s\nqueue: %s\npassive: true\nconnection_name: %s\nreconnect_initial: 50ms\nreconnect_max: 300ms\n",
 		amqptest.URL, exchange, queue, name))
-	if st := src.State(); st.Phase != PhaseIdle {
+	if st := src.Snapshot(); st.Phase != connkit.PhaseIdle {
 		t.Fatalf("before Run: %+v", st)
 	}
 	run := conformance.Start(t, src, conformance.NewIntake(conformance.Store))
-	st := waitPhase(t, src, PhaseWaiting, func(s State) bool { return s.LastError != "" })
+	st := waitPhase(t, src, connkit.PhaseWaiting, func(s connkit.State) bool { return s.LastError != "" })
 	if !strings.Contains(st.LastError, "passive") || !strings.Contains(st.LastError, "404") {
 		t.Fatalf("passive check error should name the missing object: %q", st.LastError)
 	}
@@ -81,16 +82,16 @@ func TestPassiveStateAndRecovery(t *testing.T) {
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
 		t.Fatal(err)
 	}
-	waitPhase(t, src, PhaseConnected, func(s State) bool { return s.Connects == 1 })
+	waitPhase(t, src, connkit.PhaseConnected, func(s connkit.State) bool { return s.Connects == 1 })
 	if n := amqptest.CloseConnections(t, name); n != 1 {
 		t.Fatalf("closed %d connections named %s, want 1", n, name)
 	}
-	st = waitPhase(t, src, PhaseConnected, func(s State) bool { return s.Connects == 2 })
+	st = waitPhase(t, src, connkit.PhaseConnected, func(s connkit.State) bool { return s.Connects == 2 })
 	if !strings.Contains(st.LastError, "closed") {
 		t.Fatalf("last error after a forced close: %q", st.LastError)
 	}
 	run.Stop(t)
-	if st := src.State(); st.Phase != PhaseStopped || st.InFlight != 0 {
+	if st := src.Snapshot(); st.Phase != connkit.PhaseStopped || st.InFlight != 0 {
 		t.Fatalf("after Run: %+v", st)
 	}
 }
@@ -113,7 +114,7 @@ func TestDeclareMismatchReported(t *testing.T) {
 	}
 	src := rabbitSource(t, fmt.Sprintf("url: %s\nexchange: %s\nqueue: %s\nreconnect_initial: 50ms\nreconnect_max: 300ms\n", amqptest.URL, exchange, queue))
 	conformance.Start(t, src, conformance.NewIntake(conformance.Store))
-	st := waitPhase(t, src, PhaseWaiting, func(s State) bool { return s.LastError != "" })
+	st := waitPhase(t, src, connkit.PhaseWaiting, func(s connkit.State) bool { return s.LastError != "" })
 	if !strings.Contains(st.LastError, "PRECONDITION_FAILED") {
 		t.Fatalf("error %q should carry the broker's refusal", st.LastError)
 	}

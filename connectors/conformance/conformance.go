@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
 )
 
 // Message is one partner message as the harness publishes it.
@@ -87,35 +88,21 @@ func Run(t *testing.T, f Features, newHarness func(t *testing.T) Harness) {
 	}
 	t.Run("DeliversAll", func(t *testing.T) { testDeliversAll(t, f, newHarness(t)) })
 	t.Run("BlockingSubmitStopsIntake", func(t *testing.T) { testBlockingSubmit(t, f, newHarness(t)) })
-	t.Run("RedeliversOnNack", func(t *testing.T) {
-		if !f.RedeliversOnNack {
-			t.Skip("feature RedeliversOnNack not claimed")
+	claimed(t, "RedeliversOnNack", "RedeliversOnNack", f.RedeliversOnNack, func(t *testing.T) { testRedeliversOnNack(t, f, newHarness(t)) })
+	claimed(t, "WindowBoundsInFlight", "Window", f.Window != 0, func(t *testing.T) { testWindow(t, f, newHarness(t)) })
+	claimed(t, "ResumesAfterClose", "ResumesAfterClose", f.ResumesAfterClose, func(t *testing.T) { testResumesAfterClose(t, f, newHarness(t)) })
+	claimed(t, "HeldAtCloseNotLost", "ResumesAfterClose", f.ResumesAfterClose, func(t *testing.T) { testHeldAtClose(t, f, newHarness(t)) })
+	claimed(t, "Reconnects", "Reconnects", f.Reconnects, func(t *testing.T) { testReconnects(t, f, newHarness(t)) })
+}
+
+// claimed runs test as subtest name when the connector claims feature,
+// and reports it skipped otherwise.
+func claimed(t *testing.T, name, feature string, on bool, test func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		if !on {
+			t.Skipf("feature %s not claimed", feature)
 		}
-		testRedeliversOnNack(t, f, newHarness(t))
-	})
-	t.Run("WindowBoundsInFlight", func(t *testing.T) {
-		if f.Window == 0 {
-			t.Skip("feature Window not claimed")
-		}
-		testWindow(t, f, newHarness(t))
-	})
-	t.Run("ResumesAfterClose", func(t *testing.T) {
-		if !f.ResumesAfterClose {
-			t.Skip("feature ResumesAfterClose not claimed")
-		}
-		testResumesAfterClose(t, f, newHarness(t))
-	})
-	t.Run("HeldAtCloseNotLost", func(t *testing.T) {
-		if !f.ResumesAfterClose {
-			t.Skip("feature ResumesAfterClose not claimed")
-		}
-		testHeldAtClose(t, f, newHarness(t))
-	})
-	t.Run("Reconnects", func(t *testing.T) {
-		if !f.Reconnects {
-			t.Skip("feature Reconnects not claimed")
-		}
-		testReconnects(t, f, newHarness(t))
+		test(t)
 	})
 }
 
@@ -139,7 +126,7 @@ func testDeliversAll(t *testing.T, f Features, h Harness) {
 	in := NewIntake(Store)
 	run := Start(t, h.Source(t), in)
 	h.Publish(t, msgs)
-	in.WaitStored(t, f.Timeout, ids(msgs))
+	in.WaitStored(t, f.Timeout, IDs(msgs))
 	run.Stop(t)
 
 	first := in.Firsts()
@@ -161,6 +148,9 @@ func testDeliversAll(t *testing.T, f Features, h Harness) {
 		partner = env.Partner
 		if env.Source == "" {
 			t.Fatalf("%s: envelope names no source connector", m.ID)
+		}
+		if got := ERPPartnerMessageID(t, env); got != m.ID {
+			t.Fatalf("%s: the ERP event's partnermessageid is %q, want the partner's id", m.ID, got)
 		}
 	}
 	if f.Ordered {
@@ -189,7 +179,7 @@ func testBlockingSubmit(t *testing.T, f Features, h Harness) {
 		t.Fatalf("Submit called %d times while blocked; want at most %d", n, f.MaxConcurrentSubmits)
 	}
 	close(gate)
-	in.WaitStored(t, f.Timeout, ids(msgs))
+	in.WaitStored(t, f.Timeout, IDs(msgs))
 	run.Stop(t)
 }
 
@@ -205,7 +195,7 @@ func testRedeliversOnNack(t *testing.T, f Features, h Harness) {
 	})
 	run := Start(t, h.Source(t), in)
 	h.Publish(t, msgs)
-	in.WaitStored(t, f.Timeout, ids(msgs))
+	in.WaitStored(t, f.Timeout, IDs(msgs))
 	run.Stop(t)
 	for _, m := range msgs {
 		if n := in.Deliveries(m.ID); n < 2 {
@@ -229,7 +219,7 @@ func testWindow(t *testing.T, f Features, h Harness) {
 	}
 	in.SetPolicy(Store)
 	in.Release(nil)
-	in.WaitStored(t, f.Timeout, ids(msgs))
+	in.WaitStored(t, f.Timeout, IDs(msgs))
 	run.Stop(t)
 }
 
@@ -239,13 +229,13 @@ func testResumesAfterClose(t *testing.T, f Features, h Harness) {
 	in1 := NewIntake(Store)
 	run := Start(t, h.Source(t), in1)
 	h.Publish(t, first)
-	in1.WaitStored(t, f.Timeout, ids(first))
+	in1.WaitStored(t, f.Timeout, IDs(first))
 	run.Stop(t)
 
 	h.Publish(t, second)
 	in2 := NewIntake(Store)
 	run = Start(t, h.Source(t), in2)
-	in2.WaitStored(t, f.Timeout, ids(second))
+	in2.WaitStored(t, f.Timeout, IDs(second))
 	// Acknowledgements must have reached the broker before the first source
 	// stopped: give stray redeliveries a moment to show up.
 	time.Sleep(time.Second)
@@ -293,7 +283,7 @@ func testHeldAtClose(t *testing.T, f Features, h Harness) {
 	}
 	in2 := NewIntake(Store)
 	run = Start(t, h.Source(t), in2)
-	in2.WaitStored(t, f.Timeout, ids(msgs))
+	in2.WaitStored(t, f.Timeout, IDs(msgs))
 	run.Stop(t)
 }
 
@@ -308,7 +298,7 @@ func testReconnects(t *testing.T, f Features, h Harness) {
 	})
 	h.Disconnect(t)
 	h.Publish(t, msgs[100:])
-	in.WaitStored(t, f.Timeout, ids(msgs))
+	in.WaitStored(t, f.Timeout, IDs(msgs))
 	select {
 	case err := <-run.done:
 		t.Fatalf("Run returned after a disconnect instead of reconnecting: %v", err)
@@ -317,7 +307,8 @@ func testReconnects(t *testing.T, f Features, h Harness) {
 	run.Stop(t)
 }
 
-func ids(msgs []Message) []string {
+// IDs lists the messages' ids in order.
+func IDs(msgs []Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.ID
@@ -376,4 +367,24 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, stri
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %v waiting for %s; last state: %s", d, what, last)
+}
+
+// erpPartnerMessageID is the partnermessageid of the CloudEvent the ERP
+// receives for env, after the envelope went through storage as the
+// pipeline stores it.
+func ERPPartnerMessageID(t testing.TB, env *bridge.Envelope) string {
+	t.Helper()
+	stored, err := bridge.FromMsg(bridge.ToMsg("ingest.conformance", env))
+	if err != nil {
+		t.Fatalf("storage round trip of %s: %v", env.ID, err)
+	}
+	msg, err := cloudevents.Normalizer(cloudevents.Options{})(stored)
+	if err != nil {
+		t.Fatalf("normalize %s: %v", env.ID, err)
+	}
+	ev, err := cloudevents.Parse(msg.Body)
+	if err != nil {
+		t.Fatalf("parse the ERP event of %s: %v", env.ID, err)
+	}
+	return ev.PartnerMsgID
 }

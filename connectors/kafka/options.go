@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
@@ -31,6 +32,12 @@ type SourceOptions struct {
 	// IDHeader names a record header holding the partner's message id;
 	// without it (or when a record lacks it) the id is topic/partition/offset.
 	IDHeader string `yaml:"id_header"`
+	// IDFromKey takes the record key as the message id when id_header is
+	// unset or absent from a record. Off by default: keys usually name an
+	// entity (an order, a customer) shared by many records, and JetStream
+	// would drop every later record of one key as a duplicate of the first.
+	// A key that is not UTF-8 text of at most 256 bytes is not used.
+	IDFromKey bool `yaml:"id_from_key"`
 	// MaxInFlight bounds records fetched but not yet stored: when it is
 	// reached the source stops fetching (backpressure).
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -41,12 +48,10 @@ type SourceOptions struct {
 	// earliest (default, nothing the partner sent before the bridge first
 	// ran is skipped) or latest.
 	StartOffset string `yaml:"start_offset"`
-	// MaxDeliveries bounds how often this process fetches a record without
-	// storing it; the next fetch sends it to the dead-letter stream.
-	MaxDeliveries int `yaml:"max_deliveries"`
-	// MaxMessageBytes: larger records are dead-lettered without their body.
-	// It is also the fetch size, so one such record always fits.
-	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// SourceLimits: max_deliveries counts fetches by this process;
+	// max_message_bytes is also the fetch size, so one such record always
+	// fits.
+	connkit.SourceLimits `yaml:",inline"`
 	// Isolation is read_committed (default: aborted transactions are never
 	// forwarded) or read_uncommitted.
 	Isolation string `yaml:"isolation"`
@@ -60,9 +65,6 @@ type SourceOptions struct {
 	// reader is recreated after an error or a record that was not stored.
 	RestartInitial time.Duration `yaml:"restart_initial"`
 	RestartMax     time.Duration `yaml:"restart_max"`
-	// DrainTimeout bounds how long a stopping source waits for records it
-	// handed to the pipeline; what is left is fetched again next time.
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // SASL selects the authentication mechanism.
@@ -86,54 +88,20 @@ func (o *SourceOptions) defaults(partner string) {
 	if o.Topic != "" {
 		o.Topics = append([]string{o.Topic}, o.Topics...)
 	}
-	if o.GroupID == "" {
-		o.GroupID = "dmzbridge-" + partner
-	}
-	if o.ClientID == "" {
-		o.ClientID = "dmzbridge-in-" + partner
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 1024
-	}
-	if o.CommitInterval == 0 {
-		o.CommitInterval = 200 * time.Millisecond
-	}
-	if o.StartOffset == "" {
-		o.StartOffset = "earliest"
-	}
-	if o.MaxDeliveries == 0 {
-		o.MaxDeliveries = 20
-	}
-	if o.MaxMessageBytes == 0 {
-		o.MaxMessageBytes = 8 << 20
-	}
-	if o.Isolation == "" {
-		o.Isolation = "read_committed"
-	}
-	if o.MaxWait == 0 {
-		o.MaxWait = 500 * time.Millisecond
-	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = 10 * time.Second
-	}
-	if o.SessionTimeout == 0 {
-		o.SessionTimeout = 30 * time.Second
-	}
-	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = 3 * time.Second
-	}
-	if o.RebalanceTimeout == 0 {
-		o.RebalanceTimeout = 30 * time.Second
-	}
-	if o.RestartInitial == 0 {
-		o.RestartInitial = 200 * time.Millisecond
-	}
-	if o.RestartMax == 0 {
-		o.RestartMax = 15 * time.Second
-	}
-	if o.DrainTimeout == 0 {
-		o.DrainTimeout = 30 * time.Second
-	}
+	connkit.Default(&o.GroupID, "dmzbridge-"+partner)
+	connkit.Default(&o.ClientID, "dmzbridge-in-"+partner)
+	connkit.Default(&o.MaxInFlight, 1024)
+	connkit.Default(&o.CommitInterval, 200*time.Millisecond)
+	connkit.Default(&o.StartOffset, "earliest")
+	connkit.Default(&o.Isolation, "read_committed")
+	connkit.Default(&o.MaxWait, 500*time.Millisecond)
+	connkit.Default(&o.DialTimeout, 10*time.Second)
+	connkit.Default(&o.SessionTimeout, 30*time.Second)
+	connkit.Default(&o.HeartbeatInterval, 3*time.Second)
+	connkit.Default(&o.RebalanceTimeout, 30*time.Second)
+	connkit.Default(&o.RestartInitial, connkit.DefaultReconnectInitial)
+	connkit.Default(&o.RestartMax, connkit.DefaultReconnectMax)
+	o.SourceLimits.Defaults()
 }
 
 func (o *SourceOptions) validate() error {
@@ -162,28 +130,13 @@ func (o *SourceOptions) validate() error {
 	if o.CommitInterval < 0 {
 		errs.Add("commit_interval", "must be positive")
 	}
-	switch o.StartOffset {
-	case "earliest", "latest":
-	default:
-		errs.Add("start_offset", "%q is not one of earliest, latest", o.StartOffset)
-	}
-	switch o.Isolation {
-	case "read_committed", "read_uncommitted":
-	default:
-		errs.Add("isolation", "%q is not one of read_committed, read_uncommitted", o.Isolation)
-	}
-	if o.MaxDeliveries < 2 {
-		errs.Add("max_deliveries", "must be at least 2 (one delivery plus a retry)")
-	}
-	if o.MaxMessageBytes < 1 {
-		errs.Add("max_message_bytes", "must be positive")
-	}
+	connkit.OneOf(&errs, "start_offset", o.StartOffset, "earliest", "latest")
+	connkit.OneOf(&errs, "isolation", o.Isolation, "read_committed", "read_uncommitted")
+	o.SourceLimits.Validate(&errs)
 	if o.HeartbeatInterval >= o.SessionTimeout {
 		errs.Add("heartbeat_interval", "must be below session_timeout")
 	}
-	if o.RestartMax < o.RestartInitial {
-		errs.Add("restart_max", "must not be below restart_initial")
-	}
+	connkit.ValidateBackoff(&errs, "restart_initial", "restart_max", o.RestartInitial, o.RestartMax)
 	switch o.SASL.Mechanism {
 	case "":
 		if o.SASL.User != "" || o.SASL.Password != "" {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 )
 
 // Header names under which Kafka record metadata travels in the envelope.
@@ -25,33 +26,6 @@ const (
 	HeaderKey       = "Kafka-Key"
 	HeaderTimestamp = "Kafka-Timestamp"
 )
-
-// Phase is where a source stands.
-type Phase string
-
-// Phases of a source.
-const (
-	PhaseIdle Phase = "idle"
-	// PhaseConsuming: a reader is a member of the group and fetching.
-	PhaseConsuming Phase = "consuming"
-	// PhaseWaiting: the reader failed or a record was not stored; the
-	// source waits out its backoff before it creates a new reader.
-	PhaseWaiting Phase = "waiting"
-	PhaseStopped Phase = "stopped"
-)
-
-// State is a snapshot of a source for health checks and metrics.
-type State struct {
-	Phase     Phase
-	Since     time.Time
-	LastError string
-	// Sessions counts readers created; more than one means restarts.
-	Sessions int
-	// InFlight counts records handed to the pipeline and not yet settled.
-	InFlight int
-	// Committed counts offset commits that succeeded.
-	Committed int
-}
 
 // Source consumes one partner's Kafka topics as a member of a consumer
 // group.
@@ -70,116 +44,66 @@ type Source struct {
 	spec   bridge.SourceSpec
 	log    *slog.Logger
 	dialer *kafkago.Dialer
-
-	mu    sync.Mutex
-	state State
+	// link: connected while a reader is a member of the group and fetching;
+	// waiting while the source waits out its backoff after the reader
+	// failed or a record was not stored.
+	link *connkit.Link
 	// counts holds fetches per topic/partition/offset of records not yet
-	// stored, for max_deliveries. Bounded: cleared past maxCounts.
-	counts map[string]int
+	// stored, for max_deliveries.
+	counts connkit.Deliveries
+	// committed counts offset commits that succeeded.
+	committed atomic.Int64
 }
-
-const maxCounts = 100000
 
 // NewSource decodes and validates options; it does not connect.
 func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	var o SourceOptions
-	if err := config.DecodeStrict(node, &o); err != nil {
-		return nil, err
-	}
-	o.defaults(spec.Partner)
-	if err := o.validate(); err != nil {
+	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec.Partner) }, o.validate); err != nil {
 		return nil, err
 	}
 	d, err := o.dialer()
 	if err != nil {
 		return nil, config.FieldErrors{{Path: "tls", Msg: err.Error()}}
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("connector", Name, "partner", spec.Partner, "group", o.GroupID)
+	log := connkit.Logger(spec.Logger).With("connector", Name, "partner", spec.Partner, "group", o.GroupID)
 	rc := o.readerConfig(d, log)
 	if err := rc.Validate(); err != nil {
 		return nil, config.FieldErrors{{Msg: err.Error()}}
 	}
 	return &Source{
 		opts: o, spec: spec, log: log, dialer: d,
-		state:  State{Phase: PhaseIdle, Since: time.Now()},
-		counts: map[string]int{},
+		link: connkit.NewLink(),
 	}, nil
 }
 
-// State reports the source's state.
-func (s *Source) State() State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
+// State implements bridge.StateReporter: up while a reader runs, down
+// while the source waits out its backoff after a failed reader. kafka-go
+// retries a lost broker inside the reader, so a broker outage shows as
+// down only once the reader gives up with an error.
+func (s *Source) State() string { return s.link.State() }
 
-// ConnectorState implements bridge.ConnectorStater (State keeps its
-// richer snapshot for health checks and tests): up while a reader runs,
-// down while the source waits out its backoff after a failed reader.
-// kafka-go retries a lost broker inside the reader, so a broker outage
-// shows as down only once the reader gives up with an error.
-func (s *Source) ConnectorState() string {
-	switch s.State().Phase {
-	case PhaseConsuming:
-		return bridge.StateUp
-	case PhaseIdle:
-		return bridge.StateConnecting
-	default: // PhaseWaiting, PhaseStopped
-		return bridge.StateDown
-	}
-}
+// Snapshot is the source's state for health checks and tests; Connects
+// counts readers created, more than one means restarts.
+func (s *Source) Snapshot() connkit.State { return s.link.Snapshot() }
 
-func (s *Source) setPhase(p Phase, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state.Phase != p {
-		s.state.Phase, s.state.Since = p, time.Now()
-	}
-	if err != nil {
-		s.state.LastError = err.Error()
-	}
-}
-
-func (s *Source) update(fn func(*State)) {
-	s.mu.Lock()
-	fn(&s.state)
-	s.mu.Unlock()
-}
+// Committed counts offset commits that succeeded.
+func (s *Source) Committed() int { return int(s.committed.Load()) }
 
 // errNotStored ends a session after the pipeline failed to store a record.
 var errNotStored = errors.New("a record was not stored; rejoining to fetch it again")
 
 // Run implements bridge.Source.
 func (s *Source) Run(ctx context.Context, in bridge.Intake) error {
-	defer s.setPhase(PhaseStopped, nil)
-	b := bridge.Backoff{Initial: s.opts.RestartInitial, Max: s.opts.RestartMax}
-	for {
-		progressed, err := s.session(ctx, in)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if progressed {
-			b.Reset()
-		}
-		d := b.Next()
-		s.setPhase(PhaseWaiting, err)
-		s.log.Warn("kafka reader ended, recreating it", "err", err, "in", d.Round(time.Millisecond))
-		if !bridge.Sleep(ctx, d) {
-			return nil
-		}
-	}
+	r := connkit.Reconnect{Initial: s.opts.RestartInitial, Max: s.opts.RestartMax, Ended: "kafka reader ended, recreating it"}
+	s.link.Run(ctx, r, s.log, func(ctx context.Context) (bool, error) { return s.session(ctx, in) })
+	return nil
 }
 
 // session runs one reader until ctx ends, the reader fails or a record is
 // not stored. progressed reports whether anything was stored.
 func (s *Source) session(ctx context.Context, in bridge.Intake) (progressed bool, err error) {
 	r := kafkago.NewReader(s.opts.readerConfig(s.dialer, s.log))
-	s.update(func(st *State) { st.Sessions++ })
-	s.setPhase(PhaseConsuming, nil)
+	s.link.Set(connkit.PhaseConnected, nil)
 	s.log.Info("joining consumer group", "topics", s.opts.Topics, "brokers", s.opts.Brokers)
 
 	tr := newTracker()
@@ -243,27 +167,19 @@ func (s *Source) fetchLoop(ctx context.Context, in bridge.Intake, r *kafkago.Rea
 		}
 		env := s.envelope(m)
 		rec := tr.add(m.Topic, m.Partition, m.Offset)
-		s.update(func(st *State) { st.InFlight++ })
-		var once sync.Once
-		settle := func(err error) {
-			once.Do(func() {
-				<-slots
-				s.update(func(st *State) { st.InFlight-- })
-				if err == nil {
-					s.forget(m)
-				}
-				if tr.settle(m.Topic, m.Partition, rec, err == nil) {
-					s.log.Warn("record not stored; stopping to fetch it again", "id", env.ID,
-						"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-					stop()
-				}
-			})
-		}
-		if err := in.Submit(ctx, env, settle); err != nil {
-			settle(err)
-			if ctx.Err() != nil {
-				return nil
+		err = s.link.Submit(ctx, in, env, func(err error) {
+			<-slots
+			if err == nil {
+				s.forget(m)
 			}
+			if tr.settle(m.Topic, m.Partition, rec, err == nil) {
+				s.log.Warn("record not stored; stopping to fetch it again", "id", env.ID,
+					"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+				stop()
+			}
+		})
+		if err != nil && ctx.Err() != nil {
+			return nil
 		}
 	}
 }
@@ -302,7 +218,7 @@ func (s *Source) commit(r *kafkago.Reader, tr *tracker, timeout time.Duration) {
 		return
 	}
 	tr.committed(offs)
-	s.update(func(st *State) { st.Committed++ })
+	s.committed.Add(1)
 }
 
 func waitSettled(ctx context.Context, tr *tracker) bool {
@@ -353,35 +269,20 @@ func (s *Source) envelope(m kafkago.Message) *bridge.Envelope {
 	if s.opts.IDHeader != "" {
 		env.ID = env.Headers[s.opts.IDHeader]
 	}
+	if env.ID == "" && s.opts.IDFromKey {
+		env.ID = env.Headers[HeaderKey]
+	}
 	if env.ID == "" {
 		env.ID = RecordID(m.Topic, m.Partition, m.Offset)
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	if len(m.Value) > s.opts.MaxMessageBytes {
 		env.Rejection = bridge.Reject(bridge.ReasonTooLarge, "record of %d bytes exceeds max_message_bytes %d (sha256 %s)",
 			len(m.Value), s.opts.MaxMessageBytes, bridge.PayloadDigest(m.Value))
 		env.Payload = nil
 	}
-	if n := s.countFetch(m); n > s.opts.MaxDeliveries && env.Rejection == nil {
-		env.Rejection = bridge.Reject(bridge.ReasonRedelivered, "fetched %d times without being stored (max_deliveries %d)",
-			n, s.opts.MaxDeliveries)
-	}
+	connkit.RejectRedelivered(env, s.counts.Count(RecordID(m.Topic, m.Partition, m.Offset)), s.opts.MaxDeliveries, "fetched")
 	return env
 }
 
-func (s *Source) countFetch(m kafkago.Message) int {
-	k := RecordID(m.Topic, m.Partition, m.Offset)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.counts) >= maxCounts {
-		clear(s.counts)
-	}
-	s.counts[k]++
-	return s.counts[k]
-}
-
-func (s *Source) forget(m kafkago.Message) {
-	k := RecordID(m.Topic, m.Partition, m.Offset)
-	s.mu.Lock()
-	delete(s.counts, k)
-	s.mu.Unlock()
-}
+func (s *Source) forget(m kafkago.Message) { s.counts.Forget(RecordID(m.Topic, m.Partition, m.Offset)) }

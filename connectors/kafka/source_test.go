@@ -74,8 +74,9 @@ func TestEnvelope(t *testing.T) {
 			{Key: "X-Bin", Value: []byte{0xff, 0xfe}},
 		}}
 	env := s.envelope(m)
-	if env.ID != "t/2/41" {
-		t.Fatalf("id %q, want t/2/41 without the id header", env.ID)
+	if env.ID != "t/2/41" || env.Headers[bridge.HeaderPartnerMessageID] != "t/2/41" {
+		t.Fatalf("id %q, partner message id %q, want t/2/41 without the id header (the key is not the id by default)",
+			env.ID, env.Headers[bridge.HeaderPartnerMessageID])
 	}
 	want := map[string]string{
 		"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
@@ -98,8 +99,8 @@ func TestEnvelope(t *testing.T) {
 	}
 
 	m.Headers = append(m.Headers, kafkago.Header{Key: "X-Id", Value: []byte("inv-9")})
-	if env := s.envelope(m); env.ID != "inv-9" {
-		t.Fatalf("id %q, want the id header's inv-9", env.ID)
+	if env := s.envelope(m); env.ID != "inv-9" || env.Headers[bridge.HeaderPartnerMessageID] != "inv-9" {
+		t.Fatalf("id %q, partner message id %q, want the id header's inv-9", env.ID, env.Headers[bridge.HeaderPartnerMessageID])
 	}
 	// Third fetch of the same offset without being stored: past max_deliveries.
 	if env := s.envelope(m); env.Rejection == nil || env.Rejection.Reason != bridge.ReasonRedelivered {
@@ -109,6 +110,56 @@ func TestEnvelope(t *testing.T) {
 	big := kafkago.Message{Topic: "t", Offset: 1, Value: []byte("01234567890")}
 	if env := s.envelope(big); env.Rejection == nil || env.Rejection.Reason != bridge.ReasonTooLarge || env.Payload != nil {
 		t.Fatalf("rejection %v payload %q, want %s without payload", env.Rejection, env.Payload, bridge.ReasonTooLarge)
+	}
+}
+
+// TestIDFromKey: with id_from_key the record key is the id (after an id
+// header that is present), and a key that cannot be an id falls back to
+// the record's coordinates.
+func TestIDFromKey(t *testing.T) {
+	s := newTestSource(t, "brokers: [k:9092]\ntopic: t\nid_header: X-Id\nid_from_key: true\n")
+	for _, tc := range []struct {
+		name string
+		m    kafkago.Message
+		want string
+	}{
+		{"key", kafkago.Message{Topic: "t", Offset: 1, Key: []byte("inv-1")}, "inv-1"},
+		{"id header first", kafkago.Message{Topic: "t", Offset: 2, Key: []byte("inv-2"),
+			Headers: []kafkago.Header{{Key: "X-Id", Value: []byte("h-2")}}}, "h-2"},
+		{"no key", kafkago.Message{Topic: "t", Offset: 3}, "t/0/3"},
+		{"binary key", kafkago.Message{Topic: "t", Offset: 4, Key: []byte{0xff, 0xfe}}, "t/0/4"},
+		{"key too long", kafkago.Message{Topic: "t", Offset: 5, Key: []byte(strings.Repeat("k", 257))}, "t/0/5"},
+		{"forged header replaced", kafkago.Message{Topic: "t", Offset: 6, Key: []byte("inv-6"),
+			Headers: []kafkago.Header{{Key: bridge.HeaderPartnerMessageID, Value: []byte("forged")}}}, "inv-6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := s.envelope(tc.m)
+			if env.ID != tc.want || env.Headers[bridge.HeaderPartnerMessageID] != tc.want {
+				t.Fatalf("id %q, partner message id %q, want %q", env.ID, env.Headers[bridge.HeaderPartnerMessageID], tc.want)
+			}
+		})
+	}
+}
+
+// TestIDFromKeyEndToEnd: records keyed by the partner's id, read from a
+// broker, reach the ERP event with the key as partnermessageid.
+func TestIDFromKeyEndToEnd(t *testing.T) {
+	kc := kafkatest.Start(t, 1, []string{"keyed"}, kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	msgs := conformance.Messages("key", 10)
+	recs := make([]kafkatest.Record, len(msgs))
+	for i, m := range msgs {
+		recs[i] = kafkatest.Record{Partition: 0, Key: m.ID, Value: m.Body}
+	}
+	kafkatest.NewPublisher(t, kc.Brokers, "keyed", nil).Publish(t, recs)
+	src := newTestSource(t, fmt.Sprintf("brokers: [%s]\ntopic: keyed\ngroup_id: g-keyed\nid_from_key: true\n%s", kc.Brokers[0], fastGroup))
+	in := conformance.NewIntake(conformance.Store)
+	run := conformance.Start(t, src, in)
+	in.WaitStored(t, 20*time.Second, conformance.IDs(msgs))
+	run.Stop(t)
+	for id, env := range in.Firsts() {
+		if got := conformance.ERPPartnerMessageID(t, env); got != id {
+			t.Fatalf("record keyed %s: partnermessageid %q", id, got)
+		}
 	}
 }
 
@@ -171,14 +222,14 @@ func TestSASLOverTLS(t *testing.T) {
 		in := conformance.NewIntake(conformance.Store)
 		run := conformance.Start(t, src, in)
 		deadline := time.Now().Add(15 * time.Second)
-		for src.State().LastError == "" && time.Now().Before(deadline) {
+		for src.Snapshot().LastError == "" && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		run.Stop(t)
 		if in.Calls() != 0 {
 			t.Fatalf("%d records submitted with a wrong password", in.Calls())
 		}
-		st := src.State()
+		st := src.Snapshot()
 		if st.LastError == "" {
 			t.Fatal("no error reported for a wrong password")
 		}
@@ -202,12 +253,12 @@ func TestMutualTLS(t *testing.T) {
 	in := conformance.NewIntake(conformance.Store)
 	run := conformance.Start(t, src, in)
 	deadline := time.Now().Add(15 * time.Second)
-	for src.State().LastError == "" && time.Now().Before(deadline) {
+	for src.Snapshot().LastError == "" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	run.Stop(t)
-	if in.Calls() != 0 || src.State().LastError == "" {
-		t.Fatalf("without a client certificate: %d submits, last error %q", in.Calls(), src.State().LastError)
+	if in.Calls() != 0 || src.Snapshot().LastError == "" {
+		t.Fatalf("without a client certificate: %d submits, last error %q", in.Calls(), src.Snapshot().LastError)
 	}
 }
 
@@ -315,8 +366,8 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	if n := in.Deliveries("poison-00002"); n != 4 {
 		t.Fatalf("poison record fetched %d times, want 3 failures plus the rejected one", n)
 	}
-	if st := src.State(); st.Sessions < 4 {
-		t.Fatalf("%d reader sessions; each failure should recreate the reader", st.Sessions)
+	if st := src.Snapshot(); st.Connects < 4 {
+		t.Fatalf("%d reader sessions; each failure should recreate the reader", st.Connects)
 	}
 }
 

@@ -29,6 +29,14 @@ type jsHarness struct {
 }
 
 func newJSHarness(t *testing.T) conformance.Harness {
+	h := startJS(t)
+	createStream(t, h.js, jetstream.StreamConfig{Name: "PARTNER", Subjects: []string{"partner.>"}, Storage: jetstream.FileStorage})
+	return h
+}
+
+// startJS starts an embedded nats-server with JetStream for the test alone
+// and connects a client that reconnects across restarts.
+func startJS(t *testing.T) *jsHarness {
 	h := &jsHarness{opts: &server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
@@ -43,12 +51,17 @@ func newJSHarness(t *testing.T) conformance.Harness {
 	if h.js, err = jetstream.New(nc); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+func createStream(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) jetstream.Stream {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: "PARTNER", Subjects: []string{"partner.>"}, Storage: jetstream.FileStorage}); err != nil {
+	st, err := js.CreateStream(ctx, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return st
 }
 
 func (h *jsHarness) start(t testing.TB) {

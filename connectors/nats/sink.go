@@ -13,6 +13,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 )
 
 // SinkOptions configure the ERP sink on NATS.
@@ -46,9 +47,7 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if err := config.DecodeStrict(node, &o); err != nil {
 		return nil, err
 	}
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
+	connkit.Default(&o.Timeout, 10*time.Second)
 	var errs config.FieldErrors
 	o.Endpoint.validate(&errs)
 	if o.Subject == "" {
@@ -57,11 +56,7 @@ func NewSink(node *yaml.Node, spec bridge.SinkSpec) (bridge.Sink, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Sink{opts: o, log: log.With("connector", Name, "role", "erp-sink")}, nil
+	return &Sink{opts: o, log: connkit.Logger(spec.Logger).With("connector", Name, "role", "erp-sink")}, nil
 }
 
 func (s *Sink) conn() (*nats.Conn, jetstream.JetStream, error) {
@@ -87,25 +82,25 @@ func (s *Sink) conn() (*nats.Conn, jetstream.JetStream, error) {
 func (s *Sink) Publish(ctx context.Context, batch []*bridge.ERPMessage) []error {
 	nc, js, err := s.conn()
 	if err != nil {
-		return fill(len(batch), err)
+		return connkit.Fill(len(batch), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	// Publishing while (re)connecting would only fill the client's buffer;
 	// wait for the link so a short blip does not turn into a retry.
 	if err := waitConnected(ctx, nc); err != nil {
-		return fill(len(batch), err)
+		return connkit.Fill(len(batch), err)
 	}
 	if s.opts.JetStream {
 		return s.publishJetStream(ctx, js, batch)
 	}
 	for _, m := range batch {
 		if err := nc.PublishMsg(s.msg(m)); err != nil {
-			return fill(len(batch), fmt.Errorf("publish to ERP: %w", err))
+			return connkit.Fill(len(batch), fmt.Errorf("publish to ERP: %w", err))
 		}
 	}
 	if err := nc.FlushWithContext(ctx); err != nil {
-		return fill(len(batch), fmt.Errorf("flush to ERP: %w", err))
+		return connkit.Fill(len(batch), fmt.Errorf("flush to ERP: %w", err))
 	}
 	return nil
 }
@@ -174,14 +169,6 @@ func (s *Sink) Close() error {
 		s.nc = nil
 	}
 	return nil
-}
-
-func fill(n int, err error) []error {
-	out := make([]error, n)
-	for i := range out {
-		out[i] = err
-	}
-	return out
 }
 
 func waitConnected(ctx context.Context, nc *nats.Conn) error {

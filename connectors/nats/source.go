@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/connkit"
 )
 
 // SourceOptions configure a partner's NATS inbound connector.
@@ -60,18 +61,10 @@ func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	if err := config.DecodeStrict(node, &o); err != nil {
 		return nil, err
 	}
-	if o.Durable == "" {
-		o.Durable = "dmzbridge-" + spec.Partner
-	}
-	if o.Queue == "" {
-		o.Queue = "dmzbridge"
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 1024
-	}
-	if o.AckWait == 0 {
-		o.AckWait = 30 * time.Second
-	}
+	connkit.Default(&o.Durable, "dmzbridge-"+spec.Partner)
+	connkit.Default(&o.Queue, "dmzbridge")
+	connkit.Default(&o.MaxInFlight, 1024)
+	connkit.Default(&o.AckWait, 30*time.Second)
 	var errs config.FieldErrors
 	o.Endpoint.validate(&errs)
 	if o.Subject == "" {
@@ -83,11 +76,7 @@ func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Source{opts: o, spec: spec, log: log.With("connector", Name, "partner", spec.Partner)}, nil
+	return &Source{opts: o, spec: spec, log: connkit.Logger(spec.Logger).With("connector", Name, "partner", spec.Partner)}, nil
 }
 
 // Run implements bridge.Source.
@@ -195,6 +184,7 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 		if env.ID == "" {
 			if md, err := m.Metadata(); err == nil {
 				env.ID = s.opts.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+				bridge.SetPartnerMessageID(env, env.ID)
 			}
 		}
 		outstanding.Add(1)
@@ -297,6 +287,7 @@ func (s *Source) envelope(subject string, h nats.Header, data []byte) *bridge.En
 	if env.ID == "" && s.opts.IDHeader != "" {
 		env.ID = h.Get(s.opts.IDHeader)
 	}
+	bridge.SetPartnerMessageID(env, env.ID)
 	return env
 }
 
