@@ -1,6 +1,3 @@
-// Package bridge is the pipeline core: the envelope every event travels in,
-// the seams connectors plug into (Source, Stage, Sink) and the pipeline that
-// persists events in JetStream and forwards them to the ERP.
 package bridge
 
 import (

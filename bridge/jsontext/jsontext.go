@@ -1,5 +1,3 @@
-// Package jsontext reads and writes JSON text by hand where encoding/json's
-// reflection would cost as much as the work around it.
 package jsontext
 
 import (

@@ -1,6 +1,3 @@
-// Package mask removes or disguises sensitive values in decoded JSON events
-// according to a partner's policy: field rules by path and free-text
-// detectors (IBAN, card number, email).
 package mask
 
 import (

@@ -42,6 +42,9 @@ func TestMetricLabels(t *testing.T) {
 		DeadLetters:  map[string]int64{"bank-a": 1},
 		Connectors:   []ConnectorState{{Partner: "bank-a", Role: "inbound", Connector: "nats", State: bridge.StateUp}},
 		Certificates: []CertExpiry{{Owner: "erp", File: "/pki/erp.pem", NotAfter: time.Now()}},
+		OldestAge:    map[string]time.Duration{"bank-a": time.Minute},
+		Streams:      []StreamUsage{{Stream: "DMZ_INGEST", Bytes: 800, MaxBytes: 1000}},
+		Account:      &AccountUsage{Bytes: 805, Limit: 4096},
 	})
 	evt := []string{"connector", "event_type", "partner"}
 	want := map[string][]string{
@@ -57,6 +60,11 @@ func TestMetricLabels(t *testing.T) {
 		"dmzbridge_connector_up":                         {"connector", "partner", "role"},
 		"dmzbridge_certificate_expiry_timestamp_seconds": {"file", "owner"},
 		"dmzbridge_durability_level":                     {"mode"},
+		"dmzbridge_ingest_oldest_age_seconds":            {"partner"},
+		"dmzbridge_jetstream_stream_used_bytes":          {"stream"},
+		"dmzbridge_jetstream_stream_limit_bytes":         {"stream"},
+		"dmzbridge_jetstream_account_used_bytes":         nil,
+		"dmzbridge_jetstream_account_limit_bytes":        nil,
 	}
 	checkReadmeTable(t, want)
 	got := scrape(t, m)
@@ -150,7 +158,9 @@ func checkReadmeTable(t *testing.T, want map[string][]string) {
 		}
 		var labels []string
 		for _, l := range strings.Split(paren.ReplaceAllString(m[3], ""), ",") {
-			labels = append(labels, strings.TrimSpace(l))
+			if l = strings.TrimSpace(l); l != "" { // an empty cell: no labels
+				labels = append(labels, l)
+			}
 		}
 		sort.Strings(labels)
 		documented[name] = true

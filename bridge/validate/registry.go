@@ -1,6 +1,3 @@
-// Package validate routes a partner event to its JSON Schema and checks it:
-// size limit, JSON syntax, event type, the partner's allowed types and the
-// schema, each failure with a stable reason code.
 package validate
 
 import (

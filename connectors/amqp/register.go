@@ -1,5 +1,3 @@
-// Package amqp connects RabbitMQ (AMQP 0-9-1) to the bridge: the ERP sink
-// with publisher confirms, and partners' dedicated exchanges as sources.
 package amqp
 
 import "github.com/dmzbridge/dmzbridge/bridge"
