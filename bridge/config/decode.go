@@ -50,9 +50,48 @@ func locate(msg string, lines map[int]string) FieldError {
 	}
 	n, _ := strconv.Atoi(m[1])
 	if p, ok := lines[n]; ok {
-		return FieldError{Path: p, Msg: m[2]}
+		return FieldError{Path: p, Msg: humanType(m[2])}
 	}
-	return FieldError{Msg: msg}
+	return FieldError{Msg: "line " + m[1] + ": " + humanType(m[2])}
+}
+
+var unmarshalErr = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// humanType rewrites yaml's "cannot unmarshal !!str `30 seconds` into
+// time.Duration" as what the operator should write instead.
+func humanType(msg string) string {
+	m := unmarshalErr.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	kind, val, into := m[1], m[2], m[3]
+	got := "`" + val + "`"
+	switch kind {
+	case "seq":
+		got = "a list"
+	case "map":
+		got = "a mapping"
+	}
+	switch {
+	case into == "time.Duration":
+		if kind == "int" || kind == "float" {
+			return got + " has no unit: use a duration such as 30s, 500ms or 1h30m"
+		}
+		return got + " is not a duration: use a duration such as 30s, 500ms or 1h30m"
+	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint"):
+		return got + " is not a whole number: use digits only, such as 256"
+	case strings.HasPrefix(into, "float"):
+		return got + " is not a number: use one such as 0.5 or 100"
+	case into == "bool":
+		return got + " is not a boolean: use true or false"
+	case into == "string":
+		return got + " is not a single value: use a string, quoted if needed"
+	case strings.HasPrefix(into, "[]"):
+		return got + " is not a list: use [a, b] or one \"- item\" per line"
+	case strings.HasPrefix(into, "map["), strings.Contains(into, "."):
+		return got + " is not a mapping: use \"key: value\" pairs below this field"
+	}
+	return msg
 }
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in scalar values. It works
@@ -122,7 +161,11 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, li
 				p := Join(path, key.Value)
 				ft, ok := fields[key.Value]
 				if !ok {
-					errs.Add(p, "unknown field")
+					if near := nearest(key.Value, fields); near != "" {
+						errs.Add(p, "unknown field (did you mean %s?)", near)
+					} else {
+						errs.Add(p, "unknown field")
+					}
 					continue
 				}
 				lines[key.Line] = p
@@ -170,4 +213,36 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		out[name] = f.Type
 	}
 	return out
+}
+
+// nearest is the known field closest to a misspelt key, when one is within
+// two edits; "" when none is.
+func nearest(key string, fields map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for f := range fields {
+		if d := editDistance(key, f); d < bestD || (d == bestD && f < best) {
+			best, bestD = f, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

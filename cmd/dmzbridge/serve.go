@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
@@ -20,10 +19,13 @@ are stored and acknowledged, and the process exits without losing anything.`,
 		Example: `  dmzbridge serve --config /etc/dmzbridge/bridge.yaml`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
-			if err != nil {
+			// The same check as config check, so a problem stops serve with
+			// the same message and exit code (3) before anything connects.
+			rep := checkFile(path)
+			if err := rep.Err(); err != nil {
 				return err
 			}
+			cfg := rep.Config
 			log := newLogger(cfg.Log)
 			b, err := app.Start(cmd.Context(), cfg, app.Options{Logger: log})
 			if err != nil {

@@ -24,9 +24,6 @@ import (
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
-// Version is set at build time with -ldflags "-X …/app.Version=v1.2.3".
-var Version = "dev"
-
 // Registry returns every connector the binary ships.
 func Registry() *bridge.Registry {
 	r := bridge.NewRegistry()
@@ -38,11 +35,24 @@ func Registry() *bridge.Registry {
 
 // Check validates a loaded config including every connector's options,
 // without connecting to anything.
+// cfg may itself be invalid (config.Report keeps what decoded), so a
+// connector type left empty is skipped: config already reported it.
 func Check(cfg *config.Config, reg *bridge.Registry) error {
-	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
 	var errs config.FieldErrors
-	errs.Merge("", err)
-	_, err = Stages(cfg)
+	log := slog.New(slog.DiscardHandler)
+	for i, p := range cfg.Partners {
+		if p.Inbound.Type == "" {
+			continue
+		}
+		_, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log})
+		errs.Merge("", err)
+	}
+	if cfg.ERP.Sink.Type != "" {
+		_, err := reg.NewSink("erp", cfg.ERP.Sink, bridge.SinkSpec{Environment: cfg.ERP.Environment, Logger: log})
+		errs.Merge("", err)
+	}
+	_, err := Stages(cfg)
 	errs.Merge("", err)
 	return errs.Err()
 }
