@@ -101,6 +101,7 @@ type Bridge struct {
 	pipeline *bridge.Pipeline
 	topo     bridge.Topology
 	obs      *observability
+	dlLog    *bridge.DeadLetterLog
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -119,7 +120,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix)}
+	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix),
+		dlLog: bridge.NewDeadLetterLog(log)}
 	logDurability(log, cfg.JetStream)
 	url := cfg.JetStream.URL
 	if cfg.JetStream.Embedded {
@@ -160,7 +162,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
 		SoleConsumer: cfg.JetStream.Embedded,
-		Observer:     bridge.Observers(append(extra, opts.Observers...)), Logger: log,
+		Observer:     bridge.Observers(append(append(extra, b.dlLog), opts.Observers...)), Logger: log,
 	})
 	if err != nil {
 		b.Close()
@@ -227,6 +229,7 @@ func (b *Bridge) NATSURL() string {
 // Close releases connections and stops the embedded server.
 func (b *Bridge) Close() error {
 	var errs []error
+	b.dlLog.Flush()
 	b.stopObservability()
 	if b.sink != nil {
 		errs = append(errs, b.sink.Close())
