@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -197,6 +198,50 @@ func TestVersion(t *testing.T) {
 		// here; the integration test checks the revision of a real build.
 		if !regexp.MustCompile(`^dmzbridge \S+\n  revision  .+\n(.|\n)*  go        go1\.`).MatchString(out) {
 			t.Errorf("%v printed %q", args, out)
+		}
+	}
+}
+
+// Unknown filter values are usage errors naming the valid ones, checked
+// before anything connects (no server is running here).
+func TestFilterValuesAreChecked(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"dlq", "list", "--server", "nats://127.0.0.1:1", "--reason", "nosuchreason"}, `--reason "nosuchreason" is not a reason code; valid: malformed, too_large`},
+		{[]string{"dlq", "stats", "--server", "nats://127.0.0.1:1", "--reason", "schema_invalid,bogus"}, `--reason "bogus"`},
+		{[]string{"dlq", "replay", "--server", "nats://127.0.0.1:1", "--type", "order.creatd"}, `--type "order.creatd" is not a known event type; valid: invoice.issued, order.created, payment.received, shipment.dispatched`},
+		{[]string{"audit", "--server", "nats://127.0.0.1:1", "--action", "deleted"}, `--action "deleted" is not an audit action; valid: received, forwarded, dead_lettered`},
+	}
+	for _, tc := range cases {
+		root := newRoot()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(tc.args)
+		err := root.Execute()
+		if code := exitCode(err); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (usage):\n%s", tc.args, code, exitUsage, out.String())
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v lacks %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// Every command that reaches JetStream takes the same connection flags.
+func TestConnectionFlagsShared(t *testing.T) {
+	root := newRoot()
+	for _, path := range [][]string{{"dlq", "list"}, {"dlq", "show"}, {"dlq", "stats"}, {"dlq", "replay"}, {"dlq", "purge"}, {"audit"}} {
+		cmd, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"config", "server", "creds", "user", "password", "prefix", "timeout"} {
+			if cmd.Flags().Lookup(name) == nil && cmd.InheritedFlags().Lookup(name) == nil {
+				t.Errorf("%v has no --%s", path, name)
+			}
 		}
 	}
 }
