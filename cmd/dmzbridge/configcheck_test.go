@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -243,5 +244,35 @@ func TestConnectionFlagsShared(t *testing.T) {
 				t.Errorf("%v has no --%s", path, name)
 			}
 		}
+	}
+}
+
+// demo --keep leaves a store the printed dlq command can read.
+func TestDemoKeepLeavesStoreForDlq(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded JetStream")
+	}
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, code := runCLI(t, "demo", "--events", "20", "--keep", dir)
+	if code != exitOK {
+		t.Fatalf("demo exited %d:\n%s", code, out)
+	}
+	cfgPath := filepath.Join(dir, "dmzbridge.yaml")
+	if !strings.Contains(out, "dmzbridge dlq list --config "+cfgPath) {
+		t.Fatalf("demo does not print the dlq command with its store:\n%s", out)
+	}
+	list, code := runCLI(t, "dlq", "list", "--config", cfgPath, "--json")
+	if code != exitOK {
+		t.Fatalf("dlq list on the kept store exited %d:\n%s", code, list)
+	}
+	m := regexp.MustCompile(`(\d+) left in the dead-letter stream`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("demo summary lacks the count left:\n%s", out)
+	}
+	if n := strings.Count(list, `"reason"`); fmt.Sprint(n) != m[1] || n == 0 {
+		t.Errorf("dlq list found %d entries in the kept store, the demo said %s:\n%s", n, m[1], list)
+	}
+	if _, code := runCLI(t, "demo", "--events", "20", "--keep", dir); code != exitUsage {
+		t.Errorf("demo --keep on a non-empty directory exited %d, want %d", code, exitUsage)
 	}
 }
