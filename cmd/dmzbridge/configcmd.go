@@ -5,7 +5,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +14,7 @@ import (
 
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
-	var print bool
+	var print, skipFiles bool
 	check := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Validate configuration files without connecting to anything",
@@ -35,7 +34,7 @@ redacted) is printed after the check.`,
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, f := range files {
-				rep := checkFile(f)
+				rep := checkFile(f, config.InspectOptions{SkipFiles: skipFiles})
 				if err := rep.Err(); err != nil {
 					failed++
 					fmt.Fprintf(out, "%s: invalid (%d %s)\n", f, len(rep.Errors), plural(len(rep.Errors), "problem", "problems"))
@@ -65,6 +64,7 @@ redacted) is printed after the check.`,
 		},
 	}
 	check.Flags().BoolVar(&print, "print", false, "print the effective configuration, defaults filled in and secrets redacted")
+	check.Flags().BoolVar(&skipFiles, "skip-files", false, "do not check the files the configuration refers to (when checking it on another machine than the one it runs on)")
 	cmd.AddCommand(check)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "reference",
@@ -84,8 +84,8 @@ reference is this output (task docs rewrites it).`,
 // checkFile is the whole check of one file: what config finds on its own,
 // then every connector's options and the schemas, on whatever decoded, so
 // one problem never hides another. serve refuses to start on the same.
-func checkFile(path string) *config.Report {
-	rep := config.Inspect(path, time.Now())
+func checkFile(path string, opts config.InspectOptions) *config.Report {
+	rep := config.Inspect(path, opts)
 	if rep.Config != nil {
 		rep.Errors.Merge("", app.Check(rep.Config, app.Registry()))
 	}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+
 	"github.com/dmzbridge/dmzbridge/cmd/dmzbridge/app"
 )
 
@@ -21,7 +23,7 @@ are stored and acknowledged, and the process exits without losing anything.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The same check as config check, so a problem stops serve with
 			// the same message and exit code (3) before anything connects.
-			rep := checkFile(path)
+			rep := checkFile(path, config.InspectOptions{})
 			if err := rep.Err(); err != nil {
 				return err
 			}
