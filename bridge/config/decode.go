@@ -27,7 +27,7 @@ func DecodeStrict(node *yaml.Node, out any) error {
 	if node == nil || node.Kind == 0 {
 		return nil
 	}
-	lines := map[int]string{}
+	lines := map[int][]lineField{}
 	expandEnv(node, "", &errs)
 	checkKnown(node, reflect.TypeOf(out).Elem(), "", &errs, lines)
 	if err := node.Decode(out); err != nil {
@@ -43,14 +43,32 @@ func DecodeStrict(node *yaml.Node, out any) error {
 	return errs.Err()
 }
 
-func locate(msg string, lines map[int]string) FieldError {
+// lineField is a field whose node starts on a given line; several share a
+// line in flow style ({a: 1, b: x}).
+type lineField struct {
+	path, value string
+	typ         reflect.Type
+}
+
+func locate(msg string, lines map[int][]lineField) FieldError {
 	m := typeErrLine.FindStringSubmatch(msg)
 	if m == nil {
 		return FieldError{Msg: msg}
 	}
 	n, _ := strconv.Atoi(m[1])
-	if p, ok := lines[n]; ok {
-		return FieldError{Path: p, Msg: humanType(m[2])}
+	if fields := lines[n]; len(fields) > 0 {
+		// yaml names only the line: pick the field on it whose value and
+		// Go type the message quotes, else the last one recorded.
+		best := fields[len(fields)-1].path
+		if u := unmarshalErr.FindStringSubmatch(m[2]); u != nil {
+			for _, f := range fields {
+				if f.value == u[2] && f.typ != nil && f.typ.String() == u[3] {
+					best = f.path
+					break
+				}
+			}
+		}
+		return FieldError{Path: best, Msg: humanType(m[2])}
 	}
 	return FieldError{Msg: "line " + m[1] + ": " + humanType(m[2])}
 }
@@ -137,7 +155,7 @@ func expandEnv(n *yaml.Node, path string, errs *FieldErrors) {
 // checkKnown walks the node alongside the Go type and reports keys the type
 // does not have. It also records which field path each line belongs to, so
 // yaml's type errors ("line 7: cannot unmarshal …") can name the field.
-func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, lines map[int]string) {
+func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, lines map[int][]lineField) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -147,7 +165,7 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, li
 		}
 		return
 	}
-	lines[n.Line] = path
+	lines[n.Line] = append(lines[n.Line], lineField{path, n.Value, t})
 	if t == nodeType || t == durationType {
 		return
 	}
@@ -168,7 +186,7 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, li
 					}
 					continue
 				}
-				lines[key.Line] = p
+				lines[key.Line] = append(lines[key.Line], lineField{p, val.Value, ft})
 				checkKnown(val, ft, p, errs, lines)
 			}
 		case reflect.Map:
