@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -224,16 +225,33 @@ func expiry(c *x509.Certificate, path string, now time.Time, rep *Report) {
 }
 
 // Redacted renders the effective configuration as YAML with secrets
-// replaced: password, secret and token values, and passwords in URLs.
+// replaced: the values of token and passphrase keys and of keys ending in
+// password or secret, and passwords in URLs.
 // Connector options appear as written (after ${ENV} expansion), since
 // their defaults belong to the connectors.
 func (c *Config) Redacted() ([]byte, error) {
+	eff := *c
+	// Retry policies inherit at runtime; show what is in effect.
+	eff.Forward.Retry = c.Forward.EffectiveRetry()
+	eff.Partners = append([]Partner(nil), c.Partners...)
+	for i := range eff.Partners {
+		eff.Partners[i].Retry = c.RetryFor(eff.Partners[i].Name)
+	}
 	var doc yaml.Node
-	if err := doc.Encode(c); err != nil {
+	if err := doc.Encode(&eff); err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
 	redact(&doc, "")
-	return yaml.Marshal(&doc)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 const redactedValue = "REDACTED"
@@ -252,11 +270,13 @@ func redact(n *yaml.Node, key string) {
 		if n.Value == "" {
 			return
 		}
-		for _, s := range []string{"password", "secret", "token", "passphrase"} {
-			if strings.Contains(key, s) {
-				n.Value, n.Tag, n.Style = redactedValue, "!!str", 0
-				return
-			}
+		// Exact names and password/secret suffixes; not "_token", which
+		// subject_from_token ends in.
+		switch {
+		case key == "token", key == "passphrase",
+			strings.HasSuffix(key, "password"), strings.HasSuffix(key, "secret"):
+			n.Value, n.Tag, n.Style = redactedValue, "!!str", 0
+			return
 		}
 		n.Value = redactURLs(n.Value)
 	}

@@ -68,6 +68,7 @@ func TestRedacted(t *testing.T) {
 	t.Setenv("H4_PW", "hunter2-secret")
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	doc := strings.Replace(validBase, "url: nats://erp:4222", "url: nats://u:${H4_PW}@erp:4222,nats://v:${H4_PW}@erp2:4222", 1)
+	doc += "    event_type: {subject_from_token: 2}\n"
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(y)
-	if strings.Contains(out, "hunter2") {
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "subject_from_token: REDACTED") {
 		t.Errorf("password printed:\n%s", out)
 	}
 	for _, want := range []string{"nats://u:REDACTED@erp:4222,nats://v:REDACTED@erp2:4222", "durability: fsync", "ack_wait: 30s", "stream_prefix: DMZ"} {
