@@ -90,3 +90,24 @@ func TestRedacted(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInspectBytes: any document gets a report, never a panic, and a
+// report without errors always carries a config.
+func FuzzInspectBytes(f *testing.F) {
+	f.Add([]byte(validBase))
+	f.Add([]byte("environment: test\nforward: {ack_wait: 30 seconds, batch_size: many}\ncolour: blue\n"))
+	f.Add([]byte("partners: [{name: a, inbound: {type: nats, options: {tls: {ca: /nonexistent}}}}]\n"))
+	f.Add([]byte("jetstream: [1, 2]\nlog: {level: [x]}\n"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		rep := InspectBytes(doc, InspectOptions{SkipFiles: true})
+		if rep.Err() == nil && rep.Config == nil {
+			t.Fatal("no errors and no config")
+		}
+		for _, e := range rep.Errors {
+			if e.Msg == "" {
+				t.Fatalf("empty message at %q", e.Path)
+			}
+		}
+	})
+}
