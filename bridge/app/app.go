@@ -25,9 +25,6 @@ import (
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
-// Version is set at build time with -ldflags "-X …/app.Version=v1.2.3".
-var Version = "dev"
-
 // Registry returns every connector the binary ships.
 func Registry() *bridge.Registry {
 	r := bridge.NewRegistry()
@@ -39,11 +36,24 @@ func Registry() *bridge.Registry {
 
 // Check validates a loaded config including every connector's options,
 // without connecting to anything.
+// cfg may itself be invalid (config.Report keeps what decoded), so a
+// connector type left empty is skipped: config already reported it.
 func Check(cfg *config.Config, reg *bridge.Registry) error {
-	_, _, err := buildConnectors(cfg, reg, slog.New(slog.DiscardHandler))
 	var errs config.FieldErrors
-	errs.Merge("", err)
-	_, err = NewChain(cfg)
+	log := slog.New(slog.DiscardHandler)
+	for i, p := range cfg.Partners {
+		if p.Inbound.Type == "" {
+			continue
+		}
+		_, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log})
+		errs.Merge("", err)
+	}
+	if cfg.ERP.Sink.Type != "" {
+		_, err := reg.NewSink("erp", cfg.ERP.Sink, bridge.SinkSpec{Environment: cfg.ERP.Environment, Logger: log})
+		errs.Merge("", err)
+	}
+	_, err := NewChain(cfg)
 	errs.Merge("", err)
 	return errs.Err()
 }
@@ -94,6 +104,7 @@ type Bridge struct {
 	obs      *observability
 	// unseal stops sealing this topology's dead-letter entries.
 	unseal func()
+	dlLog  *bridge.DeadLetterLog
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -116,7 +127,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix)}
+	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix),
+		dlLog: bridge.NewDeadLetterLog(log)}
 	if keys == nil {
 		// Config validation refuses this in prod.
 		log.Warn("dead-letter entries are stored in clear: no sealing key is configured (dead_letter.seal_key_env or seal_key_file)", "environment", cfg.Environment)
@@ -165,7 +177,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
 		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout,
-		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
+		Observer: bridge.Observers(append(append(extra, b.dlLog), opts.Observers...)), Logger: log,
 	})
 	if err != nil {
 		b.Close()
@@ -235,6 +247,7 @@ func (b *Bridge) Close() error {
 	if b.unseal != nil {
 		b.unseal()
 	}
+	b.dlLog.Flush()
 	b.stopObservability()
 	if b.sink != nil {
 		errs = append(errs, b.sink.Close())

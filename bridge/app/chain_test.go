@@ -20,6 +20,7 @@ partners:
     inbound: {type: nats, options: {url: "nats://127.0.0.1:4222", subject: "m.>"}}
     allowed_types: [payment.received]
     max_message_bytes: 400
+    identity: {field: /partner}
     masking:
       policies:
         - types: [payment.received]

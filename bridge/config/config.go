@@ -97,7 +97,9 @@ var partnerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		// A FieldErrors, so a missing file is a configuration problem
+		// (exit code 3) for serve as for config check.
+		return nil, FieldErrors{{Msg: fmt.Sprintf("read config: %v", err)}}
 	}
 	return Parse(raw)
 }

@@ -109,7 +109,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		}, "jetstream.url: set either embedded"},
 		{"type error located", func(s string) string {
 			return strings.Replace(s, "  embedded: true", "  embedded: true\n  max_pending: lots", 1)
-		}, "jetstream.max_pending: cannot unmarshal"},
+		}, "jetstream.max_pending: `lots` is not a whole number"},
 		{"bad duration located", func(s string) string {
 			return s + "forward:\n  ack_wait: soon\n"
 		}, "forward.ack_wait:"},

@@ -27,7 +27,7 @@ func DecodeStrict(node *yaml.Node, out any) error {
 	if node == nil || node.Kind == 0 {
 		return nil
 	}
-	lines := map[int]string{}
+	lines := map[int][]lineField{}
 	expandEnv(node, "", &errs)
 	checkKnown(node, reflect.TypeOf(out).Elem(), "", &errs, lines)
 	if err := node.Decode(out); err != nil {
@@ -43,16 +43,73 @@ func DecodeStrict(node *yaml.Node, out any) error {
 	return errs.Err()
 }
 
-func locate(msg string, lines map[int]string) FieldError {
+// lineField is a field whose node starts on a given line; several share a
+// line in flow style ({a: 1, b: x}).
+type lineField struct {
+	path, value string
+	typ         reflect.Type
+}
+
+func locate(msg string, lines map[int][]lineField) FieldError {
 	m := typeErrLine.FindStringSubmatch(msg)
 	if m == nil {
 		return FieldError{Msg: msg}
 	}
 	n, _ := strconv.Atoi(m[1])
-	if p, ok := lines[n]; ok {
-		return FieldError{Path: p, Msg: m[2]}
+	if fields := lines[n]; len(fields) > 0 {
+		// yaml names only the line: pick the field on it whose value and
+		// Go type the message quotes, else the last one recorded.
+		best := fields[len(fields)-1].path
+		if u := unmarshalErr.FindStringSubmatch(m[2]); u != nil {
+			for _, f := range fields {
+				if f.value == u[2] && f.typ != nil && f.typ.String() == u[3] {
+					best = f.path
+					break
+				}
+			}
+		}
+		return FieldError{Path: best, Msg: humanType(m[2])}
 	}
-	return FieldError{Msg: msg}
+	return FieldError{Msg: "line " + m[1] + ": " + humanType(m[2])}
+}
+
+var unmarshalErr = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// humanType rewrites yaml's "cannot unmarshal !!str `30 seconds` into
+// time.Duration" as what the operator should write instead.
+func humanType(msg string) string {
+	m := unmarshalErr.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	kind, val, into := m[1], m[2], m[3]
+	got := "`" + val + "`"
+	switch kind {
+	case "seq":
+		got = "a list"
+	case "map":
+		got = "a mapping"
+	}
+	switch {
+	case into == "time.Duration":
+		if kind == "int" || kind == "float" {
+			return got + " has no unit: use a duration such as 30s, 500ms or 1h30m"
+		}
+		return got + " is not a duration: use a duration such as 30s, 500ms or 1h30m"
+	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint"):
+		return got + " is not a whole number: use digits only, such as 256"
+	case strings.HasPrefix(into, "float"):
+		return got + " is not a number: use one such as 0.5 or 100"
+	case into == "bool":
+		return got + " is not a boolean: use true or false"
+	case into == "string":
+		return got + " is not a single value: use a string, quoted if needed"
+	case strings.HasPrefix(into, "[]"):
+		return got + " is not a list: use [a, b] or one \"- item\" per line"
+	case strings.HasPrefix(into, "map["), strings.Contains(into, "."):
+		return got + " is not a mapping: use \"key: value\" pairs below this field"
+	}
+	return msg
 }
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in scalar values. It works
@@ -98,7 +155,7 @@ func expandEnv(n *yaml.Node, path string, errs *FieldErrors) {
 // checkKnown walks the node alongside the Go type and reports keys the type
 // does not have. It also records which field path each line belongs to, so
 // yaml's type errors ("line 7: cannot unmarshal …") can name the field.
-func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, lines map[int]string) {
+func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, lines map[int][]lineField) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -108,7 +165,7 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, li
 		}
 		return
 	}
-	lines[n.Line] = path
+	lines[n.Line] = append(lines[n.Line], lineField{path, n.Value, t})
 	if t == nodeType || t == durationType {
 		return
 	}
@@ -122,10 +179,14 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, errs *FieldErrors, li
 				p := Join(path, key.Value)
 				ft, ok := fields[key.Value]
 				if !ok {
-					errs.Add(p, "unknown field")
+					if near := nearest(key.Value, fields); near != "" {
+						errs.Add(p, "unknown field (did you mean %s?)", near)
+					} else {
+						errs.Add(p, "unknown field")
+					}
 					continue
 				}
-				lines[key.Line] = p
+				lines[key.Line] = append(lines[key.Line], lineField{p, val.Value, ft})
 				checkKnown(val, ft, p, errs, lines)
 			}
 		case reflect.Map:
@@ -170,4 +231,36 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		out[name] = f.Type
 	}
 	return out
+}
+
+// nearest is the known field closest to a misspelt key, when one is within
+// two edits; "" when none is.
+func nearest(key string, fields map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for f := range fields {
+		if d := editDistance(key, f); d < bestD || (d == bestD && f < best) {
+			best, bestD = f, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

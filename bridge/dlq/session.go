@@ -149,3 +149,7 @@ func dial(server string, js config.JetStream, timeout time.Duration) (*nats.Conn
 	opts = append(opts, nats.Timeout(timeout), nats.MaxReconnects(2), nats.RetryOnFailedConnect(false))
 	return nats.Connect(server, opts...)
 }
+
+// Conn is the session's NATS connection, for commands that read other
+// streams of the bridge (the audit trail) over the same connection.
+func (s *Session) Conn() *nats.Conn { return s.nc }

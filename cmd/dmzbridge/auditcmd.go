@@ -4,57 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
-	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
-
-// operatorJetStream connects the CLI straight to the bridge's JetStream
-// (the embedded server's loopback listener or the external cluster), so
-// operators' commands work while the bridge itself is down.
-func operatorJetStream(ctx context.Context, cfgPath, urlFlag string) (*config.Config, *nats.Conn, jetstream.JetStream, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	url := urlFlag
-	if url == "" {
-		url = cfg.JetStream.URL
-		if cfg.JetStream.Embedded {
-			url = "nats://" + cfg.JetStream.Listen
-		}
-	}
-	opts, err := store.ConnectOptions("dmzbridge-cli", cfg.JetStream, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	opts = append(opts, nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to JetStream at %s: %w", store.Redact(url), err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
-	}
-	return cfg, nc, js, nil
-}
 
 func newAuditCmd() *cobra.Command {
 	var (
-		cfgPath, url, partner, id, action, since, until string
-		limit                                           int
-		asJSON                                          bool
+		conn                              dlqConn
+		partner, id, action, since, until string
+		limit                             int
+		asJSON                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -66,11 +33,16 @@ for CLI actions, the operator. Records never hold payload values.
 
 --since and --until take RFC 3339 times or durations back from now (2h).`,
 		Example: `  dmzbridge audit --config bridge.yaml --partner bank-a --since 2h
+  dmzbridge audit --server nats://nats:4222 --creds ops.creds --action dead_lettered
   dmzbridge audit --config bridge.yaml --id 8f14e45f --json
   dmzbridge audit --config bridge.yaml --action replayed --since 2026-11-01T00:00:00Z`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
+			actions := []string{audit.ActionReceived, audit.ActionForwarded, audit.ActionDeadLettered, audit.ActionReplayed, audit.ActionPurged}
+			if action != "" && !slices.Contains(actions, action) {
+				return usageError{fmt.Errorf("--action %q is not an audit action; valid: %s", action, strings.Join(actions, ", "))}
+			}
 			f := audit.Filter{Partner: partner, MessageID: id, Action: action, Limit: limit}
 			var err error
 			if f.Since, err = parseWhen(since, now); err != nil {
@@ -81,12 +53,25 @@ for CLI actions, the operator. Records never hold payload values.
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			cfg, nc, js, err := operatorJetStream(ctx, cfgPath, url)
+			// The same connection as the dlq commands: flags, config, and the
+			// embedded store opened directly when no bridge is running.
+			s, err := conn.open(ctx, defaultDlqDeps())
 			if err != nil {
 				return err
 			}
-			defer nc.Close()
-			recs, err := audit.Query(ctx, js, bridge.NewTopology(cfg.JetStream.StreamPrefix), f)
+			defer s.Close()
+			js, err := jetstream.New(s.Conn(), jetstream.WithDefaultTimeout(conn.timeout))
+			if err != nil {
+				return fmt.Errorf("jetstream: %w", err)
+			}
+			prefix := "DMZ"
+			if s.Config != nil {
+				prefix = s.Config.JetStream.StreamPrefix
+			}
+			if conn.prefix != "" {
+				prefix = conn.prefix
+			}
+			recs, err := audit.Query(ctx, js, bridge.NewTopology(prefix), f)
 			if err != nil {
 				return err
 			}
@@ -114,8 +99,9 @@ for CLI actions, the operator. Records never hold payload values.
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&cfgPath, "config", "c", "dmzbridge.yaml", "bridge configuration (for the JetStream address and stream prefix)")
-	fl.StringVar(&url, "url", "", "NATS URL, overriding the configuration")
+	addConnFlags(fl, &conn)
+	fl.StringVar(&conn.server, "url", "", "NATS URL")
+	_ = fl.MarkDeprecated("url", "use --server, as the dlq commands do")
 	fl.StringVar(&partner, "partner", "", "only this partner")
 	fl.StringVar(&id, "id", "", "only this message id")
 	fl.StringVar(&action, "action", "", "only this action (received, forwarded, dead_lettered, replayed, purged)")

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,72 +14,115 @@ import (
 
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
-	cmd.AddCommand(&cobra.Command{
+	var print, skipFiles bool
+	check := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Validate configuration files without connecting to anything",
-		Long: `Validate configuration files: YAML syntax, unknown fields, required
-values, environment variables, connector options. Every problem is reported
-with its field path; the exit code is 3 when any file is invalid.`,
-		Example: `  dmzbridge config check deploy/config/bank.yaml
+		Long: `Validate configuration files in one pass: YAML syntax, unknown fields,
+types, required values, environment variables, connector options, schemas,
+and the files the configuration refers to (TLS CA, certificate and key,
+NATS credentials). Certificates are parsed and their expiry is shown.
+Every problem is reported with its field path; the exit code is 3 when any
+file is invalid, the same code serve exits with for the same problem.
+With --print the effective configuration (defaults filled in, secrets
+redacted) is printed after the check.`,
+		Example: `  dmzbridge config check deploy/config/local.yaml
+  dmzbridge config check --print deploy/config/bank.yaml
   dmzbridge config check deploy/config/*.yaml`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			var failed error
+			out := cmd.OutOrStdout()
+			failed := 0
 			for _, f := range files {
-				cfg, err := config.Load(f)
-				if err == nil {
-					err = app.Check(cfg, app.Registry())
+				rep := checkFile(f, config.InspectOptions{SkipFiles: skipFiles})
+				if err := rep.Err(); err != nil {
+					failed++
+					fmt.Fprintf(out, "%s: invalid (%d %s)\n", f, len(rep.Errors), plural(len(rep.Errors), "problem", "problems"))
+					for _, e := range rep.Errors {
+						writeIndented(out, e.Error())
+					}
+				} else {
+					cfg := rep.Config
+					fmt.Fprintf(out, "%s: ok (environment %s, %d partners, erp %s, durability %s)\n",
+						f, cfg.Environment, len(cfg.Partners), cfg.ERP.Sink.Type, cfg.JetStream.Durability)
+					for _, p := range cfg.Partners {
+						if len(p.AllowedTypes) == 0 && !p.Identity.Enabled() {
+							fmt.Fprintf(out, "  partner %s: payload not read (no allowed_types, no identity rule)\n", p.Name)
+							continue
+						}
+						l := p.Limits.Effective(cfg.Limits)
+						fmt.Fprintf(out, "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B\n",
+							p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes)
+					}
 				}
-				if err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: invalid\n", f)
-					for _, line := range splitLines(err.Error()) {
-						fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", line)
-					}
-					if failed == nil {
-						failed = err
-					}
-					continue
+				for _, n := range rep.Notes {
+					writeIndented(out, "note: "+n.Error())
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (environment %s, %d partners, erp %s, durability %s)\n",
-					f, cfg.Environment, len(cfg.Partners), cfg.ERP.Sink.Type, cfg.JetStream.Durability)
-				for _, p := range cfg.Partners {
-					if len(p.AllowedTypes) == 0 && !p.Identity.Enabled() {
-						fmt.Fprintf(cmd.OutOrStdout(), "  partner %s: payload not read (no allowed_types, no identity rule)\n", p.Name)
-						continue
+				if print && rep.Config != nil {
+					y, err := rep.Config.Redacted()
+					if err != nil {
+						return err
 					}
-					l := p.Limits.Effective(cfg.Limits)
-					fmt.Fprintf(cmd.OutOrStdout(), "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B\n",
-						p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes)
+					fmt.Fprintf(out, "# effective configuration of %s (defaults filled in, secrets redacted)\n%s", f, y)
 				}
 			}
-			if failed != nil {
-				return config.FieldErrors{{Msg: "configuration invalid"}}
+			if failed > 0 {
+				return config.FieldErrors{{Msg: fmt.Sprintf("%d of %d configuration %s invalid", failed, len(files), plural(len(files), "file", "files"))}}
 			}
 			return nil
+		},
+	}
+	check.Flags().BoolVar(&print, "print", false, "print the effective configuration, defaults filled in and secrets redacted")
+	check.Flags().BoolVar(&skipFiles, "skip-files", false, "do not check the files the configuration refers to (when checking it on another machine than the one it runs on)")
+	cmd.AddCommand(check)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "reference",
+		Short: "Print the full configuration reference as Markdown",
+		Long: `Print every configuration field with its type, default and a line of
+documentation, generated from the code. The README's configuration
+reference is this output (task docs rewrites it).`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := io.WriteString(cmd.OutOrStdout(), config.Reference())
+			return err
 		},
 	})
 	return cmd
 }
 
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
+// checkFile is the whole check of one file: what config finds on its own,
+// then every connector's options and the schemas, on whatever decoded, so
+// one problem never hides another. serve refuses to start on the same.
+func checkFile(path string, opts config.InspectOptions) *config.Report {
+	rep := config.Inspect(path, opts)
+	if rep.Config != nil {
+		rep.Errors.Merge("", app.Check(rep.Config, app.Registry()))
 	}
-	return append(out, s[start:])
+	// Problems come from several passes; in path order they read like the file.
+	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Path < rep.Errors[j].Path })
+	return rep
+}
+
+func writeIndented(w io.Writer, s string) {
+	for _, line := range strings.Split(s, "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, VCS revision and build time",
 		Args:  usageArgs(cobra.NoArgs),
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "dmzbridge", app.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 		},
 	}
 }

@@ -33,19 +33,24 @@ import (
 func newDemoCmd() *cobra.Command {
 	var perPartner int
 	var verbose bool
+	var keep string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a self-contained demo: embedded JetStream, sample partners, an ERP consumer",
 		Long: `Start the bridge on an embedded JetStream server in a temporary directory,
 let three simulated partners publish sample events, print what the ERP
-receives and end with a summary. Needs no broker and no configuration.`,
+receives and end with a summary. Needs no broker and no configuration.
+With --keep DIR the store, schemas and configuration stay in DIR, so the
+dlq commands the demo suggests work on its dead letters afterwards.`,
 		Example: `  dmzbridge demo
-  dmzbridge demo --events 1000 --verbose`,
+  dmzbridge demo --events 1000 --verbose
+  dmzbridge demo --keep ./demo && dmzbridge dlq list --config ./demo/dmzbridge.yaml`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), perPartner, verbose)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), perPartner, verbose, keep)
 		},
 	}
+	cmd.Flags().StringVar(&keep, "keep", "", "keep the store, schemas and configuration in this new or empty directory")
 	cmd.Flags().IntVar(&perPartner, "events", 200, "events each partner sends")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the bridge's log")
 	return cmd
@@ -115,14 +120,16 @@ partners:
 	return cfg
 }
 
-func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) error {
+func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool, keep string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "dmzbridge-demo-")
+	dir, err := demoDir(keep)
 	if err != nil {
-		return fmt.Errorf("temp dir: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
+	if keep == "" {
+		defer os.RemoveAll(dir)
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -130,9 +137,16 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 	if err := demoSchemas(dir); err != nil {
 		return err
 	}
-	cfg, err := config.Parse([]byte(demoConfig(dir, port)))
+	cfgYAML := demoConfig(dir, port)
+	cfg, err := config.Parse([]byte(cfgYAML))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "dmzbridge.yaml")
+	if keep != "" {
+		if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o644); err != nil {
+			return fmt.Errorf("demo config: %w", err)
+		}
 	}
 	log := slog.New(slog.DiscardHandler)
 	if verbose {
@@ -209,8 +223,16 @@ func runDemo(ctx context.Context, out io.Writer, perPartner int, verbose bool) e
 		sent, t.Received, t.Stored, t.Forwarded, t.DeadLettered, arrived.Load())
 	fmt.Fprintf(out, "valid %d, masked and delivered as CloudEvents; invalid %d, dead-lettered in %s by reason: %s\n",
 		valid, sent-valid, b.Topology().DeadLetterStream(), reasons)
-	fmt.Fprintf(out, "replayed %d after the operator allowed their type; %d left in the dead-letter stream (try: dmzbridge dlq list --help)\n",
+	fmt.Fprintf(out, "replayed %d after the operator allowed their type; %d left in the dead-letter stream\n",
 		replayed, sent-valid-replayed)
+	defer func() {
+		// The last lines of the output, after the sample payment.
+		if keep != "" {
+			fmt.Fprintf(out, "\nthe store is kept in %s; inspect the dead letters with:\n  dmzbridge dlq list --config %s\n  dmzbridge dlq stats --config %s\n", dir, cfgPath, cfgPath)
+		} else {
+			fmt.Fprintf(out, "\nthe store was removed; run `dmzbridge demo --keep DIR` to keep it for `dmzbridge dlq list --config DIR/dmzbridge.yaml`\n")
+		}
+	}()
 	if p := sample.Load(); p != nil {
 		var pretty bytes.Buffer
 		if json.Indent(&pretty, *p, "  ", "  ") == nil {
@@ -272,6 +294,29 @@ func demoPublish(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, per
 		}
 	}
 	return sent, valid, nil
+}
+
+// demoDir is a temporary directory, or keep when given: created if
+// missing, refused when not empty so an old store is never mixed in.
+func demoDir(keep string) (string, error) {
+	if keep == "" {
+		dir, err := os.MkdirTemp("", "dmzbridge-demo-")
+		if err != nil {
+			return "", fmt.Errorf("temp dir: %w", err)
+		}
+		return dir, nil
+	}
+	abs, err := filepath.Abs(keep)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--keep: %w", err)}
+	}
+	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
+		return "", usageError{fmt.Errorf("--keep %s: the directory is not empty; give a new or empty one", keep)}
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("--keep: %w", err)
+	}
+	return abs, nil
 }
 
 // demoSchemas copies the shipped schemas into the demo's directory, so the

@@ -101,14 +101,8 @@ with --dry-run would be.`,
   dmzbridge dlq replay --config bridge.yaml --reason schema_invalid --rate 50
   dmzbridge dlq purge --config bridge.yaml --partner dealer-c --until 2026-11-01T00:00:00Z --yes`,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVarP(&conn.config, "config", "c", "", "bridge configuration file: JetStream address, credentials, stream prefix, stages and masking policy")
-	pf.StringVar(&conn.server, "server", "", "NATS URL (default: from --config, else $NATS_URL, else nats://127.0.0.1:14222)")
-	pf.StringVar(&conn.creds, "creds", "", "NATS credentials file")
-	pf.StringVar(&conn.user, "user", "", "NATS user")
-	pf.StringVar(&conn.password, "password", "", "NATS password (prefer $NATS_PASSWORD)")
-	pf.StringVar(&conn.prefix, "prefix", "", "stream prefix (default: from --config, else DMZ)")
-	pf.DurationVar(&conn.timeout, "timeout", 10*time.Second, "timeout for connecting and for each JetStream request")
+	addConnFlags(cmd.PersistentFlags(), &conn)
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return checkFilterFlags(c, &conn) }
 	cmd.AddCommand(
 		newDlqListCmd(&conn, deps),
 		newDlqShowCmd(&conn, deps),

@@ -40,7 +40,9 @@ func newRoot() *cobra.Command {
 		Short:         "Message bridge between partner brokers and the ERP, for an integration DMZ",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newDlqCmd(defaultDlqDeps()))
 	root.AddCommand(newAuditCmd(), newSchemaCmd())
@@ -69,8 +71,16 @@ func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "dmzbridge:", err)
 	var fe config.FieldErrors
+	if errors.As(err, &fe) && len(fe) > 1 {
+		// One problem a line, as config check prints them.
+		fmt.Fprintf(os.Stderr, "dmzbridge: configuration invalid (%d problems):\n", len(fe))
+		for _, e := range fe {
+			fmt.Fprintf(os.Stderr, "  %s\n", e.Error())
+		}
+	} else {
+		fmt.Fprintln(os.Stderr, "dmzbridge:", err)
+	}
 	var ue usageError
 	var coded interface{ ExitCode() int }
 	switch {

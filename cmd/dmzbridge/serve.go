@@ -22,10 +22,13 @@ acknowledged by then is redelivered by its partner's broker.`,
 		Example: `  dmzbridge serve --config /etc/dmzbridge/bridge.yaml`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
-			if err != nil {
+			// The same check as config check, so a problem stops serve with
+			// the same message and exit code (3) before anything connects.
+			rep := checkFile(path, config.InspectOptions{})
+			if err := rep.Err(); err != nil {
 				return err
 			}
+			cfg := rep.Config
 			log := newLogger(cfg.Log)
 			b, err := app.Start(cmd.Context(), cfg, app.Options{Logger: log})
 			if err != nil {
