@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -58,6 +57,9 @@ type Options struct {
 	SoleConsumer bool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Forwarders receives each partner's forwarder state; nil keeps it
+	// only in the pipeline (see Pipeline.Forwarders).
+	Forwarders *ForwarderStates
 }
 
 // Pipeline runs partner events from intake through JetStream to the ERP.
@@ -83,6 +85,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Forwarders == nil {
+		opts.Forwarders = NewForwarderStates(opts.Partners)
 	}
 	obs := opts.Observer
 	if obs == nil {
@@ -194,59 +199,8 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 	return nil
 }
 
-func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
-	log := p.log.With("partner", partner)
-	var cons jetstream.Consumer
-	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
-		var err error
-		cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
-		if p.opts.SoleConsumer {
-			err = purgeConfirmed(ctx, p.opts.JS, p.opts.Topology.IngestStream(), cc.Durable, cc.FilterSubject)
-			if err != nil {
-				return fmt.Errorf("purge confirmed events before resetting the forwarder consumer: %w", err)
-			}
-			err = p.opts.JS.DeleteConsumer(ctx, p.opts.Topology.IngestStream(), cc.Durable)
-			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return fmt.Errorf("reset forwarder consumer: %w", err)
-			}
-		}
-		cons, err = p.opts.JS.CreateOrUpdateConsumer(ctx, p.opts.Topology.IngestStream(), cc)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	var stream jetstream.Stream
-	err = Retry(ctx, log, "look up ingest stream", func(ctx context.Context) error {
-		var err error
-		stream, err = p.opts.JS.Stream(ctx, p.opts.Topology.IngestStream())
-		return err
-	})
-	if err != nil {
-		return
-	}
-	comp := newCompactor(stream, cons, p.opts.Topology.IngestSubject(partner), p.opts.Forward.PurgeInterval, log)
-	compDone := make(chan struct{})
-	compCtx, stopCompactor := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(compDone)
-		comp.run(compCtx)
-	}()
-	// The compactor stops after the forwarder, so its final purge covers
-	// the forwarder's last acknowledgements.
-	defer func() {
-		stopCompactor()
-		<-compDone
-	}()
-	f := &forwarder{
-		partner: partner, cons: cons, sink: p.opts.Sink, normalize: p.opts.Normalize,
-		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
-		retry:   NewRetryPolicy(p.retryFor(partner)),
-		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
-		deadLetter: p.forwardDeadLetter, firstFailure: map[uint64]time.Time{},
-	}
-	f.run(ctx)
-}
+// Forwarders is the state of each partner's forwarder.
+func (p *Pipeline) Forwarders() *ForwarderStates { return p.opts.Forwarders }
 
 func (p *Pipeline) retryFor(partner string) config.Retry {
 	if p.opts.Retry != nil {
