@@ -91,6 +91,9 @@ type Bridge struct {
 	pipeline *bridge.Pipeline
 	topo     bridge.Topology
 	obs      *observability
+	// forwarders is each partner's forwarder state, for readiness,
+	// status and metrics.
+	forwarders *bridge.ForwarderStates
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -109,7 +112,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix)}
+	partners := make([]string, len(cfg.Partners))
+	for i, p := range cfg.Partners {
+		partners[i] = p.Name
+	}
+	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix),
+		forwarders: bridge.NewForwarderStates(partners)}
 	logDurability(log, cfg.JetStream)
 	url := cfg.JetStream.URL
 	if cfg.JetStream.Embedded {
@@ -142,15 +150,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		return nil, err
 	}
 	stages, normalize = b.decorate(stages, normalize)
-	partners := make([]string, len(cfg.Partners))
-	for i, p := range cfg.Partners {
-		partners[i] = p.Name
-	}
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
-		SoleConsumer: cfg.JetStream.Embedded,
-		Observer:     bridge.Observers(append(extra, opts.Observers...)), Logger: log,
+		SoleConsumer: cfg.JetStream.Embedded, Forwarders: b.forwarders,
+		Observer: bridge.Observers(append(extra, opts.Observers...)), Logger: log,
 	})
 	if err != nil {
 		b.Close()
