@@ -119,6 +119,9 @@ func (f *forwarder) consume(ctx context.Context) error {
 		return fmt.Errorf("consume %s: %w", f.cfg.Durable, err)
 	}
 	f.states.set(f.partner, StateUp, nil)
+	// degraded: a check found JetStream unreachable; the next message
+	// shows it is back.
+	degraded := false
 	for {
 		batch := make([]jetstream.Msg, 0, f.batchSize)
 		select {
@@ -137,12 +140,18 @@ func (f *forwarder) consume(ctx context.Context) error {
 				// JetStream unreachable: the library renews its pull once
 				// the connection is back; until then say so.
 				f.states.set(f.partner, StateDown, err)
+				degraded = true
 			} else {
 				f.states.set(f.partner, StateUp, nil)
+				degraded = false
 			}
 			continue
 		case m := <-msgs:
 			batch = append(batch, m)
+			if degraded {
+				f.states.set(f.partner, StateUp, nil)
+				degraded = false
+			}
 		}
 	fill:
 		for len(batch) < f.batchSize {

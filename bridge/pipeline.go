@@ -48,12 +48,7 @@ type Options struct {
 	Logger    *slog.Logger
 	// SoleConsumer says this process is the only one forwarding from the
 	// ingest stream (embedded JetStream). Its forwarder consumers then
-	// start afresh: the ingest stream is a work queue holding exactly the
-	// events not yet confirmed by the ERP, so a new consumer hands them out
-	// at once and in order, where the old one would hold back those a
-	// previous process had taken (after a crash, or nak'd at shutdown and
-	// forgotten by a restarted server) until AckWait and then deliver them
-	// behind newer events. Attempt counts start over with the process.
+	// start afresh after the old ones' ack floors (see ensureConsumer).
 	SoleConsumer bool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
