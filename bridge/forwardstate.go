@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -83,7 +84,9 @@ func (s *ForwarderStates) Err() error {
 		partners = append(partners, p)
 	}
 	sort.Strings(partners)
-	var errs []error
+	// One line, "; " between partners: it is shown in /readyz and in the
+	// status table's readiness line.
+	var down []string
 	for _, p := range partners {
 		st := s.m[p]
 		if st.state == StateUp {
@@ -93,7 +96,10 @@ func (s *ForwarderStates) Err() error {
 		if st.err != nil {
 			msg += ": " + st.err.Error()
 		}
-		errs = append(errs, errors.New(msg))
+		down = append(down, msg)
 	}
-	return errors.Join(errs...)
+	if len(down) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(down, "; "))
 }

@@ -13,6 +13,9 @@ func TestForwarderStatesErr(t *testing.T) {
 	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "forwarder bank-a connecting") {
 		t.Fatalf("before starting: %v", err)
 	}
+	if err := s.Err(); strings.Count(err.Error(), "; ") != 1 || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("two partners not up must read as one line: %q", err)
+	}
 	s.set("bank-a", StateUp, nil)
 	s.set("dealer-c", StateDown, errors.New("consumer erp-dealer-c: consumer deleted"))
 	err := s.Err()
