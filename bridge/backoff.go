@@ -7,8 +7,32 @@ import (
 	"time"
 )
 
-// Backoff is an exponential delay with full jitter, so that many clients
-// reconnecting after one outage do not hammer the broker in lockstep.
+// expDelay is initial·2^attempt (0-based), capped at maxDelay, of which the
+// upper half is random ("equal jitter"). It is the one backoff of the
+// bridge: reconnect loops (Backoff) and the forwarder's redelivery delays
+// (RetryPolicy) both use it. The random half spreads clients or events
+// that failed together, so a recovering broker or ERP is not hit by all of
+// them at once; the fixed half keeps the delay from collapsing to zero, as
+// full jitter can, which would turn a reconnect loop into a busy loop.
+// jitter returns a uniform value in [0, n]; nil uses math/rand.
+func expDelay(initial, maxDelay time.Duration, attempt int, jitter func(n int64) int64) time.Duration {
+	if initial > maxDelay {
+		initial = maxDelay
+	}
+	shift := max(attempt, 0)
+	d := maxDelay
+	if shift < 62 && initial <= maxDelay>>shift {
+		d = initial << shift
+	}
+	if jitter == nil {
+		jitter = func(n int64) int64 { return rand.Int64N(n + 1) }
+	}
+	half := d / 2
+	return d - half + time.Duration(jitter(int64(half)))
+}
+
+// Backoff is an exponential delay with equal jitter (see expDelay) for
+// loops that reconnect or retry a step until it succeeds.
 type Backoff struct {
 	Initial time.Duration
 	Max     time.Duration
@@ -17,20 +41,18 @@ type Backoff struct {
 
 // Next returns the delay before the next attempt.
 func (b *Backoff) Next() time.Duration {
-	initial, max := b.Initial, b.Max
+	initial, maxDelay := b.Initial, b.Max
 	if initial <= 0 {
 		initial = 100 * time.Millisecond
 	}
-	if max <= 0 {
-		max = 10 * time.Second
+	if maxDelay <= 0 {
+		maxDelay = 10 * time.Second
 	}
-	d := initial << min(b.attempt, 30)
-	if d <= 0 || d > max {
-		d = max
+	d := expDelay(initial, maxDelay, b.attempt, nil)
+	if b.attempt < 62 {
+		b.attempt++
 	}
-	b.attempt++
-	// Half fixed, half random: never zero, never in lockstep.
-	return d/2 + rand.N(d/2+1)
+	return d
 }
 
 // Reset starts over after a success.

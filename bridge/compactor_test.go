@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -109,22 +110,105 @@ func TestCompactorPurgesOnlyConfirmed(t *testing.T) {
 	}
 }
 
-// TestPurgeConfirmedBeforeConsumerReset: what the old consumer confirmed
-// is purged before a fresh consumer starts from the first stored event,
-// so a restart does not forward it to the ERP again; a missing consumer
-// is no error.
-func TestPurgeConfirmedBeforeConsumerReset(t *testing.T) {
+// TestAckFloorOfOldConsumer: a fresh consumer resumes after what the old
+// one confirmed, which stays stored for the duplicate window; a missing
+// consumer means starting from the first stored event.
+func TestAckFloorOfOldConsumer(t *testing.T) {
 	js, topo, st, _, msgs := compactorFixture(t)
 	ctx := context.Background()
 	ackAll(t, msgs[0], msgs[1])
-	if err := purgeConfirmed(ctx, js, topo.IngestStream(), topo.ForwarderConsumer("bank-a"), topo.IngestSubject("bank-a")); err != nil {
+	floor, err := ackFloorOf(ctx, js, topo.IngestStream(), topo.ForwarderConsumer("bank-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The floor passes dealer-c's events between bank-a's, never an
+	// unconfirmed bank-a event.
+	if lo, hi := msgSeq(t, msgs[1]), msgSeq(t, msgs[2]); floor < lo || floor >= hi {
+		t.Fatalf("ack floor %d, want in [%d, %d)", floor, lo, hi)
+	}
+	if n := streamMsgCount(t, st); n != 7 {
+		t.Fatalf("looking up the floor changed the stream: %d messages, want 7", n)
+	}
+	if floor, err := ackFloorOf(ctx, js, topo.IngestStream(), topo.ForwarderConsumer("nobody")); err != nil || floor != 0 {
+		t.Fatalf("no consumer yet: floor %d, err %v; want 0, nil", floor, err)
+	}
+}
+
+// TestCompactorKeepsConfirmedForTheWindow: confirmed events stay until
+// they were confirmed a duplicate window ago, so JetStream still knows
+// their ids after a restart; over half the byte limit, they go at once.
+func TestCompactorKeepsConfirmedForTheWindow(t *testing.T) {
+	_, topo, st, cons, msgs := compactorFixture(t)
+	ctx := context.Background()
+	now := time.Unix(1_000_000, 0)
+	c := newCompactor(st, cons, topo.IngestSubject("bank-a"), 0, slog.New(slog.DiscardHandler))
+	c.window, c.now = 10*time.Minute, func() time.Time { return now }
+
+	ackAll(t, msgs[0], msgs[1])
+	if err := c.purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgCount(t, st); n != 7 {
+		t.Fatalf("events confirmed just now were purged: %d messages left, want 7", n)
+	}
+	now = now.Add(9 * time.Minute)
+	ackAll(t, msgs[2], msgs[3], msgs[4])
+	if err := c.purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgCount(t, st); n != 7 {
+		t.Fatalf("9 minutes into a 10-minute window: %d messages left, want 7", n)
+	}
+	now = now.Add(time.Minute)
+	if err := c.purge(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := streamMsgCount(t, st); n != 5 {
-		t.Fatalf("stream holds %d, want 5 (bank-a 3..5 and dealer-c's 2)", n)
+		t.Fatalf("a window after the first two were confirmed: %d messages left, want 5", n)
 	}
-	if err := purgeConfirmed(ctx, js, topo.IngestStream(), topo.ForwarderConsumer("nobody"), topo.IngestSubject("nobody")); err != nil {
-		t.Fatalf("no consumer yet must not fail: %v", err)
+	// Over half the byte limit: the rest, confirmed a minute ago, goes now.
+	c.maxBytes = 1
+	if err := c.purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgCount(t, st); n != 2 {
+		t.Fatalf("over the byte budget: %d messages left, want dealer-c's 2", n)
+	}
+}
+
+// TestProgressResume: a replacement consumer starts after the last ack
+// floor seen and every event finished in a row after it; events finished
+// beyond a gap are named for deletion.
+func TestProgressResume(t *testing.T) {
+	tests := []struct {
+		name      string
+		floor     uint64
+		done      []uint64
+		wantStart uint64
+		wantDel   []uint64
+	}{
+		{"nothing seen", 0, nil, 0, nil},
+		{"floor only", 5, nil, 6, nil},
+		{"contiguous after floor", 5, []uint64{6, 7, 8}, 9, nil},
+		{"gap", 5, []uint64{6, 8, 9}, 7, []uint64{8, 9}},
+		{"below floor ignored", 5, []uint64{3, 4}, 6, nil},
+		{"from the start", 0, []uint64{1, 2, 4}, 3, []uint64{4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProgress(tt.floor)
+			for _, s := range tt.done {
+				p.finished(s)
+			}
+			start, del := p.resume()
+			if start != tt.wantStart || !slices.Equal(del, tt.wantDel) {
+				t.Fatalf("resume = %d, %v; want %d, %v", start, del, tt.wantStart, tt.wantDel)
+			}
+			p.resumed(start)
+			if s2, d2 := p.resume(); len(d2) != 0 || (start > 0 && s2 != start) {
+				t.Fatalf("after resumed(%d): resume = %d, %v", start, s2, d2)
+			}
+		})
 	}
 }
 

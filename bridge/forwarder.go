@@ -2,10 +2,13 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -13,8 +16,14 @@ import (
 // partner, each on its own durable consumer, so one partner's failures
 // never stall another's flow.
 type forwarder struct {
-	partner    string
+	partner string
+	js      jetstream.JetStream
+	stream  string
+	// cfg is the consumer's configuration, for recreating it.
+	cfg        jetstream.ConsumerConfig
 	cons       jetstream.Consumer
+	states     *ForwarderStates
+	progress   *progress
 	sink       Sink
 	normalize  Normalizer
 	batchSize  int
@@ -32,8 +41,54 @@ type forwarder struct {
 	firstFailure map[uint64]time.Time
 }
 
+// Consumer recovery backoff: a few quick attempts, then a steady probe.
+const (
+	recoverInitial = 200 * time.Millisecond
+	recoverMax     = 15 * time.Second
+)
+
+// run forwards until ctx ends. Whenever consuming stops with an error (the
+// consumer was deleted, JetStream lost it, the connection closed, or
+// Consume itself failed) the forwarder reports itself down, waits with
+// backoff, recreates the consumer if it is gone, and consumes again: a
+// partner's flow never ends while the process runs.
 func (f *forwarder) run(ctx context.Context) {
+	b := Backoff{Initial: recoverInitial, Max: recoverMax}
+	for {
+		started := time.Now()
+		err := f.consume(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > recoverMax {
+			b.Reset()
+		}
+		for {
+			f.states.set(f.partner, StateDown, err)
+			d := b.Next()
+			f.log.Error("forwarder cannot consume; the partner's events wait in JetStream until it recovers",
+				"err", err, "retry_in", d.Round(time.Millisecond))
+			if !Sleep(ctx, d) {
+				return
+			}
+			if err = f.reattach(ctx); err == nil {
+				break
+			}
+		}
+	}
+}
+
+// errConsumerGone reports that the forwarder consumer no longer exists.
+var errConsumerGone = errors.New("forwarder consumer is gone")
+
+// consume hands the consumer's messages to the ERP sink in batches. It
+// returns nil when ctx ends, or why consuming stopped.
+func (f *forwarder) consume(ctx context.Context) error {
 	msgs := make(chan jetstream.Msg, f.batchSize)
+	// stopped carries an error after which the library has stopped
+	// consuming; suspect one after which it goes on pulling, but which a
+	// deleted consumer also causes (a pull request nobody answers).
+	stopped, suspect := make(chan error, 1), make(chan struct{}, 1)
 	// The handler always hands messages over in order, even while
 	// stopping, so releaseOnStop can give them back in order.
 	cc, err := f.cons.Consume(func(m jetstream.Msg) { msgs <- m },
@@ -45,19 +100,58 @@ func (f *forwarder) run(ctx context.Context) {
 		jetstream.PullExpiry(4*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			f.log.Debug("forwarder consume", "err", err)
+			switch {
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrBadRequest),
+				errors.Is(err, jetstream.ErrConnectionClosed):
+				select {
+				case stopped <- err:
+				default:
+				}
+			case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, nats.ErrNoResponders),
+				errors.Is(err, jetstream.ErrConsumerNotFound):
+				select {
+				case suspect <- struct{}{}:
+				default:
+				}
+			}
 		}))
 	if err != nil {
-		f.log.Error("forwarder cannot consume", "err", err)
-		return
+		return fmt.Errorf("consume %s: %w", f.cfg.Durable, err)
 	}
+	f.states.set(f.partner, StateUp, nil)
+	// degraded: a check found JetStream unreachable; the next message
+	// shows it is back.
+	degraded := false
 	for {
 		batch := make([]jetstream.Msg, 0, f.batchSize)
 		select {
 		case <-ctx.Done():
 			releaseOnStop(cc, msgs, f.log)
-			return
+			return nil
+		case err := <-stopped:
+			releaseOnStop(cc, msgs, f.log)
+			return fmt.Errorf("consumer %s: %w", f.cfg.Durable, err)
+		case <-suspect:
+			if err := f.check(ctx); err != nil {
+				if errors.Is(err, errConsumerGone) {
+					releaseOnStop(cc, msgs, f.log)
+					return err
+				}
+				// JetStream unreachable: the library renews its pull once
+				// the connection is back; until then say so.
+				f.states.set(f.partner, StateDown, err)
+				degraded = true
+			} else {
+				f.states.set(f.partner, StateUp, nil)
+				degraded = false
+			}
+			continue
 		case m := <-msgs:
 			batch = append(batch, m)
+			if degraded {
+				f.states.set(f.partner, StateUp, nil)
+				degraded = false
+			}
 		}
 	fill:
 		for len(batch) < f.batchSize {
@@ -74,6 +168,73 @@ func (f *forwarder) run(ctx context.Context) {
 		f.forward(bctx, batch)
 		cancel()
 	}
+}
+
+// check asks JetStream whether the consumer still exists.
+func (f *forwarder) check(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := f.cons.Info(cctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: %s", errConsumerGone, f.cfg.Durable)
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %s info: %w", f.cfg.Durable, err)
+	}
+	return nil
+}
+
+// reattach gets a consumer to consume from: the existing one, or, if it is
+// gone, a new one that resumes after what this forwarder has finished.
+// Events confirmed out of order above that point are deleted first, so
+// the new consumer hands out exactly the events not yet confirmed. (An
+// event another bridge replica confirmed since the last ack floor this one
+// saw is not known here and reaches the ERP again, with the same id.)
+func (f *forwarder) reattach(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, err := f.js.Consumer(ctx, f.stream, f.cfg.Durable)
+	if err == nil {
+		f.cons = cons
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("look up consumer %s: %w", f.cfg.Durable, err)
+	}
+	start, finished := f.progress.resume()
+	if len(finished) > 0 {
+		st, err := f.js.Stream(ctx, f.stream)
+		if err != nil {
+			return fmt.Errorf("look up stream %s: %w", f.stream, err)
+		}
+		for _, seq := range finished {
+			if err := st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return fmt.Errorf("delete confirmed event %d before recreating consumer %s: %w", seq, f.cfg.Durable, err)
+			}
+		}
+	}
+	cons, err = f.js.CreateConsumer(ctx, f.stream, startingAt(f.cfg, start))
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Another replica recreated it first.
+		cons, err = f.js.Consumer(ctx, f.stream, f.cfg.Durable)
+	}
+	if err != nil {
+		return fmt.Errorf("recreate consumer %s: %w", f.cfg.Durable, err)
+	}
+	f.progress.resumed(start)
+	f.log.Warn("forwarder consumer recreated", "consumer", f.cfg.Durable, "start_seq", start, "deleted_confirmed", len(finished))
+	f.cons = cons
+	return nil
+}
+
+// startingAt is cc starting at stream sequence start (0: the first stored
+// event).
+func startingAt(cc jetstream.ConsumerConfig, start uint64) jetstream.ConsumerConfig {
+	if start > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = start
+	}
+	return cc
 }
 
 // releaseOnStop stops consuming and gives back, in order, every message
@@ -138,9 +299,9 @@ func (f *forwarder) forward(ctx context.Context, batch []jetstream.Msg) {
 			if err := m.Ack(); err != nil {
 				f.log.Warn("ack after ERP confirm failed; the event will be redelivered and deduplicated by id", "id", envs[i].ID, "err", err)
 			}
-			if len(f.firstFailure) > 0 { // spares parsing the metadata of every event
-				delete(f.firstFailure, streamSeq(m))
-			}
+			seq := streamSeq(m)
+			f.progress.finished(seq)
+			delete(f.firstFailure, seq)
 			f.obs.Forwarded(envs[i], now.Sub(envs[i].ReceivedAt))
 			continue
 		}
@@ -236,5 +397,107 @@ func (f *forwarder) giveUp(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	if err := m.Ack(); err != nil {
 		f.log.Warn("ack after dead-letter failed", "id", env.ID, "err", err)
 	}
+	f.progress.finished(streamSeq(m))
 	delete(f.firstFailure, streamSeq(m))
+}
+
+// runForwarder sets up one partner's consumer and compactor and forwards
+// until ctx ends.
+func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
+	log := p.log.With("partner", partner)
+	states := p.opts.Forwarders
+	streamName := p.opts.Topology.IngestStream()
+	cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
+	var (
+		cons  jetstream.Consumer
+		floor uint64
+	)
+	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
+		var err error
+		if cons, floor, err = p.ensureConsumer(ctx, cc); err != nil {
+			states.set(partner, StateDown, err)
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	var stream jetstream.Stream
+	err = Retry(ctx, log, "look up ingest stream", func(ctx context.Context) error {
+		var err error
+		stream, err = p.opts.JS.Stream(ctx, streamName)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	prog := newProgress(floor)
+	comp := newCompactor(stream, cons, p.opts.Topology.IngestSubject(partner), p.opts.Forward.PurgeInterval, log)
+	comp.window, comp.maxBytes, comp.progress = p.opts.JetStream.DuplicateWindow, p.opts.JetStream.Ingest.MaxBytes, prog
+	compDone := make(chan struct{})
+	compCtx, stopCompactor := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(compDone)
+		comp.run(compCtx)
+	}()
+	// The compactor stops after the forwarder, so its final purge covers
+	// the forwarder's last acknowledgements.
+	defer func() {
+		stopCompactor()
+		<-compDone
+	}()
+	f := &forwarder{
+		partner: partner, js: p.opts.JS, stream: streamName, cfg: cc, cons: cons, states: states, progress: prog,
+		sink: p.opts.Sink, normalize: p.opts.Normalize,
+		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
+		retry:   NewRetryPolicy(p.retryFor(partner)),
+		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
+		deadLetter: p.forwardDeadLetter, firstFailure: map[uint64]time.Time{},
+	}
+	f.run(ctx)
+}
+
+// ensureConsumer creates or updates the partner's forwarder consumer and
+// returns it with the ack floor it starts from.
+//
+// With SoleConsumer the consumer starts afresh after the old one's ack
+// floor: the events not yet confirmed are handed out at once and in
+// order, where the old one would hold back those a previous process had
+// taken (after a crash, or nak'd at shutdown and forgotten by a restarted
+// server) until AckWait and then deliver them behind newer events.
+// Confirmed events above the old floor (acknowledged out of order) reach
+// the ERP again, with the same id. Attempt counts start over.
+//
+// Otherwise an existing consumer keeps its start (it may have been
+// recreated after a given sequence, which JetStream cannot update).
+func (p *Pipeline) ensureConsumer(ctx context.Context, cc jetstream.ConsumerConfig) (jetstream.Consumer, uint64, error) {
+	js, streamName := p.opts.JS, p.opts.Topology.IngestStream()
+	floor, err := ackFloorOf(ctx, js, streamName, cc.Durable)
+	if err != nil {
+		return nil, 0, err
+	}
+	if p.opts.SoleConsumer {
+		err = js.DeleteConsumer(ctx, streamName, cc.Durable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, 0, fmt.Errorf("reset forwarder consumer: %w", err)
+		}
+		start := uint64(0)
+		if floor > 0 {
+			start = floor + 1
+		}
+		cons, err := js.CreateOrUpdateConsumer(ctx, streamName, startingAt(cc, start))
+		if err != nil {
+			return nil, 0, fmt.Errorf("create forwarder consumer: %w", err)
+		}
+		return cons, floor, nil
+	}
+	if old, err := js.Consumer(ctx, streamName, cc.Durable); err == nil {
+		oc := old.CachedInfo().Config
+		cc.DeliverPolicy, cc.OptStartSeq = oc.DeliverPolicy, oc.OptStartSeq
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, streamName, cc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create forwarder consumer: %w", err)
+	}
+	return cons, floor, nil
 }

@@ -3,9 +3,13 @@ package bridge
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
@@ -94,6 +98,55 @@ func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
 			t.Errorf("%s was tried %d times, want exactly 3", id, tries[id])
 		}
 	}
-	// Dead-lettered events are acknowledged, so the compactor purges them.
-	waitFor(t, func() bool { return ingestMsgs(t, js, topo) == 0 })
+	// Dead-lettered events are acknowledged: nothing is left for the ERP.
+	// (They stay stored for the duplicate window; see the compactor.)
+	waitFor(t, func() bool {
+		cons, err := js.Consumer(ctx, topo.IngestStream(), topo.ForwarderConsumer("bank-a"))
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == 2
+	})
+}
+
+// TestForwarderStartsOnceItsConsumerCanBeCreated: a forwarder whose
+// consumer cannot be created at start (a push consumer holds its name)
+// reports itself down and keeps trying; once the name is free it creates
+// its consumer and forwards what was stored meanwhile.
+func TestForwarderStartsOnceItsConsumerCanBeCreated(t *testing.T) {
+	sink := &recordingSink{}
+	p, js, topo, _ := testPipeline(t, sink)
+	ctx := context.Background()
+	durable := topo.ForwarderConsumer("bank-a")
+	if _, err := js.CreateOrUpdatePushConsumer(ctx, topo.IngestStream(), jetstream.ConsumerConfig{
+		Durable: durable, DeliverSubject: "nobody.listens", AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ev-1", "ev-2", "ev-3"} {
+		if err := submitAndWait(t, p, &Envelope{ID: id, Partner: "bank-a", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx, nil) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, func() bool { return p.Forwarders().State("bank-a") == StateDown })
+	if err := p.Forwarders().Err(); err == nil || !strings.Contains(err.Error(), "forwarder bank-a down") {
+		t.Fatalf("readiness error while the consumer cannot be created: %v", err)
+	}
+	if got := sink.ids(); len(got) != 0 {
+		t.Fatalf("forwarded %v through a consumer it cannot have", got)
+	}
+	if err := js.DeleteConsumer(ctx, topo.IngestStream(), durable); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(sink.ids()) == 3 })
+	if got := sink.ids(); !slices.Equal(got, []string{"ev-1", "ev-2", "ev-3"}) {
+		t.Fatalf("ERP received %v", got)
+	}
+	waitFor(t, func() bool { return p.Forwarders().Err() == nil })
 }

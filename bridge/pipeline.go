@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -49,12 +48,7 @@ type Options struct {
 	Logger    *slog.Logger
 	// SoleConsumer says this process is the only one forwarding from the
 	// ingest stream (embedded JetStream). Its forwarder consumers then
-	// start afresh: the ingest stream is a work queue holding exactly the
-	// events not yet confirmed by the ERP, so a new consumer hands them out
-	// at once and in order, where the old one would hold back those a
-	// previous process had taken (after a crash, or nak'd at shutdown and
-	// forgotten by a restarted server) until AckWait and then deliver them
-	// behind newer events. Attempt counts start over with the process.
+	// start afresh after the old ones' ack floors (see ensureConsumer).
 	SoleConsumer bool
 	// ShutdownTimeout bounds Run's shutdown once its ctx ends (default
 	// DefaultShutdownTimeout). What is not stored and acknowledged by then
@@ -63,6 +57,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Forwarders receives each partner's forwarder state; nil keeps it
+	// only in the pipeline (see Pipeline.Forwarders).
+	Forwarders *ForwarderStates
 }
 
 // DefaultShutdownTimeout is Options.ShutdownTimeout's default.
@@ -97,6 +94,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	// A stage that panics dead-letters its event as unhandled.
 	opts.Stages = RecoverStages(opts.Stages)
+	if opts.Forwarders == nil {
+		opts.Forwarders = NewForwarderStates(opts.Partners)
+	}
 	obs := opts.Observer
 	if obs == nil {
 		obs = Observers(nil)
@@ -260,59 +260,8 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
-	log := p.log.With("partner", partner)
-	var cons jetstream.Consumer
-	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
-		var err error
-		cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
-		if p.opts.SoleConsumer {
-			err = purgeConfirmed(ctx, p.opts.JS, p.opts.Topology.IngestStream(), cc.Durable, cc.FilterSubject)
-			if err != nil {
-				return fmt.Errorf("purge confirmed events before resetting the forwarder consumer: %w", err)
-			}
-			err = p.opts.JS.DeleteConsumer(ctx, p.opts.Topology.IngestStream(), cc.Durable)
-			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return fmt.Errorf("reset forwarder consumer: %w", err)
-			}
-		}
-		cons, err = p.opts.JS.CreateOrUpdateConsumer(ctx, p.opts.Topology.IngestStream(), cc)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	var stream jetstream.Stream
-	err = Retry(ctx, log, "look up ingest stream", func(ctx context.Context) error {
-		var err error
-		stream, err = p.opts.JS.Stream(ctx, p.opts.Topology.IngestStream())
-		return err
-	})
-	if err != nil {
-		return
-	}
-	comp := newCompactor(stream, cons, p.opts.Topology.IngestSubject(partner), p.opts.Forward.PurgeInterval, log)
-	compDone := make(chan struct{})
-	compCtx, stopCompactor := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(compDone)
-		comp.run(compCtx)
-	}()
-	// The compactor stops after the forwarder, so its final purge covers
-	// the forwarder's last acknowledgements.
-	defer func() {
-		stopCompactor()
-		<-compDone
-	}()
-	f := &forwarder{
-		partner: partner, cons: cons, sink: p.opts.Sink, normalize: p.opts.Normalize,
-		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
-		retry:   NewRetryPolicy(p.retryFor(partner)),
-		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
-		deadLetter: p.forwardDeadLetter, firstFailure: map[uint64]time.Time{},
-	}
-	f.run(ctx)
-}
+// Forwarders is the state of each partner's forwarder.
+func (p *Pipeline) Forwarders() *ForwarderStates { return p.opts.Forwarders }
 
 func (p *Pipeline) retryFor(partner string) config.Retry {
 	if p.opts.Retry != nil {

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"math/rand/v2"
 	"time"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -31,10 +30,7 @@ func (p RetryPolicy) Exhausted(attempt int) bool {
 }
 
 // Delay is the wait after the attempt-th failed delivery (1-based):
-// Initial·2^(attempt-1), capped at Max, of which the upper half is random
-// ("equal jitter"). The random half spreads the retries of a burst that
-// failed together, so a recovering ERP is not hit by all of them at once;
-// the fixed half keeps the delay from collapsing to zero.
+// Initial·2^(attempt-1), capped at Max, with equal jitter (expDelay).
 func (p RetryPolicy) Delay(attempt int) time.Duration {
 	initial, maxDelay := p.Initial, p.Max
 	if initial <= 0 {
@@ -43,18 +39,5 @@ func (p RetryPolicy) Delay(attempt int) time.Duration {
 	if maxDelay <= 0 {
 		maxDelay = config.DefaultRetryMaxDelay
 	}
-	if initial > maxDelay {
-		initial = maxDelay
-	}
-	shift := max(attempt-1, 0)
-	d := maxDelay
-	if shift < 62 && initial <= maxDelay>>shift {
-		d = initial << shift
-	}
-	jitter := p.jitter
-	if jitter == nil {
-		jitter = func(n int64) int64 { return rand.Int64N(n + 1) }
-	}
-	half := d / 2
-	return d - half + time.Duration(jitter(int64(half)))
+	return expDelay(initial, maxDelay, attempt-1, p.jitter)
 }

@@ -105,6 +105,9 @@ type Bridge struct {
 	// unseal stops sealing this topology's dead-letter entries.
 	unseal func()
 	dlLog  *bridge.DeadLetterLog
+	// forwarders is each partner's forwarder state, for readiness,
+	// status and metrics.
+	forwarders *bridge.ForwarderStates
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -127,8 +130,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if err != nil {
 		return nil, err
 	}
+	partners := make([]string, len(cfg.Partners))
+	for i, p := range cfg.Partners {
+		partners[i] = p.Name
+	}
 	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix),
-		dlLog: bridge.NewDeadLetterLog(log)}
+		dlLog: bridge.NewDeadLetterLog(log), forwarders: bridge.NewForwarderStates(partners)}
 	if keys == nil {
 		// Config validation refuses this in prod.
 		log.Warn("dead-letter entries are stored in clear: no sealing key is configured (dead_letter.seal_key_env or seal_key_file)", "environment", cfg.Environment)
@@ -169,14 +176,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	}
 	// Recovered inside the spans, so a panicking stage's span still ends.
 	stages, normalize = b.decorate(bridge.RecoverStages(stages), normalize)
-	partners := make([]string, len(cfg.Partners))
-	for i, p := range cfg.Partners {
-		partners[i] = p.Name
-	}
 	b.pipeline, err = bridge.New(bridge.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
-		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout,
+		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout, Forwarders: b.forwarders,
 		Observer: bridge.Observers(append(append(extra, b.dlLog), opts.Observers...)), Logger: log,
 	})
 	if err != nil {

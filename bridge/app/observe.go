@@ -73,7 +73,8 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 		if !ok {
 			continue
 		}
-		conns = append(conns, telemetry.NamedConnector{Partner: p.Name, Role: "inbound", Connector: p.Inbound.Type, Impl: src})
+		conns = append(conns, telemetry.NamedConnector{Partner: p.Name, Role: "inbound", Connector: p.Inbound.Type, Impl: src},
+			telemetry.NamedConnector{Partner: p.Name, Role: telemetry.RoleForwarder, Connector: "jetstream", Impl: b.forwarders.Reporter(p.Name)})
 		certs = append(certs, reportedCerts("partner:"+p.Name, src)...)
 		partner, connector := p.Name, p.Inbound.Type
 		b.sources[p.Name] = policy.NewRateLimited(o.tracing.Source(src), p.RateLimit.PerSecond, p.RateLimit.Burst,
@@ -110,6 +111,7 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 			return err
 		}},
 		{Name: "erp", Fn: func(context.Context) error { return b.sink.Ready() }},
+		{Name: "forwarders", Fn: func(context.Context) error { return b.forwarders.Err() }},
 	}}
 	if b.cfg.Admin.Listen != "off" {
 		o.adminAddr, o.stopAdmin, err = o.admin.Serve(ctx, b.cfg.Admin.Listen)

@@ -39,7 +39,15 @@ type PartnerStatus struct {
 	// ERP has waited (0 when none waits).
 	OldestSeconds float64    `json:"oldest_unconfirmed_seconds"`
 	CertExpiry    *time.Time `json:"nearest_cert_expiry,omitempty"`
+	// Forwarder is the state of the partner's forwarder to the ERP (its
+	// JetStream consumer); empty when not reported.
+	Forwarder string `json:"forwarder,omitempty"`
 }
+
+// RoleForwarder is the role of a partner's forwarder among the polled
+// connectors: its state shows in the partner's status row and in
+// dmzbridge_connector_up{role="forwarder"}.
+const RoleForwarder = "forwarder"
 
 // Status is the body of /status.
 type Status struct {
@@ -94,14 +102,23 @@ func (a *Admin) StatusReport(ctx context.Context) Status {
 	g := a.Metrics.Gauges()
 	st := Status{At: g.At, Durability: a.Metrics.Durability(), Ready: a.Readiness(ctx), Certs: g.Certificates,
 		Store: StoreStatus{Streams: g.Streams, Account: g.Account}}
+	forwarders := map[string]string{}
 	for _, c := range g.Connectors {
+		if c.Role == RoleForwarder {
+			forwarders[c.Partner] = c.State
+		}
+	}
+	for _, c := range g.Connectors {
+		if c.Role == RoleForwarder {
+			continue
+		}
 		if c.Role != "inbound" {
 			st.ERP = append(st.ERP, c)
 			continue
 		}
 		ps := PartnerStatus{Partner: c.Partner, Connector: c.Connector, State: c.State,
 			Rate: g.Rate[c.Partner], Backlog: g.Backlog[c.Partner], DeadLetters: g.DeadLetters[c.Partner],
-			OldestSeconds: g.OldestAge[c.Partner].Seconds()}
+			OldestSeconds: g.OldestAge[c.Partner].Seconds(), Forwarder: forwarders[c.Partner]}
 		for _, ce := range g.Certificates {
 			if ce.Err == "" && ce.Owner == "partner:"+c.Partner && (ps.CertExpiry == nil || ce.NotAfter.Before(*ps.CertExpiry)) {
 				na := ce.NotAfter

@@ -32,6 +32,8 @@ func adminWithGauges(t *testing.T, erpErr error) *Admin {
 			{Partner: "dealer", Role: "inbound", Connector: "amqp", State: bridge.StateDown},
 			{Partner: "bank-a", Role: "inbound", Connector: "nats", State: bridge.StateUp},
 			{Role: "erp", Connector: "nats", State: bridge.StateUp},
+			{Partner: "bank-a", Role: RoleForwarder, Connector: "jetstream", State: bridge.StateUp},
+			{Partner: "dealer", Role: RoleForwarder, Connector: "jetstream", State: bridge.StateDown},
 		},
 		Certificates: []CertExpiry{
 			{Owner: "partner:bank-a", File: "/pki/bank-a.pem", NotAfter: statusAt.Add(90 * 24 * time.Hour)},
@@ -48,7 +50,8 @@ func adminWithGauges(t *testing.T, erpErr error) *Admin {
 
 // TestStatusReport: one row per partner, sorted, with its own rate,
 // backlog, dead letters and nearest readable certificate (not the ERP's);
-// the ERP sink separately; the durability mode and readiness included.
+// the ERP sink separately; each partner's forwarder state in its row; the
+// durability mode and readiness included.
 func TestStatusReport(t *testing.T) {
 	st := adminWithGauges(t, nil).StatusReport(context.Background())
 	if !st.At.Equal(statusAt) || st.Durability != config.DurabilityReplicated || !st.Ready.Ready {
@@ -59,13 +62,14 @@ func TestStatusReport(t *testing.T) {
 	}
 	bank, dealer := st.Partners[0], st.Partners[1]
 	if bank.Partner != "bank-a" || bank.Connector != "nats" || bank.State != bridge.StateUp ||
-		bank.Rate != 42.5 || bank.Backlog != 12 || bank.DeadLetters != 5 {
+		bank.Rate != 42.5 || bank.Backlog != 12 || bank.DeadLetters != 5 || bank.Forwarder != bridge.StateUp {
 		t.Errorf("bank-a: %+v", bank)
 	}
 	if bank.CertExpiry == nil || !bank.CertExpiry.Equal(statusAt.Add(10*24*time.Hour)) {
 		t.Errorf("bank-a nearest certificate: %v, want the CA's", bank.CertExpiry)
 	}
-	if dealer.Partner != "dealer" || dealer.State != bridge.StateDown || dealer.DeadLetters != 1 || dealer.CertExpiry != nil {
+	if dealer.Partner != "dealer" || dealer.State != bridge.StateDown || dealer.DeadLetters != 1 || dealer.CertExpiry != nil ||
+		dealer.Forwarder != bridge.StateDown {
 		t.Errorf("dealer: %+v", dealer)
 	}
 	if len(st.ERP) != 1 || st.ERP[0].Role != "erp" || st.ERP[0].State != bridge.StateUp {
@@ -101,7 +105,7 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	code, body := get(t, srv, "/readyz")
 	var rd Readiness
-	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 200 || !rd.Ready || rd.Checks["erp"] != "ok" || len(rd.Connectors) != 3 {
+	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 200 || !rd.Ready || rd.Checks["erp"] != "ok" || len(rd.Connectors) != 5 {
 		t.Errorf("/readyz with dealer down: %d %s (%v)", code, body, err)
 	}
 	code, body = get(t, srv, "/status")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
@@ -169,7 +170,12 @@ func writeStatus(w io.Writer, st telemetry.Status, now time.Time) error {
 		if p.OldestSeconds > 0 {
 			oldest = roundAge(time.Duration(p.OldestSeconds * float64(time.Second)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%d\t%s\t%d\t%s\n", p.Partner, p.Connector, p.State, p.Rate, p.Backlog, oldest, p.DeadLetters, expiry)
+		state := p.State
+		if p.Forwarder != "" && p.Forwarder != bridge.StateUp {
+			// Events are taken in but wait in JetStream.
+			state += ", forwarder " + p.Forwarder
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%d\t%s\t%d\t%s\n", p.Partner, p.Connector, state, p.Rate, p.Backlog, oldest, p.DeadLetters, expiry)
 	}
 	if len(st.Partners) == 0 {
 		fmt.Fprintln(tw, "(no partners)")

@@ -24,7 +24,7 @@ var statusNow = goldenBase.Add(4 * time.Second)
 
 // statusAdmin serves the real admin handler over metrics holding what a
 // poller would have measured: bank-a up with a backlog, dealer-c down with
-// dead letters, logistics-b reconnecting; certificates near, far, expired
+// dead letters, logistics-b reconnecting and its forwarder down; certificates near, far, expired
 // and unreadable. erpErr makes the ERP check fail.
 func statusAdmin(t *testing.T, erpErr error) *httptest.Server {
 	t.Helper()
@@ -53,6 +53,9 @@ func statusAdmin(t *testing.T, erpErr error) *httptest.Server {
 			{Partner: "bank-a", Role: "inbound", Connector: "amqp", State: bridge.StateUp},
 			{Partner: "dealer-c", Role: "inbound", Connector: "nats", State: bridge.StateDown},
 			{Role: "erp", Connector: "nats", State: erpState},
+			{Partner: "bank-a", Role: telemetry.RoleForwarder, Connector: "jetstream", State: bridge.StateUp},
+			{Partner: "dealer-c", Role: telemetry.RoleForwarder, Connector: "jetstream", State: bridge.StateUp},
+			{Partner: "logistics-b", Role: telemetry.RoleForwarder, Connector: "jetstream", State: bridge.StateDown},
 		},
 		// Sorted as the poller sorts them: unreadable (no time) first.
 		Certificates: []telemetry.CertExpiry{
