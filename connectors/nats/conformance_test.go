@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/connectors/conformance"
 )
 
@@ -23,26 +22,13 @@ const conformanceWindow = 16
 // JetStream that belongs to the subtest alone; Disconnect restarts it on
 // the same port and store.
 type jsHarness struct {
-	opts *server.Options
-	srv  *server.Server
-	js   jetstream.JetStream
+	*bridgetest.NATS
+	js jetstream.JetStream
 }
 
 func newJSHarness(t *testing.T) conformance.Harness {
-	h := &jsHarness{opts: &server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-	}}
-	h.start(t)
-	t.Cleanup(h.stop)
-	nc, err := nats.Connect(h.url(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if h.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	h := &jsHarness{NATS: bridgetest.StartNATS(t, nil)}
+	_, h.js = h.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: "PARTNER", Subjects: []string{"partner.>"}, Storage: jetstream.FileStorage}); err != nil {
@@ -51,34 +37,11 @@ func newJSHarness(t *testing.T) conformance.Harness {
 	return h
 }
 
-func (h *jsHarness) start(t testing.TB) {
-	srv, err := server.NewServer(h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	h.opts.Port = srv.Addr().(*net.TCPAddr).Port
-	h.srv = srv
-}
-
-func (h *jsHarness) stop() {
-	if h.srv != nil {
-		h.srv.Shutdown()
-		h.srv.WaitForShutdown()
-		h.srv = nil
-	}
-}
-
-func (h *jsHarness) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", h.opts.Port) }
-
 func (h *jsHarness) Source(t testing.TB) bridge.Source {
 	// ack_wait is short because a pull request still open at the server
 	// when a source stops can take a message that is then redelivered
 	// only after ack_wait (seen in ResumesAfterClose with the 30s default).
-	doc := fmt.Sprintf("url: %s\nsubject: partner.>\nstream: PARTNER\nmax_in_flight: %d\nack_wait: 5s\n", h.url(), conformanceWindow)
+	doc := fmt.Sprintf("url: %s\nsubject: partner.>\nstream: PARTNER\nmax_in_flight: %d\nack_wait: 5s\n", h.URL(), conformanceWindow)
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &node); err != nil {
 		t.Fatal(err)
@@ -115,8 +78,8 @@ func (h *jsHarness) Publish(t testing.TB, msgs []conformance.Message) {
 }
 
 func (h *jsHarness) Disconnect(t testing.TB) {
-	h.stop()
-	h.start(t)
+	h.Stop()
+	h.Start(t)
 }
 
 func TestConformanceJetStream(t *testing.T) {
