@@ -89,7 +89,7 @@ func TestFaultStoreFullPausesIntake(t *testing.T) {
 	_, pjs := partner.js(t)
 	createStream(t, pjs, "PARTNER_FULL", "full.>")
 	erp := stoppedNATS(t)
-	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.opts.Port)
+	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.Opts.Port)
 	storeDir := filepath.Join(t.TempDir(), "js")
 	y := bridgeYAML(storeDir, freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-f
     inbound:

@@ -90,7 +90,7 @@ func TestStartupJetStreamComesUpLater(t *testing.T) {
 	// that nothing listens on yet. sync_interval always, because the
 	// config below says durability fsync and that is what fsync requires.
 	store := stoppedNATS(t)
-	store.opts.SyncAlways = true
+	store.Opts.SyncAlways = true
 	yaml := fmt.Sprintf(`environment: test
 jetstream:
   url: nats://127.0.0.1:%d
@@ -105,7 +105,7 @@ erp:
 %s
 partners:
 %s
-`, store.opts.Port, indent(erp.yaml, "  "), partnerNATSBlock("late-co", partner.url(), "late.>", "PARTNER_LATE"))
+`, store.Opts.Port, indent(erp.yaml, "  "), partnerNATSBlock("late-co", partner.url(), "late.>", "PARTNER_LATE"))
 
 	ids := seqIDs("late", 0, total)
 	publishPartner(t, pjs, "late.order.created", ids[:total/2])
