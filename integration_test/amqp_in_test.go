@@ -32,10 +32,16 @@ type amqpPartner struct {
 // newAMQPPartner names a partner's exchange, queue and connection uniquely
 // and deletes them when the test ends. The bridge declares them.
 func newAMQPPartner(t *testing.T, name, exchangeType, routingKey string) *amqpPartner {
-	u := amqptest.Unique("dmz-it-" + name)
-	p := &amqpPartner{name: name, exchange: u + ".x", exchangeType: exchangeType, routingKey: routingKey, queue: u + ".q", connName: u}
+	p := namedAMQPPartner(name, exchangeType, routingKey)
 	amqptest.Cleanup(t, []string{p.queue}, []string{p.exchange})
 	return p
+}
+
+// namedAMQPPartner names a partner on a private node, whose data goes
+// with it, so nothing is deleted afterwards.
+func namedAMQPPartner(name, exchangeType, routingKey string) *amqpPartner {
+	u := amqptest.Unique("dmz-it-" + name)
+	return &amqpPartner{name: name, exchange: u + ".x", exchangeType: exchangeType, routingKey: routingKey, queue: u + ".q", connName: u}
 }
 
 func (p *amqpPartner) yaml(url string) string {
@@ -342,7 +348,7 @@ func TestAMQPInBrokerRestartMidStream(t *testing.T) {
 		t.Fatalf("private RabbitMQ node: %v", err)
 	}
 	erp := natsERP(t)
-	p := newAMQPPartner(t, "bank-r", "topic", "payment.received")
+	p := namedAMQPPartner("bank-r", "topic", "payment.received")
 	const total, first = 4000, 3000
 	gate := newIntakeGate(300)
 	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(node.URL())), gate.options())
