@@ -208,7 +208,9 @@ func TestFaultBrokersRestartMidRun(t *testing.T) {
 		m := nats.NewMsg("rst.order.created")
 		m.Header.Set(nats.MsgIdHdr, ids[i])
 		m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
-		if _, err := pjs.PublishMsgAsync(m); err != nil {
+		// A busy machine acknowledges slowly: wait for room rather than
+		// fail on the client's cap of outstanding publishes.
+		if _, err := pjs.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
