@@ -1,6 +1,7 @@
 package amqptest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,7 +50,8 @@ func StartNode(t testing.TB) *Node {
 		}
 		t.Skip(msg)
 	}
-	dir, err := os.MkdirTemp("", "dmzt-rabbit-")
+	reapOrphans()
+	dir, err := os.MkdirTemp("", nodeDirPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +95,48 @@ func StartNode(t testing.TB) *Node {
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "pid"),
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 	)
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n.Start()
 	t.Cleanup(n.Stop)
 	return n
+}
+
+const nodeDirPrefix = "dmzt-rabbit-"
+
+// reapOrphans stops private nodes whose test process is gone (a test
+// binary killed by a timeout or a signal runs no cleanup) and removes
+// their directories. A node's processes are found by their environment,
+// which names the node's own directory as HOME: nothing else is touched.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeDirPrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := readInt(filepath.Join(dir, "owner"))
+		if err != nil || syscall.Kill(owner, 0) == nil {
+			continue // being set up, or its test still runs
+		}
+		procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+		for _, p := range procs {
+			env, _ := os.ReadFile(p)
+			home := []byte("HOME=" + dir + "\x00")
+			if !bytes.HasPrefix(env, home) && !bytes.Contains(env, append([]byte{0}, home...)) {
+				continue
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func readInt(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 func freePort(t testing.TB) int {
