@@ -33,10 +33,16 @@ type amqpPartner struct {
 // newAMQPPartner names a partner's exchange, queue and connection uniquely
 // and deletes them when the test ends. The bridge declares them.
 func newAMQPPartner(t *testing.T, name, exchangeType, routingKey string) *amqpPartner {
-	u := amqptest.Unique("dmz-it-" + name)
-	p := &amqpPartner{name: name, exchange: u + ".x", exchangeType: exchangeType, routingKey: routingKey, queue: u + ".q", connName: u}
+	p := namedAMQPPartner(name, exchangeType, routingKey)
 	amqptest.Cleanup(t, []string{p.queue}, []string{p.exchange})
 	return p
+}
+
+// namedAMQPPartner names a partner on a private node, whose data goes
+// with it, so nothing is deleted afterwards.
+func namedAMQPPartner(name, exchangeType, routingKey string) *amqpPartner {
+	u := amqptest.Unique("dmz-it-" + name)
+	return &amqpPartner{name: name, exchange: u + ".x", exchangeType: exchangeType, routingKey: routingKey, queue: u + ".q", connName: u}
 }
 
 func (p *amqpPartner) yaml(url string) string {
@@ -138,14 +144,96 @@ func checkPartnerOrder(t *testing.T, c *erpCollector, want map[string][]string) 
 	t.Logf("%d distinct ids in partner order, %d deliveries", total, len(c.ids))
 }
 
-// throttle slows intake to at most one message per d per partner, so a
-// fault injected with rabbitmqctl (which takes seconds on a busy machine)
-// lands while the partner's queue still holds a backlog.
-func throttle(d time.Duration) app.Options {
-	return app.Options{Stages: []bridge.Stage{bridge.StageFunc{StageName: "throttle", Fn: func(ctx context.Context, _ *bridge.Envelope) error {
-		bridge.Sleep(ctx, d)
-		return nil
-	}}}}
+// intakeGate is a pipeline stage that lets a set number of envelopes
+// through and holds the rest until it is given more. A fault test admits
+// part of the stream, waits until the gate holds an envelope, injects the
+// fault and only then admits the rest, so the fault lands mid-stream
+// however slow the machine or the fault injection is.
+type intakeGate struct {
+	mu      sync.Mutex
+	left    int // envelopes still admitted; -1 admits all
+	waiting int // envelopes held right now
+	more    chan struct{}
+}
+
+func newIntakeGate(admit int) *intakeGate {
+	return &intakeGate{left: admit, more: make(chan struct{})}
+}
+
+func (g *intakeGate) options() app.Options {
+	return app.Options{Stages: []bridge.Stage{bridge.StageFunc{StageName: "intake-gate", Fn: g.pass}}}
+}
+
+func (g *intakeGate) pass(ctx context.Context, _ *bridge.Envelope) error {
+	g.mu.Lock()
+	for g.left == 0 {
+		more := g.more
+		g.waiting++
+		g.mu.Unlock()
+		select {
+		case <-more:
+		case <-ctx.Done():
+			g.mu.Lock()
+			g.waiting--
+			g.mu.Unlock()
+			return ctx.Err()
+		}
+		g.mu.Lock()
+		g.waiting--
+	}
+	if g.left > 0 {
+		g.left--
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// admit lets n more envelopes through; n < 0 opens the gate for good.
+func (g *intakeGate) admit(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n < 0 || g.left < 0 {
+		g.left = -1
+	} else {
+		g.left += n
+	}
+	close(g.more)
+	g.more = make(chan struct{})
+}
+
+// waitHolding waits until the gate has used up what it admitted and holds
+// at least one envelope back.
+func (g *intakeGate) waitHolding(t *testing.T) {
+	t.Helper()
+	eventually(t, 90*time.Second, "the intake gate to hold an envelope", func() (bool, string) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.left == 0 && g.waiting > 0, fmt.Sprintf("%d left to admit, %d held", g.left, g.waiting)
+	})
+}
+
+// checkBacklog asserts the partner's queue still holds messages the bridge
+// has not taken, which is what makes a fault "mid-stream".
+func checkBacklog(t *testing.T, url, queue string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("partner queue %s: %v", queue, err)
+	}
+	if q.Messages == 0 {
+		t.Fatalf("partner queue %s holds no ready messages; not mid-stream", queue)
+	}
+	t.Logf("partner queue holds %d ready messages", q.Messages)
 }
 
 func waitAllAtERP(t *testing.T, c *erpCollector, total int, d time.Duration) {
@@ -196,32 +284,38 @@ func TestAMQPInThreePartnersTenThousand(t *testing.T) {
 }
 
 // TestAMQPInForcedCloseMidStream: the broker closes the bridge's partner
-// connections twice while messages flow; nothing is lost.
+// connections twice while messages flow; nothing is lost. Closing only its
+// own connections, it uses the shared RabbitMQ.
 func TestAMQPInForcedCloseMidStream(t *testing.T) {
 	conn := requireRabbit(t)
 	erp := natsERP(t)
 	p := newAMQPPartner(t, "bank-f", "topic", "payment.received")
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(rabbitURL)), throttle(4*time.Millisecond))
-	p.waitDeclared(t, conn)
 	const total = 3000
+	gate := newIntakeGate(0)
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(rabbitURL)), gate.options())
+	p.waitDeclared(t, conn)
 	ids := p.ids(total)
 	p.publish(amqptest.NewPublisher(t, rabbitURL), ids)
-	// Cut the bridge off twice while the queue still holds a backlog.
+	// Cut the bridge off twice while the gate holds the rest of the stream
+	// back: once after a tenth has been let in, once after half
+	// (redelivered copies count against what the gate lets in).
+	admitted := 0
 	for _, at := range []int{total / 10, total / 2} {
-		eventually(t, 60*time.Second, fmt.Sprintf("%d at the ERP", at), func() (bool, string) {
-			n := erp.collect.distinct()
-			return n >= at, fmt.Sprint(n)
-		})
-		eventually(t, 30*time.Second, "a bridge connection to close", func() (bool, string) {
+		gate.admit(at - admitted)
+		admitted = at
+		gate.waitHolding(t)
+		checkBacklog(t, rabbitURL, p.queue)
+		eventually(t, 60*time.Second, "a bridge connection to close", func() (bool, string) {
 			return amqptest.CloseConnections(t, p.connName) > 0, "none yet"
 		})
-		if n := erp.collect.distinct(); n >= total {
-			t.Fatalf("all %d messages were through before the forced close; not mid-stream", n)
-		} else {
-			t.Logf("connection force-closed with %d of %d at the ERP", n, total)
+		n := erp.collect.distinct()
+		if n >= total {
+			t.Fatalf("all %d messages at the ERP with the intake gate closed", n)
 		}
+		t.Logf("connection force-closed with %d of %d at the ERP", n, total)
 	}
-	waitAllAtERP(t, erp.collect, total, 60*time.Second)
+	gate.admit(-1)
+	waitAllAtERP(t, erp.collect, total, 90*time.Second)
 	checkAllArrived(t, erp.collect, ids)
 }
 
@@ -245,31 +339,38 @@ func checkAllArrived(t *testing.T, c *erpCollector, ids []string) {
 	t.Logf("%d distinct ids, %d deliveries", len(ids), deliveries)
 }
 
-// TestAMQPInBrokerRestartMidStream stops and starts the RabbitMQ
-// application while messages flow; the bridge reconnects by itself and
-// nothing is lost. It restarts the shared broker once, briefly.
+// TestAMQPInBrokerRestartMidStream stops and starts the partner's RabbitMQ
+// while messages flow; the bridge reconnects by itself and nothing is lost.
+// The broker is a private node the test starts, never the shared one.
 func TestAMQPInBrokerRestartMidStream(t *testing.T) {
-	conn := requireRabbit(t)
-	erp := natsERP(t)
-	p := newAMQPPartner(t, "bank-r", "topic", "payment.received")
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(rabbitURL)), throttle(2*time.Millisecond))
-	p.waitDeclared(t, conn)
-	const total = 4000
-	ids := p.ids(total)
-	pub := amqptest.NewPublisher(t, rabbitURL)
-	p.publish(pub, ids[:3000])
-	eventually(t, 30*time.Second, "messages flowing before the restart", func() (bool, string) {
-		n := erp.collect.distinct()
-		return n >= 300, fmt.Sprint(n)
-	})
-	amqptest.RestartApp(t, time.Second)
-	before := erp.collect.distinct()
-	if before >= 3000 {
-		t.Fatalf("all %d messages were through before RabbitMQ stopped; not mid-stream", before)
+	node := amqptest.StartNode(t)
+	conn, err := amqp.Dial(node.URL())
+	if err != nil {
+		t.Fatalf("private RabbitMQ node: %v", err)
 	}
-	p.publish(pub, ids[3000:]) // the publisher reconnects by itself
-	waitAllAtERP(t, erp.collect, total, 60*time.Second)
-	t.Logf("%d of %d at the ERP when RabbitMQ was back", before, total)
+	erp := natsERP(t)
+	p := namedAMQPPartner("bank-r", "topic", "payment.received")
+	const total, first = 4000, 3000
+	gate := newIntakeGate(300)
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(node.URL())), gate.options())
+	p.waitDeclared(t, conn)
+	conn.Close()
+	ids := p.ids(total)
+	pub := amqptest.NewPublisher(t, node.URL())
+	p.publish(pub, ids[:first])
+	// The broker goes down while the gate holds the stream back.
+	gate.waitHolding(t)
+	checkBacklog(t, node.URL(), p.queue)
+	node.Stop()
+	before := erp.collect.distinct()
+	if before >= first {
+		t.Fatalf("all %d messages at the ERP with the intake gate closed", before)
+	}
+	t.Logf("RabbitMQ stopped with %d of %d at the ERP", before, first)
+	node.Start()
+	gate.admit(-1)
+	p.publish(pub, ids[first:]) // the publisher reconnects by itself
+	waitAllAtERP(t, erp.collect, total, 90*time.Second)
 	checkAllArrived(t, erp.collect, ids)
 }
 

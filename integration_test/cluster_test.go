@@ -312,10 +312,21 @@ func TestClusterScaleOut(t *testing.T) {
 	t.Logf("ingest stream %s leader %s, followers %d; R3 streams %v", ingest, leader, len(info.Cluster.Replicas), bridgeStreams)
 
 	start := time.Now()
-	// The partners publish paced, so the faults below hit a flow in motion.
+	// The partners publish in three parts; each part waits until the fault
+	// before it is in place, so both faults hit a flow with events still
+	// to come by construction.
 	pubDone := make(chan error, 1)
+	nextPart := make(chan struct{}, 2) // buffered: a publisher that gave up never blocks the test
 	go func() {
 		for i := range perPartner {
+			if i == perPartner/3 || i == 2*perPartner/3 {
+				select {
+				case <-nextPart:
+				case <-time.After(3 * time.Minute):
+					pubDone <- fmt.Errorf("partner publish: no go-ahead for the part after %d", i)
+					return
+				}
+			}
 			for _, p := range partners {
 				m := nats.NewMsg(p + ".order.created")
 				m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%05d", p, i))
@@ -346,6 +357,7 @@ func TestClusterScaleOut(t *testing.T) {
 	eventually(t, 60*time.Second, "a quarter of the events at the ERP", progress(0.25))
 	cluster.kill(t, leader)
 	t.Logf("%v: stopped NATS node %s (ingest stream leader)", time.Since(start).Round(time.Millisecond), leader)
+	nextPart <- struct{}{}
 
 	// Which replica a shared pull consumer serves is up to the server, so
 	// only b must be busy: killing it then matters, and a must take over.
@@ -359,6 +371,7 @@ func TestClusterScaleOut(t *testing.T) {
 	_ = child.cmd.Wait()
 	_, byBeforeKill, _ := got.snapshot()
 	t.Logf("%v: SIGKILLed bridge b after it forwarded %d events", time.Since(start).Round(time.Millisecond), byBeforeKill["b"])
+	nextPart <- struct{}{}
 
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)

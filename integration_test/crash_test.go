@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -83,15 +82,6 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-// stoppedNATS prepares an embedded server on a fixed port without starting
-// it, so a config can name it before it exists (an ERP that is down).
-func stoppedNATS(t *testing.T) *natsServer {
-	t.Helper()
-	ns := &natsServer{opts: &server.Options{Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}
-	t.Cleanup(ns.stop)
-	return ns
-}
-
 // partnerAcked reports whether the bridge has acknowledged the first n
 // messages of the partner's stream to the partner's broker.
 func partnerAcked(js jetstream.JetStream, stream, consumer string, n uint64) (bool, string) {
@@ -128,7 +118,7 @@ func TestCrashPowerLossAfterAck(t *testing.T) {
 			// The ERP is down while events arrive, so they wait in the
 			// bridge's store: what the power loss takes is gone for good.
 			erp := stoppedNATS(t)
-			erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.opts.Port)
+			erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.Opts.Port)
 			partnerYAML := fmt.Sprintf(`  - name: bank-c
     inbound:
       type: nats

@@ -9,8 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/dmzbridge/dmzbridge/bridge/app"
 )
 
 // TestFaultSIGKILLFiveTimes runs 50,000 events through a bridge process
@@ -33,39 +31,45 @@ func TestFaultSIGKILLFiveTimes(t *testing.T) {
         stream: PARTNER_KILL
         max_in_flight: 4096`, partner.url()))
 
+	// The partner publishes in six parts and each kill comes before the
+	// next part is sent, once the ERP has some of the current one: the
+	// bridge is killed with work in hand by construction, not by timing.
+	const parts = 6
 	ids := make([]string, total)
-	published := make(chan error, 1)
-	go func() {
-		for i := range total {
+	publish := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
 			ids[i] = fmt.Sprintf("kill-%05d", i)
 			m := nats.NewMsg("kill.order.created")
 			m.Header.Set(nats.MsgIdHdr, ids[i])
 			m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
 			if _, err := pjs.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
-				published <- fmt.Errorf("partner publish %d: %w", i, err)
-				return
+				t.Fatalf("partner publish %d: %v", i, err)
 			}
 		}
 		select {
 		case <-pjs.PublishAsyncComplete():
-			published <- nil
 		case <-time.After(60 * time.Second):
-			published <- fmt.Errorf("partner publishes not acknowledged")
+			t.Fatal("partner publishes not acknowledged")
 		}
-	}()
+	}
 
 	br := startBridgeProc(t, yaml)
-	for kill := 1; kill <= 5; kill++ {
-		// Kill while events are in every stage: in intake, in a batch
-		// awaiting its commit, in the forwarder awaiting the ERP.
-		time.Sleep(1500 * time.Millisecond)
+	part := total / parts
+	for kill := 1; kill <= parts-1; kill++ {
+		publish((kill-1)*part, kill*part)
+		// Kill while the bridge is busy with this part: some of it at the
+		// ERP, and the rest of the stream not even sent yet.
+		floor := (kill-1)*part + part/10
+		eventually(t, 60*time.Second, fmt.Sprintf("kill %d: events of part %d at the ERP", kill, kill), func() (bool, string) {
+			n := erp.collect.distinct()
+			return n >= floor, fmt.Sprintf("%d, want %d", n, floor)
+		})
 		br.kill()
-		t.Logf("kill %d: %d distinct ids at the ERP so far", kill, erp.collect.distinct())
+		t.Logf("kill %d: %d distinct ids at the ERP so far, %d of %d sent", kill, erp.collect.distinct(), kill*part, total)
 		br = startBridgeProc(t, yaml)
 	}
-	if err := <-published; err != nil {
-		t.Fatal(err)
-	}
+	publish((parts-1)*part, total)
 	eventually(t, 90*time.Second, "every id at the ERP", func() (bool, string) {
 		n := erp.collect.distinct()
 		return n == total, fmt.Sprintf("%d of %d", n, total)
@@ -85,7 +89,7 @@ func TestFaultStoreFullPausesIntake(t *testing.T) {
 	_, pjs := partner.js(t)
 	createStream(t, pjs, "PARTNER_FULL", "full.>")
 	erp := stoppedNATS(t)
-	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.opts.Port)
+	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.Opts.Port)
 	storeDir := filepath.Join(t.TempDir(), "js")
 	y := bridgeYAML(storeDir, freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-f
     inbound:
@@ -204,7 +208,9 @@ func TestFaultBrokersRestartMidRun(t *testing.T) {
 		m := nats.NewMsg("rst.order.created")
 		m.Header.Set(nats.MsgIdHdr, ids[i])
 		m.Data = []byte(fmt.Sprintf(`{"seq":%d,"pad":"%0900d"}`, i, i))
-		if _, err := pjs.PublishMsgAsync(m); err != nil {
+		// A busy machine acknowledges slowly: wait for room rather than
+		// fail on the client's cap of outstanding publishes.
+		if _, err := pjs.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -221,21 +227,27 @@ func TestFaultBrokersRestartMidRun(t *testing.T) {
         url: %s
         subject: rst.>
         stream: PARTNER_RST`, partner.url()))
-	startBridge(t, yaml, app.Options{})
+	// Each server goes down while the intake gate holds the rest of the
+	// flow back, so both faults land mid-stream by construction.
+	gate := newIntakeGate(total / 10)
+	startBridge(t, yaml, gate.options())
 
-	eventually(t, 30*time.Second, "flow under way", func() (bool, string) {
-		n := c.distinct()
-		return n > 1000, fmt.Sprintf("%d at the ERP", n)
-	})
+	gate.waitHolding(t)
 	partner.stop()
 	time.Sleep(2 * time.Second)
 	partner.start(t)
 	t.Logf("partner server restarted; %d at the ERP", c.distinct())
+	gate.admit(total / 5)
 
+	gate.waitHolding(t)
 	erp.stop()
 	time.Sleep(2 * time.Second)
 	erp.start(t)
+	if n := c.distinct(); n >= total {
+		t.Fatalf("all %d ids at the ERP with the intake gate closed", n)
+	}
 	t.Logf("ERP server down 2s and back; %d at the ERP", c.distinct())
+	gate.admit(-1)
 
 	eventually(t, 90*time.Second, "every id at the ERP", func() (bool, string) {
 		n := c.distinct()

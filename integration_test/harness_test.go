@@ -1,7 +1,9 @@
 // Package integration_test runs the bridge end to end against real brokers:
-// embedded nats-server instances (JetStream) and the RabbitMQ started by
-// deploy/dev/brokers.sh. Each test uses its own servers, streams and
-// exchanges, so nothing collides with other users of the machine.
+// embedded nats-server instances (JetStream), kfake Kafka clusters, the
+// RabbitMQ started by deploy/dev/brokers.sh and, for tests that stop a
+// RabbitMQ, a private node each (amqptest.StartNode). Each test uses its
+// own servers, streams, queues and exchanges, and never stops, restarts or
+// cuts a broker it did not start.
 package integration_test
 
 import (
@@ -20,6 +22,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
@@ -47,61 +50,31 @@ func requireRabbit(t testing.TB) *amqp.Connection {
 	return conn
 }
 
-// natsServer is an embedded nats-server with JetStream on a random port.
-type natsServer struct {
-	srv  *server.Server
-	opts *server.Options
-}
+// natsServer is an embedded nats-server owned by one test; see
+// bridgetest.NATS. It keeps its port and store across stop and start.
+type natsServer struct{ *bridgetest.NATS }
 
+// startNATS starts a JetStream server with its store in dir (a temp dir
+// when dir is empty).
 func startNATS(t testing.TB, dir string) *natsServer {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true}
-	ns := &natsServer{opts: opts}
-	ns.start(t)
-	t.Cleanup(ns.stop)
-	return ns
+	return &natsServer{bridgetest.StartNATS(t, &server.Options{JetStream: true, StoreDir: dir})}
 }
 
-func (n *natsServer) start(t testing.TB) {
+// stoppedNATS prepares a JetStream server on a fixed port without starting
+// it, so a config can name it before it exists (an ERP that is down).
+func stoppedNATS(t testing.TB) *natsServer {
 	t.Helper()
-	srv, err := server.NewServer(n.opts)
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	// Keep the port across restarts so clients reconnect to the same place.
-	n.opts.Port = srv.Addr().(*net.TCPAddr).Port
-	n.srv = srv
+	return &natsServer{bridgetest.NewNATS(t, nil)}
 }
 
-func (n *natsServer) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
-		n.srv = nil
-	}
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
+func (n *natsServer) start(t testing.TB) { t.Helper(); n.Start(t) }
+func (n *natsServer) stop()              { n.Stop() }
+func (n *natsServer) url() string        { return n.URL() }
 
 func (n *natsServer) js(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(n.url(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatalf("connect %s: %v", n.url(), err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return n.JetStream(t)
 }
 
 func createStream(t testing.TB, js jetstream.JetStream, name string, subjects ...string) {

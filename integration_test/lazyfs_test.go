@@ -109,9 +109,18 @@ logfile=%q
 	if err := l.cmd.Start(); err != nil {
 		t.Fatalf("start LazyFS: %v", err)
 	}
-	go func() { _ = l.cmd.Wait(); out.Close() }()
+	exited := make(chan struct{})
+	go func() { _ = l.cmd.Wait(); out.Close(); close(exited) }()
 	t.Cleanup(l.unmount)
-	eventually(t, 20*time.Second, "LazyFS mounted", func() (bool, string) {
+	// Generous: mounting took over 20 s on a loaded 2-core machine. A
+	// LazyFS that gave up fails the test at once, with its output.
+	eventually(t, 90*time.Second, "LazyFS mounted", func() (bool, string) {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(w, "lazyfs.out"))
+			t.Fatalf("LazyFS exited before it was mounted: %s", b)
+		default:
+		}
 		err := exec.Command("mountpoint", "-q", l.mnt).Run()
 		return err == nil, fmt.Sprint(err)
 	})

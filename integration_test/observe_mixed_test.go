@@ -24,6 +24,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
@@ -62,7 +63,7 @@ type oneWayERP struct {
 
 func startOneWayERP(t *testing.T, bridgePassword string, subjects ...string) *oneWayERP {
 	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+	opts := &server.Options{JetStream: true,
 		Users: []*server.User{
 			{Username: "dmzbridge", Password: bridgePassword, Permissions: &server.Permissions{
 				Publish:   &server.SubjectPermission{Allow: []string{"erp.events.>"}},
@@ -70,9 +71,7 @@ func startOneWayERP(t *testing.T, bridgePassword string, subjects ...string) *on
 			}},
 			{Username: "erp", Password: "erp-consumer"},
 		}}
-	e := &oneWayERP{srv: &natsServer{opts: opts}, byID: map[string]nats.Header{}, password: bridgePassword}
-	e.srv.start(t)
-	t.Cleanup(e.srv.stop)
+	e := &oneWayERP{srv: &natsServer{bridgetest.StartNATS(t, opts)}, byID: map[string]nats.Header{}, password: bridgePassword}
 	nc, err := nats.Connect(e.srv.url(), nats.UserInfo("erp", "erp-consumer"))
 	if err != nil {
 		t.Fatal(err)

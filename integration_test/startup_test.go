@@ -90,7 +90,7 @@ func TestStartupJetStreamComesUpLater(t *testing.T) {
 	// that nothing listens on yet. sync_interval always, because the
 	// config below says durability fsync and that is what fsync requires.
 	store := stoppedNATS(t)
-	store.opts.SyncAlways = true
+	store.Opts.SyncAlways = true
 	yaml := fmt.Sprintf(`environment: test
 jetstream:
   url: nats://127.0.0.1:%d
@@ -105,7 +105,7 @@ erp:
 %s
 partners:
 %s
-`, store.opts.Port, indent(erp.yaml, "  "), partnerNATSBlock("late-co", partner.url(), "late.>", "PARTNER_LATE"))
+`, store.Opts.Port, indent(erp.yaml, "  "), partnerNATSBlock("late-co", partner.url(), "late.>", "PARTNER_LATE"))
 
 	ids := seqIDs("late", 0, total)
 	publishPartner(t, pjs, "late.order.created", ids[:total/2])
@@ -186,12 +186,15 @@ func TestServeSIGTERMMidStreamLosesNothing(t *testing.T) {
 		n := erp.collect.distinct()
 		return n >= 100, fmt.Sprintf("%d", n)
 	})
-	published := make(chan error, 1)
-	go func() { published <- tryPublishPartner(pjs, "term.order.created", ids[first:]) }()
+	// The second half is sent only once the signal is out, so the bridge
+	// stops with the stream unfinished by construction; the partner keeps
+	// publishing while it drains.
 	if err := br.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	atSignal := erp.collect.distinct()
+	published := make(chan error, 1)
+	go func() { published <- tryPublishPartner(pjs, "term.order.created", ids[first:]) }()
 	if atSignal >= total {
 		t.Fatalf("all %d events had arrived before SIGTERM: the test did not stop the bridge mid-stream", total)
 	}

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // TestPollerStoreAndOldestAge runs the poller against a real JetStream:
@@ -17,15 +17,7 @@ import (
 // event past the forwarder's ack floor, 0 once everything is confirmed.
 func TestPollerStoreAndOldestAge(t *testing.T) {
 	ctx := t.Context()
-	nc, err := nats.Connect(serverURL(startServer(t, true)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := bridgetest.StartJetStream(t)
 	topo := bridge.NewTopology("T")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: topo.IngestStream(), Subjects: []string{"t.ingest.>"}, MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)

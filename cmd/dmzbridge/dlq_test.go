@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -21,6 +20,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
@@ -32,24 +32,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // the default prefix.
 func dlqServer(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js := bridgetest.StartJetStream(t)
 	topo := bridge.NewTopology("DMZ")
 	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}
 	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
@@ -58,7 +41,7 @@ func dlqServer(t *testing.T) (string, jetstream.JetStream) {
 	if err := audit.EnsureStream(context.Background(), js, topo, jsCfg, config.Retention{}); err != nil {
 		t.Fatal(err)
 	}
-	return srv.ClientURL(), js
+	return srv.URL(), js
 }
 
 var goldenBase = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)

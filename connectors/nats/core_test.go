@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // submission is one Submit call as the core source made it.
@@ -77,13 +78,11 @@ type coreFixture struct {
 
 func newCoreFixture(t *testing.T, in *handIntake) *coreFixture {
 	t.Helper()
-	h := &jsHarness{opts: &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}}
-	h.start(t)
-	t.Cleanup(h.stop)
+	h := bridgetest.StartNATS(t, &server.Options{})
 
 	const subject = "partner.orders"
 	var node yaml.Node
-	if err := yaml.Unmarshal([]byte(fmt.Sprintf("url: %s\nsubject: partner.>\n", h.url())), &node); err != nil {
+	if err := yaml.Unmarshal([]byte(fmt.Sprintf("url: %s\nsubject: partner.>\n", h.URL())), &node); err != nil {
 		t.Fatal(err)
 	}
 	src, err := NewSource(node.Content[0], bridge.SourceSpec{Partner: "acme", Logger: slog.New(slog.DiscardHandler)})
@@ -112,7 +111,7 @@ func newCoreFixture(t *testing.T, in *handIntake) *coreFixture {
 	// wait for the source's queue subscription to be registered on the server.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		sz, err := h.srv.Subsz(&server.SubszOptions{Subscriptions: true, Test: subject})
+		sz, err := h.Server().Subsz(&server.SubszOptions{Subscriptions: true, Test: subject})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +123,7 @@ func newCoreFixture(t *testing.T, in *handIntake) *coreFixture {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	partner, err := nats.Connect(h.url())
+	partner, err := nats.Connect(h.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package nats
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/connectors/conformance"
 )
 
@@ -29,25 +29,10 @@ func waitState(t *testing.T, src *Source, want string) {
 // it is — connecting before Run, up once connected, connecting while the
 // partner's server is gone, up again after it returns, down after Run.
 func TestSourceStateFollowsConnection(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}
-	start := func() *server.Server {
-		srv, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Start()
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats-server not ready")
-		}
-		// Restart on the same port, so the client's reconnect finds it.
-		opts.Port = srv.Addr().(*net.TCPAddr).Port
-		return srv
-	}
-	srv := start()
-	t.Cleanup(func() { srv.Shutdown() })
+	srv := bridgetest.StartNATS(t, &server.Options{})
 
 	var node yaml.Node
-	doc := fmt.Sprintf("url: nats://127.0.0.1:%d\nsubject: partner.>\n", opts.Port)
+	doc := fmt.Sprintf("url: %s\nsubject: partner.>\n", srv.URL())
 	if err := yaml.Unmarshal([]byte(doc), &node); err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +51,13 @@ func TestSourceStateFollowsConnection(t *testing.T) {
 	run := conformance.Start(t, src, conformance.NewIntake(conformance.Store))
 	waitState(t, src, bridge.StateUp)
 
-	srv.Shutdown()
-	srv.WaitForShutdown()
+	srv.Stop()
 	waitState(t, src, bridge.StateConnecting)
 	if got := bridge.StateOf(src); got != bridge.StateConnecting {
 		t.Fatalf("bridge.StateOf = %q with the server down", got)
 	}
 
-	srv = start()
+	srv.Start(t)
 	waitState(t, src, bridge.StateUp)
 
 	run.Stop(t)

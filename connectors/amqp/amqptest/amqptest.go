@@ -1,6 +1,7 @@
-// Package amqptest holds helpers for tests against the local RabbitMQ:
-// reaching it, force-closing chosen connections, publishing with confirms,
-// and a mutual-TLS front for it. It is imported by tests only.
+// Package amqptest holds helpers for tests against RabbitMQ: reaching the
+// shared local broker, starting a private node for tests that stop or cut
+// a broker, force-closing chosen connections, publishing with confirms,
+// and a mutual-TLS front. It is imported by tests only.
 package amqptest
 
 import (
@@ -65,15 +66,23 @@ func Cleanup(t testing.TB, queues, exchanges []string) {
 	})
 }
 
-// CloseConnections makes the broker close every connection whose client
-// connection_name starts with prefix, and returns how many it closed. Only
-// connections of the calling test are touched, so other users of the
-// shared broker are unaffected.
+// CloseConnections makes the shared broker close every connection whose
+// client connection_name starts with prefix, and returns how many it
+// closed. Only connections of the calling test are touched, so other users
+// of the shared broker are unaffected; a test that stops or restarts a
+// broker uses a private Node instead.
 func CloseConnections(t testing.TB, prefix string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return closeConnections(t, func(ctx context.Context, args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, "rabbitmqctl", args...)
+	}, prefix)
+}
+
+func closeConnections(t testing.TB, ctl func(context.Context, ...string) *exec.Cmd, prefix string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties").Output()
+	out, err := ctl(ctx, "list_connections", "-q", "--no-table-headers", "pid", "client_properties").Output()
 	if err != nil {
 		t.Fatalf("rabbitmqctl list_connections: %v", err)
 	}
@@ -85,43 +94,13 @@ func CloseConnections(t testing.TB, prefix string) int {
 		if !ok || !strings.Contains(props, `{"connection_name","`+prefix) {
 			continue
 		}
-		if out, err := exec.CommandContext(ctx, "rabbitmqctl", "close_connection", pid, "dmzbridge test: forced close").CombinedOutput(); err != nil {
+		if out, err := ctl(ctx, "close_connection", pid, "dmzbridge test: forced close").CombinedOutput(); err != nil {
 			t.Logf("close_connection %s: %v: %s", pid, err, out)
 			continue
 		}
 		closed++
 	}
 	return closed
-}
-
-// RestartApp stops and starts the RabbitMQ application (not the Erlang
-// node), which drops every connection on the broker and makes it refuse
-// new ones for down. Other tests on the machine notice: use sparingly.
-func RestartApp(t testing.TB, down time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "rabbitmqctl", "stop_app").CombinedOutput(); err != nil {
-		t.Fatalf("rabbitmqctl stop_app: %v: %s", err, out)
-	}
-	time.Sleep(down)
-	// start_app is retried: the restart must never leave the shared broker down.
-	var last []byte
-	for range 10 {
-		out, err := exec.CommandContext(ctx, "rabbitmqctl", "start_app").CombinedOutput()
-		if err == nil {
-			break
-		}
-		last = out
-		time.Sleep(time.Second)
-	}
-	for range 60 {
-		if err := exec.CommandContext(ctx, "rabbitmqctl", "await_startup").Run(); err == nil {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("RabbitMQ did not come back after start_app: %s", last)
 }
 
 // Publisher publishes persistent messages with confirms on its own
