@@ -42,6 +42,7 @@ partners:
     inbound: {type: nats, options: {url: "nats://p:4222", subject: "a.>"}}
     allowed_types: [payment.received]
     max_message_bytes: 1024
+    identity: {field: /partner}
     masking:
       hash_key_env: RR_MASK_KEY
       policies:
@@ -52,6 +53,7 @@ partners:
     inbound: {type: nats, options: {url: "nats://p:4222", subject: "b.>"}}
     allowed_types: [payment.received]
     max_message_bytes: 1024
+    identity: {field: /partner}
 `))
 	if err != nil {
 		t.Fatal(err)
