@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // TestPollerStoreAndOldestAge runs the poller against a real JetStream:
@@ -26,7 +26,7 @@ func TestPollerStoreAndOldestAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := bridge.NewTopology("T")
+	topo := store.NewTopology("T")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: topo.IngestStream(), Subjects: []string{"t.ingest.>"}, MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 	"github.com/dmzbridge/dmzbridge/connectors/conformance"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
@@ -72,7 +73,7 @@ func TestPollerConnectorStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := bridge.NewTopology("T")
+	topo := store.NewTopology("T")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: topo.IngestStream(), Subjects: []string{"t.ingest.>"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
-package bridge
+package forward
 
 import (
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
@@ -30,7 +32,7 @@ func (p RetryPolicy) Exhausted(attempt int) bool {
 }
 
 // Delay is the wait after the attempt-th failed delivery (1-based):
-// Initial·2^(attempt-1), capped at Max, with equal jitter (expDelay).
+// Initial·2^(attempt-1), capped at Max, with equal jitter (bridge.ExpDelay).
 func (p RetryPolicy) Delay(attempt int) time.Duration {
 	initial, maxDelay := p.Initial, p.Max
 	if initial <= 0 {
@@ -39,5 +41,5 @@ func (p RetryPolicy) Delay(attempt int) time.Duration {
 	if maxDelay <= 0 {
 		maxDelay = config.DefaultRetryMaxDelay
 	}
-	return expDelay(initial, maxDelay, attempt-1, p.jitter)
+	return bridge.ExpDelay(initial, maxDelay, attempt-1, p.jitter)
 }

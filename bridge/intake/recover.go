@@ -1,18 +1,20 @@
-package bridge
+package intake
 
 import (
 	"context"
 	"fmt"
 	"runtime"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
 // Recovered is a stage whose panics become rejections: an event that
 // makes a stage panic is dead-lettered as unhandled, and the bridge goes
 // on with the next one. No single event may stop a partner's flow.
-type Recovered struct{ Stage }
+type Recovered struct{ bridge.Stage }
 
 // Recover wraps st; a stage already wrapped is returned as it is.
-func Recover(st Stage) Stage {
+func Recover(st bridge.Stage) bridge.Stage {
 	if _, ok := st.(Recovered); ok {
 		return st
 	}
@@ -20,8 +22,8 @@ func Recover(st Stage) Stage {
 }
 
 // RecoverStages wraps every stage of a chain with Recover.
-func RecoverStages(stages []Stage) []Stage {
-	out := make([]Stage, len(stages))
+func RecoverStages(stages []bridge.Stage) []bridge.Stage {
+	out := make([]bridge.Stage, len(stages))
 	for i, st := range stages {
 		out[i] = Recover(st)
 	}
@@ -29,10 +31,10 @@ func RecoverStages(stages []Stage) []Stage {
 }
 
 // Process implements Stage.
-func (r Recovered) Process(ctx context.Context, env *Envelope) (err error) {
+func (r Recovered) Process(ctx context.Context, env *bridge.Envelope) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = Reject(ReasonUnhandled, "stage %s panicked: %s", r.Stage.Name(), panicText(v))
+			err = bridge.Reject(bridge.ReasonUnhandled, "stage %s panicked: %s", r.Stage.Name(), panicText(v))
 		}
 	}()
 	return r.Stage.Process(ctx, env)

@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,7 +60,7 @@ type Writer interface {
 // little more than a small one.
 //
 // A batch that fails for any reason — refused, timed out, connection lost —
-// is handed message by message to a StoreWriter, which publishes each with
+// is handed message by message to a MsgWriter, which publishes each with
 // its own Nats-Msg-Id until stored. If the batch was in fact committed
 // those copies are recognised as duplicates, so nothing is stored twice and
 // nothing is acknowledged that was not stored.
@@ -66,7 +68,7 @@ type BatchWriter struct {
 	nc       *nats.Conn
 	opts     config.Batch
 	log      *slog.Logger
-	fallback *StoreWriter
+	fallback *MsgWriter
 	slots    chan struct{}
 	// disabled turns group commit off for good once the server says the
 	// stream does not allow atomic publish.
@@ -111,7 +113,7 @@ type batchGroup struct {
 }
 
 // NewBatchWriter group-commits through js's connection; single publishes
-// that a failed batch falls back to go through a StoreWriter on js.
+// that a failed batch falls back to go through a MsgWriter on js.
 // groupOf names the batch a subject's messages join; all subjects of one
 // group must belong to one stream (an atomic batch spans one stream). Nil
 // gives every subject a batch of its own.
@@ -125,7 +127,7 @@ func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stall
 		nc:       js.Conn(),
 		opts:     opts,
 		log:      log,
-		fallback: NewStoreWriter(js, window, stallWait, log),
+		fallback: NewMsgWriter(js, window, stallWait, log),
 		slots:    make(chan struct{}, maxBatchesInFlight),
 		groups:   map[string]*batchGroup{},
 		groupOf:  groupOf,
@@ -184,7 +186,7 @@ func (w *BatchWriter) run(g *batchGroup) {
 		add := func(it batchItem) {
 			// The server rejects a whole batch that holds one id twice, so a
 			// redelivered copy joins the entry already in the batch.
-			id := it.msg.Header.Get(HeaderMsgID)
+			id := it.msg.Header.Get(bridge.HeaderMsgID)
 			if i, dup := ids[id]; dup && id != "" {
 				batch[i].extra = append(batch[i].extra, it.done)
 				return
@@ -279,9 +281,9 @@ func (w *BatchWriter) settle(batch []*batchEntry, sb sentBatch) {
 		err = w.awaitCommit(batch, sb)
 		<-w.slots
 	}
-	b := Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
+	b := bridge.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 	for tries := 0; isTooManyInflight(err) && tries < 20; tries++ {
-		if !Sleep(w.life, b.Next()) {
+		if !bridge.Sleep(w.life, b.Next()) {
 			break
 		}
 		// Out of order now, but the server refused the batch, so nothing
@@ -449,5 +451,5 @@ func NewWriter(js jetstream.JetStream, cfg config.JetStream, groupOf func(string
 	if cfg.Batch.Enabled(cfg.Durability) {
 		return NewBatchWriter(js, cfg.Batch, cfg.MaxPending, cfg.StallWait, groupOf, log)
 	}
-	return NewStoreWriter(js, cfg.MaxPending, cfg.StallWait, log)
+	return NewMsgWriter(js, cfg.MaxPending, cfg.StallWait, log)
 }
