@@ -94,18 +94,12 @@ func Run(ctx context.Context, c Config, partner string) {
 }
 
 // ensureConsumer creates or updates the partner's forwarder consumer and
-// returns it with the ack floor it starts from.
-//
-// With SoleConsumer the consumer starts afresh after the old one's ack
-// floor: the events not yet confirmed are handed out at once and in
-// order, where the old one would hold back those a previous process had
-// taken (after a crash, or nak'd at shutdown and forgotten by a restarted
-// server) until AckWait and then deliver them behind newer events.
-// Confirmed events above the old floor (acknowledged out of order) reach
-// the ERP again, with the same id. Attempt counts start over.
-//
-// Otherwise an existing consumer keeps its start (it may have been
-// recreated after a given sequence, which JetStream cannot update).
+// returns it with the ack floor it starts from. With SoleConsumer it
+// starts afresh after the old floor, so unconfirmed events are handed out
+// at once and in order instead of after AckWait behind newer ones (events
+// confirmed out of order above the floor reach the ERP again, same id).
+// Otherwise an existing consumer keeps its start, which JetStream cannot
+// update.
 func ensureConsumer(ctx context.Context, c Config, cc jetstream.ConsumerConfig) (jetstream.Consumer, uint64, error) {
 	js, streamName := c.JS, c.Topology.IngestStream()
 	floor, err := ackFloorOf(ctx, js, streamName, cc.Durable)

@@ -32,7 +32,7 @@ type Options struct {
 	Logger    *slog.Logger
 	// SoleConsumer says this process is the only one forwarding from the
 	// ingest stream (embedded JetStream). Its forwarder consumers then
-	// start afresh after the old ones' ack floors (see ensureConsumer).
+	// start afresh after the old ones' ack floors (see forward.Config).
 	SoleConsumer bool
 	// ShutdownTimeout bounds Run's shutdown once its ctx ends (default
 	// DefaultShutdownTimeout). What is not stored and acknowledged by then
@@ -59,7 +59,7 @@ type Pipeline struct {
 }
 
 // New checks the options and prepares the pipeline; streams must exist
-// already (see Topology.EnsureStreams).
+// already (see store.Topology.EnsureStreams).
 func New(opts Options) (*Pipeline, error) {
 	if opts.JS == nil || opts.Sink == nil {
 		return nil, fmt.Errorf("pipeline needs a JetStream context and a sink")
@@ -93,7 +93,7 @@ func New(opts Options) (*Pipeline, error) {
 	}, nil
 }
 
-// Submit implements Intake.
+// Submit implements bridge.Intake.
 func (p *Pipeline) Submit(ctx context.Context, env *bridge.Envelope, done func(error)) error {
 	if env.ReceivedAt.IsZero() {
 		env.ReceivedAt = p.opts.Now()
@@ -247,7 +247,7 @@ func deadlineOf(ctx context.Context) time.Time {
 // Forwarders is the state of each partner's forwarder.
 func (p *Pipeline) Forwarders() *forward.States { return p.opts.Forwarders }
 
-// forwardConfig is what partner's forwarder needs from the pipeline.
+// forwardConfig is what a partner's forwarder needs from the pipeline.
 func (p *Pipeline) forwardConfig(partner string) forward.Config {
 	return forward.Config{
 		JS: p.opts.JS, Topology: p.opts.Topology, JetStream: p.opts.JetStream, Forward: p.opts.Forward,

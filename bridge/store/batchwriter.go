@@ -46,24 +46,16 @@ type Writer interface {
 	Close(ctx context.Context) error
 }
 
-// BatchWriter group-commits messages: per group of subjects that one
-// stream holds (every partner's ingest subject, or every dead-letter
-// subject) it gathers messages into a JetStream atomic batch of up to
-// MaxMessages, closed after Linger, and calls every message's done only
-// after the commit's PubAck. Under sync_interval: always the server then
-// flushes the whole batch with one fsync instead of one per message.
+// BatchWriter group-commits messages: per stream (every partner's ingest
+// subject together, or every dead-letter subject) it gathers messages into
+// a JetStream atomic batch of up to MaxMessages, closed after Linger, and
+// calls each message's done only after the commit's PubAck, so under
+// sync_interval: always one fsync covers the batch. Grouping by stream
+// matters because a stream commits its batches one after the other.
 //
-// Grouping by stream rather than by subject matters: nats-server commits a
-// stream's batches one after the other and each commit has a fixed cost
-// (a staging store is created, flushed and removed), so many partners'
-// small batches queue up behind each other where one larger batch costs
-// little more than a small one.
-//
-// A batch that fails for any reason — refused, timed out, connection lost —
-// is handed message by message to a MsgWriter, which publishes each with
-// its own Nats-Msg-Id until stored. If the batch was in fact committed
-// those copies are recognised as duplicates, so nothing is stored twice and
-// nothing is acknowledged that was not stored.
+// A batch that fails for any reason is handed message by message to a
+// MsgWriter, which publishes each with its own Nats-Msg-Id: if the batch
+// was in fact committed the copies are dropped as duplicates.
 type BatchWriter struct {
 	nc       *nats.Conn
 	opts     config.Batch

@@ -14,7 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrClosed is returned by Submit once the pipeline is shutting down.
+// ErrClosed is returned by Write once the writer is closed (the pipeline
+// is shutting down).
 var ErrClosed = errors.New("pipeline is closed")
 
 // MsgWriter publishes to JetStream asynchronously with a bounded window
