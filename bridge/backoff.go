@@ -10,7 +10,7 @@ import (
 // ExpDelay is initial·2^attempt (0-based), capped at maxDelay, of which the
 // upper half is random ("equal jitter"). It is the one backoff of the
 // bridge: reconnect loops (Backoff) and the forwarder's redelivery delays
-// (forward.RetryPolicy) both use it. The random half spreads clients or events
+// (forward's retry policy) both use it. The random half spreads clients or events
 // that failed together, so a recovering broker or ERP is not hit by all of
 // them at once; the fixed half keeps the delay from collapsing to zero, as
 // full jitter can, which would turn a reconnect loop into a busy loop.

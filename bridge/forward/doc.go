@@ -2,7 +2,7 @@
 // reads the partner's stored events on its own durable JetStream consumer,
 // normalizes them and hands them to the ERP sink. An event is acknowledged
 // only after the sink confirmed it; a failed one is redelivered by
-// JetStream with backoff (RetryPolicy) until its attempts are used up, and
+// JetStream with backoff (retryPolicy) until its attempts are used up, and
 // then dead-lettered. One partner's failures never stall another's flow.
 //
 // The ingest stream keeps limits retention rather than being a work

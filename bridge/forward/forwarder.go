@@ -30,7 +30,7 @@ type forwarder struct {
 	sink       bridge.Sink
 	normalize  bridge.Normalizer
 	batchSize  int
-	retry      RetryPolicy
+	retry      retryPolicy
 	retryDelay time.Duration
 	ackWait    time.Duration
 	obs        bridge.Observer

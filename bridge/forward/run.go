@@ -83,7 +83,7 @@ func Run(ctx context.Context, c Config, partner string) {
 		partner: partner, js: c.JS, stream: streamName, cfg: cc, cons: cons, states: states, progress: prog,
 		sink: c.Sink, normalize: c.Normalize,
 		batchSize: c.Forward.BatchSize, retryDelay: c.Forward.RetryDelay,
-		retry:   NewRetryPolicy(c.Retry),
+		retry:   newRetryPolicy(c.Retry),
 		ackWait: c.Forward.AckWait, obs: c.Observer, log: log, now: c.Now,
 		deadLetter: func(ctx context.Context, env *bridge.Envelope, fl store.Failure) error {
 			return deadLetter(ctx, c, env, fl)

@@ -8,30 +8,31 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
-// Recovered is a stage whose panics become rejections: an event that
+// recovered is a stage whose panics become rejections: an event that
 // makes a stage panic is dead-lettered as unhandled, and the bridge goes
 // on with the next one. No single event may stop a partner's flow.
-type Recovered struct{ bridge.Stage }
+type recovered struct{ bridge.Stage }
 
-// Recover wraps st; a stage already wrapped is returned as it is.
-func Recover(st bridge.Stage) bridge.Stage {
-	if _, ok := st.(Recovered); ok {
+// recoverStage wraps st; a stage already wrapped is returned as it is.
+func recoverStage(st bridge.Stage) bridge.Stage {
+	if _, ok := st.(recovered); ok {
 		return st
 	}
-	return Recovered{st}
+	return recovered{st}
 }
 
-// RecoverStages wraps every stage of a chain with Recover.
+// RecoverStages wraps every stage of a chain so a panic in one event's
+// processing dead-letters that event instead of ending the process.
 func RecoverStages(stages []bridge.Stage) []bridge.Stage {
 	out := make([]bridge.Stage, len(stages))
 	for i, st := range stages {
-		out[i] = Recover(st)
+		out[i] = recoverStage(st)
 	}
 	return out
 }
 
 // Process implements Stage.
-func (r Recovered) Process(ctx context.Context, env *bridge.Envelope) (err error) {
+func (r recovered) Process(ctx context.Context, env *bridge.Envelope) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = bridge.Reject(bridge.ReasonUnhandled, "stage %s panicked: %s", r.Stage.Name(), panicText(v))

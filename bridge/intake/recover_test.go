@@ -35,7 +35,7 @@ func TestRecover(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st := Recover(bridge.StageFunc{StageName: "s", Fn: tc.fn})
+			st := recoverStage(bridge.StageFunc{StageName: "s", Fn: tc.fn})
 			if st.Name() != "s" {
 				t.Fatalf("name %q", st.Name())
 			}
@@ -61,12 +61,12 @@ func TestRecover(t *testing.T) {
 }
 
 func TestRecoverWrapsOnce(t *testing.T) {
-	st := Recover(bridge.StageFunc{StageName: "s", Fn: func(context.Context, *bridge.Envelope) error { return nil }})
-	again, ok := Recover(st).(Recovered)
+	st := recoverStage(bridge.StageFunc{StageName: "s", Fn: func(context.Context, *bridge.Envelope) error { return nil }})
+	again, ok := recoverStage(st).(recovered)
 	if !ok {
-		t.Fatal("Recover did not return a Recovered stage")
+		t.Fatal("Recover did not return a recovered stage")
 	}
-	if _, nested := again.Stage.(Recovered); nested {
+	if _, nested := again.Stage.(recovered); nested {
 		t.Fatal("a recovered stage is wrapped again")
 	}
 }

@@ -87,7 +87,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 func TestBatchWriterCommitsEveryMessage(t *testing.T) {
 	js := storetest.JetStream(t)
 	batchTestStream(t, js, "BW1", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	stored, failed := writeAll(t, w, []string{"BW1.a", "BW1.b", "BW1.c"}, 3000, "m")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestBatchWriterCommitsEveryMessage(t *testing.T) {
 func TestBatchWriterDuplicates(t *testing.T) {
 	js := storetest.JetStream(t)
 	batchTestStream(t, js, "BW2", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	// The same 500 ids twice, interleaved, so copies meet inside one batch
 	// and in later batches (where the stream's duplicate window catches
 	// them and the batch falls back to single publishes).
@@ -152,7 +152,7 @@ func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
 	js := storetest.JetStream(t)
 	batchTestStream(t, js, "BW3", false, 0)
 	var logs syncBuffer
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.NewTextHandler(&logs, nil)))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.NewTextHandler(&logs, nil)))
 	stored, failed := writeAll(t, w, []string{"BW3.a"}, 1000, "f")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
 func TestBatchWriterNeverAcksWhatIsNotStored(t *testing.T) {
 	js := storetest.JetStream(t)
 	batchTestStream(t, js, "BW4", true, 150)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	var ok, bad atomic.Int64
 	for i := range 400 {
 		err := w.Write(context.Background(), testMsg("BW4.a", fmt.Sprintf("l-%d", i)), func(err error) {
@@ -236,7 +236,7 @@ func firstToken(subject string) string {
 func TestBatchWriterOneBatchPerStreamKeepsSubjectOrder(t *testing.T) {
 	js := storetest.JetStream(t)
 	batchTestStream(t, js, "ORD", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	defer w.Close(context.Background())
 	subjects := []string{"ORD.a", "ORD.b", "ORD.c"}
 	const n = 900

@@ -183,7 +183,7 @@ func DeadLetterEntry(subject string, env *bridge.Envelope, f Failure) *nats.Msg 
 		m.Header.Set(bridge.HeaderFailedIn, f.In)
 	}
 	if k := sealerFor(subject); k != nil {
-		SealEntry(m, k)
+		sealEntry(m, k)
 	}
 	return m
 }

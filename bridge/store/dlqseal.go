@@ -56,9 +56,9 @@ func sealAAD(keyID string, h nats.Header) []byte {
 // IsSealed reports whether a stored dead-letter entry is sealed.
 func IsSealed(h nats.Header) bool { return h.Get(bridge.HeaderSealKey) != "" }
 
-// SealEntry seals m in place under k: the error detail and partner headers
+// sealEntry seals m in place under k: the error detail and partner headers
 // leave the header and join the payload in one AES-256-GCM box.
-func SealEntry(m *nats.Msg, k *seal.Keyring) {
+func sealEntry(m *nats.Msg, k *seal.Keyring) {
 	var hk []string
 	for name := range m.Header {
 		if strings.HasPrefix(name, partnerHeaderPrefix) {
@@ -163,6 +163,6 @@ func ResealEntry(h nats.Header, data []byte, k *seal.Keyring) (*nats.Msg, error)
 	for name, vs := range oh {
 		m.Header[name] = append([]string(nil), vs...)
 	}
-	SealEntry(m, k)
+	sealEntry(m, k)
 	return m, nil
 }

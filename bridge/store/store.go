@@ -2,7 +2,7 @@
 // JetStream about stored events. It starts the embedded server or connects
 // to an external one, declares the streams (Topology), encodes envelopes
 // as stored messages and dead-letter entries (codec, sealing), and writes
-// them (MsgWriter, and BatchWriter's group commit under fsync).
+// them (msgWriter, and batchWriter's group commit under fsync).
 //
 // The connection and the writers share one package because every writer
 // and every reader (forward, dlq, audit, telemetry) needs the same
@@ -10,7 +10,7 @@
 //
 // A partner's broker is acknowledged only once JetStream holds the event:
 // a writer's done callback fires after the PubAck. Under fsync and
-// replication the BatchWriter gathers each stream's messages into
+// replication the batchWriter gathers each stream's messages into
 // JetStream atomic batches so one fsync covers a batch, and falls back to
 // publishing one by one with the same Nats-Msg-Id when a batch fails, so a
 // batch that was in fact committed is not stored twice.

@@ -18,11 +18,11 @@ import (
 // is shutting down).
 var ErrClosed = errors.New("pipeline is closed")
 
-// MsgWriter publishes to JetStream asynchronously with a bounded window
+// msgWriter publishes to JetStream asynchronously with a bounded window
 // and reports each message's outcome only after its PubAck. A failed
 // publish is retried with the same Nats-Msg-Id until it is stored or the
 // writer is closed: an error never turns into an acknowledgement.
-type MsgWriter struct {
+type msgWriter struct {
 	js        jetstream.JetStream
 	stallWait time.Duration
 	log       *slog.Logger
@@ -45,11 +45,11 @@ type pendingPub struct {
 	done func(error)
 }
 
-// NewMsgWriter starts the writer's acknowledgement loop. js must be made
+// newMsgWriter starts the writer's acknowledgement loop. js must be made
 // with WithPublishAsyncMaxPending so the window is bounded.
-func NewMsgWriter(js jetstream.JetStream, window int, stallWait time.Duration, log *slog.Logger) *MsgWriter {
+func newMsgWriter(js jetstream.JetStream, window int, stallWait time.Duration, log *slog.Logger) *msgWriter {
 	life, cancel := context.WithCancel(context.Background())
-	w := &MsgWriter{
+	w := &msgWriter{
 		js: js, stallWait: stallWait, log: log,
 		pending:  make(chan pendingPub, window),
 		loopDone: make(chan struct{}),
@@ -61,7 +61,7 @@ func NewMsgWriter(js jetstream.JetStream, window int, stallWait time.Duration, l
 
 // Write publishes msg and later calls done with its outcome. It blocks
 // while the window is full. A non-nil return means done will not be called.
-func (w *MsgWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
+func (w *msgWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
 	w.mu.RLock()
 	if w.closing {
 		w.mu.RUnlock()
@@ -87,7 +87,7 @@ func (w *MsgWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) 
 	}
 }
 
-func (w *MsgWriter) ackLoop() {
+func (w *msgWriter) ackLoop() {
 	defer close(w.loopDone)
 	for p := range w.pending {
 		select {
@@ -103,7 +103,7 @@ func (w *MsgWriter) ackLoop() {
 // with the same Nats-Msg-Id so a copy that did reach the stream is
 // recognised as a duplicate. It holds up the ack loop, and with it the
 // window: intake pauses while JetStream refuses writes.
-func (w *MsgWriter) republish(orig *nats.Msg, first error) error {
+func (w *msgWriter) republish(orig *nats.Msg, first error) error {
 	msg := &nats.Msg{Subject: orig.Subject, Header: orig.Header, Data: orig.Data}
 	b := bridge.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	err := first
@@ -128,7 +128,7 @@ func (w *MsgWriter) republish(orig *nats.Msg, first error) error {
 // Close stops accepting writes and waits until every accepted write has
 // its outcome reported. When ctx ends first, pending retries give up and
 // report an error, so their sources redeliver.
-func (w *MsgWriter) Close(ctx context.Context) error {
+func (w *msgWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
