@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// expDelay is initial·2^attempt (0-based), capped at maxDelay, of which the
+// ExpDelay is initial·2^attempt (0-based), capped at maxDelay, of which the
 // upper half is random ("equal jitter"). It is the one backoff of the
 // bridge: reconnect loops (Backoff) and the forwarder's redelivery delays
-// (RetryPolicy) both use it. The random half spreads clients or events
+// (forward's retry policy) both use it. The random half spreads clients or events
 // that failed together, so a recovering broker or ERP is not hit by all of
 // them at once; the fixed half keeps the delay from collapsing to zero, as
 // full jitter can, which would turn a reconnect loop into a busy loop.
 // jitter returns a uniform value in [0, n]; nil uses math/rand.
-func expDelay(initial, maxDelay time.Duration, attempt int, jitter func(n int64) int64) time.Duration {
+func ExpDelay(initial, maxDelay time.Duration, attempt int, jitter func(n int64) int64) time.Duration {
 	if initial > maxDelay {
 		initial = maxDelay
 	}
@@ -31,7 +31,7 @@ func expDelay(initial, maxDelay time.Duration, attempt int, jitter func(n int64)
 	return d - half + time.Duration(jitter(int64(half)))
 }
 
-// Backoff is an exponential delay with equal jitter (see expDelay) for
+// Backoff is an exponential delay with equal jitter (see ExpDelay) for
 // loops that reconnect or retry a step until it succeeds.
 type Backoff struct {
 	Initial time.Duration
@@ -48,7 +48,7 @@ func (b *Backoff) Next() time.Duration {
 	if maxDelay <= 0 {
 		maxDelay = 10 * time.Second
 	}
-	d := expDelay(initial, maxDelay, b.attempt, nil)
+	d := ExpDelay(initial, maxDelay, b.attempt, nil)
 	if b.attempt < 62 {
 		b.attempt++
 	}

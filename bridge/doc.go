@@ -1,25 +1,14 @@
-// Package bridge is the pipeline core: the envelope every event travels in,
-// the seams connectors plug into (Source, Stage, Sink, Intake), the stable
-// reason codes, the connector registry, and the pipeline that persists
-// events in JetStream and forwards them to the ERP.
+// Package bridge is the vocabulary every room of the bridge and every
+// connector shares: the Envelope an event travels in and its headers, the
+// seams connectors and stages plug into (Source, Stage, Sink, Intake,
+// Normalizer), the stable reason codes and Rejection, the connector
+// Registry, the state and observer interfaces, and the one backoff
+// (Backoff, Retry, Sleep) that reconnect loops and the forwarder share.
 //
-// An event goes through it in three steps. Intake (Pipeline.Submit) runs
-// the stages in the source's goroutine and hands the event, or its
-// dead-letter entry, to a Writer; the source's done callback fires only
-// once JetStream holds the message, so a partner's broker never sees an
-// acknowledgement for an event that could still be lost. Storage groups
-// commits: under fsync and replicated the BatchWriter gathers each
-// stream's messages (every partner's ingest subject together) into
-// JetStream atomic batches, so one fsync covers a batch, and falls back to
-// publishing message by message with the same Nats-Msg-Id when a batch
-// fails, so a batch that was in fact committed is not stored twice.
-// Forwarding runs one forwarder per partner on its own durable consumer,
-// acknowledges an event only after the ERP sink confirmed it, and leaves
-// retries to JetStream (NakWithDelay with exponential backoff and jitter),
-// so a failing partner never holds up another.
+// The machinery lives in one room per step of the flow:
 //
-// The ingest stream keeps limits retention instead of being a work queue:
-// under sync_interval: always every work-queue deletion is its own
-// synchronous write, while the compactor purges each partner's confirmed
-// events up to its consumer's ack floor in one write every purge interval.
+//	intake   Pipeline.Submit: stages, then the event (or its dead letter) to a store writer
+//	store    JetStream: connection, streams, codec, writers (group commit), sealed dead letters
+//	forward  one forwarder per partner: ERP sink, retry, dead-lettering, compaction
+//	dlq      operators' view of the dead-letter stream: list, replay, purge
 package bridge

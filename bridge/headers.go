@@ -51,3 +51,38 @@ func SetPartnerMessageID(env *Envelope, id string) {
 	}
 	env.Headers[HeaderPartnerMessageID] = id
 }
+
+// Dead-letter headers: what failed, why, and where it came from.
+const (
+	HeaderReason       = "Dmz-Reason"
+	HeaderError        = "Dmz-Error"
+	HeaderOriginalID   = "Dmz-Original-Id"
+	HeaderFirstFailure = "Dmz-First-Failure"
+	HeaderLastFailure  = "Dmz-Last-Failure"
+	// HeaderFailedIn says where the event failed: FailedAtIntake (the
+	// payload is the original as received) or FailedAtForward (the payload
+	// is what was stored, already validated and masked).
+	HeaderFailedIn = "Dmz-Failed-In"
+	// HeaderReplayOf marks an ingest message put back by `dlq replay`: the
+	// dead-letter stream sequence it came from.
+	HeaderReplayOf = "Dmz-Replay-Of"
+)
+
+// Where an event failed, the value of HeaderFailedIn.
+const (
+	FailedAtIntake  = "intake"
+	FailedAtForward = "forward"
+)
+
+// Headers of a sealed dead-letter entry. The payload, the partner's
+// headers (Dmz-H-*) and the error detail travel sealed in the message
+// data; what operators filter on stays in clear.
+const (
+	// HeaderSealKey is the id of the key the entry is sealed under.
+	HeaderSealKey = "Dmz-Seal-Key"
+	// HeaderSize is the clear payload's size in bytes.
+	HeaderSize = "Dmz-Size"
+	// HeaderPayloadSHA256 is the hex SHA-256 of the clear payload, so an
+	// audit record or an operator can match an entry without the key.
+	HeaderPayloadSHA256 = "Dmz-Payload-Sha256"
+)

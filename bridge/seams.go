@@ -119,3 +119,23 @@ func ExpandTarget(template, partner, eventType string) string {
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(template, "{partner}", partner), "{type}", eventType)
 }
+
+// Normalizer turns a stored event into the message the ERP receives.
+type Normalizer func(env *Envelope) (*ERPMessage, error)
+
+// PassThrough hands the stored payload to the ERP unchanged, with the
+// bridge's identity headers. Validation and masking replace it with the
+// CloudEvents normalizer.
+func PassThrough(env *Envelope) (*ERPMessage, error) {
+	h := map[string]string{
+		HeaderPartner: env.Partner,
+		HeaderSource:  env.Source,
+	}
+	if env.EventType != "" {
+		h[HeaderEventType] = env.EventType
+	}
+	if tp := env.TraceParent(); tp != "" {
+		h[HeaderTraceParent] = tp
+	}
+	return &ERPMessage{ID: env.ID, Partner: env.Partner, EventType: env.EventType, Headers: h, Body: env.Payload}, nil
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
 
@@ -449,7 +450,7 @@ func TestAMQPInDeadLetters(t *testing.T) {
 	js := rb.b.JetStream()
 	reasons := map[string]string{}
 	eventually(t, 30*time.Second, "both messages in the dead-letter stream", func() (bool, string) {
-		reasons = deadLetterReasons(t, js, bridge.NewTopology("DMZ").DeadLetterStream())
+		reasons = deadLetterReasons(t, js, store.NewTopology("DMZ").DeadLetterStream())
 		return len(reasons) == 2, fmt.Sprint(reasons)
 	})
 	if reasons[poison] != bridge.ReasonRedelivered || reasons["bank-d-huge"] != bridge.ReasonTooLarge {

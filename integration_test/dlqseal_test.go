@@ -21,6 +21,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Personal values planted in rejected events.
@@ -119,7 +120,7 @@ func TestDeadLettersSealedAtRest(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen++
-		if !bridge.IsSealed(m.Header) {
+		if !store.IsSealed(m.Header) {
 			t.Errorf("entry %d is not sealed: %v", seq, m.Header)
 		}
 		for _, v := range planted {

@@ -545,7 +545,7 @@ func countLate(got []erpDelivery, want [][]string) (late, compared, unknown int)
 // watchSubject records the source id (Dmz-Original-Id) of every message
 // published on subject at url, reconnecting for as long as the test runs.
 // Not Nats-Msg-Id: on the ingest stream that is partner-scoped
-// (bridge.DedupID), while the test's ids are the source's own.
+// (store.DedupID), while the test's ids are the source's own.
 func watchSubject(t *testing.T, url, subject string) *kafkaERP {
 	w := &kafkaERP{}
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond), nats.RetryOnFailedConnect(true))

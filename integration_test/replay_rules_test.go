@@ -12,6 +12,8 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
+	"github.com/dmzbridge/dmzbridge/bridge/intake"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // nopSink is never reached: the test reads what the pipeline stores.
@@ -66,13 +68,13 @@ partners:
 	_, js := ns.js(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topo := bridge.NewTopology(cfg.JetStream.StreamPrefix)
+	topo := store.NewTopology(cfg.JetStream.StreamPrefix)
 	if err := topo.EnsureStreams(ctx, js, cfg.JetStream); err != nil {
 		t.Fatal(err)
 	}
 	// Serve's intake: the pipeline with the chain app.Start gives it. Run
 	// is not started, so what it stores stays in the ingest stream.
-	p, err := bridge.New(bridge.Options{JS: js, Topology: topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+	p, err := intake.New(intake.Options{JS: js, Topology: topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
 		Partners: []string{"bank-a", "bank-b"}, Stages: chain.Intake, Sink: nopSink{}})
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +133,8 @@ partners:
 		t.Fatalf("serve stored an unmasked payload: %s", served.Data)
 	}
 	serveReason := map[string]string{}
-	store := dlq.NewStore(js, topo)
-	entries, err := store.List(ctx, dlq.Filter{})
+	dlqStore := dlq.NewStore(js, topo)
+	entries, err := dlqStore.List(ctx, dlq.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ partners:
 	now := time.Now()
 	for _, e := range forwardFailed {
 		e.Attempt = 5
-		msg := bridge.DeadLetterEntry(topo.DeadLetterSubject(e.Partner), e, bridge.Failure{
+		msg := store.DeadLetterEntry(topo.DeadLetterSubject(e.Partner), e, store.Failure{
 			Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP unreachable"), Last: now, In: bridge.FailedAtForward})
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
@@ -183,7 +185,7 @@ partners:
 		"fw-masked":   {dlq.Replayed, ""},
 		"fw-plain":    {dlq.Replayed, ""},
 	}
-	entries, err = store.List(ctx, dlq.Filter{})
+	entries, err = dlqStore.List(ctx, dlq.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ partners:
 	}
 	partners := map[string]bool{"bank-a": true, "bank-b": true}
 
-	dry := &dlq.Replayer{Store: store, Stages: chain.Intake, Stored: chain.Stored, DryRun: true, Partners: partners}
+	dry := &dlq.Replayer{Store: dlqStore, Stages: chain.Intake, Stored: chain.Stored, DryRun: true, Partners: partners}
 	for _, e := range entries {
 		res, err := dry.Replay(ctx, e)
 		if err != nil {
@@ -215,7 +217,7 @@ partners:
 		t.Fatalf("the dry run changed the ingest stream: %d messages", info.State.Msgs)
 	}
 
-	r := &dlq.Replayer{Store: store, Stages: chain.Intake, Stored: chain.Stored, Partners: partners}
+	r := &dlq.Replayer{Store: dlqStore, Stages: chain.Intake, Stored: chain.Stored, Partners: partners}
 	for _, e := range entries {
 		res, err := r.Replay(ctx, e)
 		if err != nil {
@@ -252,7 +254,7 @@ partners:
 			t.Errorf("replay stored %s as\n%s\nwant\n%s", id, replayed[id], wantData)
 		}
 	}
-	left, err := store.List(ctx, dlq.Filter{})
+	left, err := dlqStore.List(ctx, dlq.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

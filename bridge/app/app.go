@@ -18,6 +18,8 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/forward"
+	"github.com/dmzbridge/dmzbridge/bridge/intake"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
@@ -99,15 +101,15 @@ type Bridge struct {
 	js       jetstream.JetStream
 	sink     bridge.Sink
 	sources  map[string]bridge.Source
-	pipeline *bridge.Pipeline
-	topo     bridge.Topology
+	pipeline *intake.Pipeline
+	topo     store.Topology
 	obs      *observability
 	// unseal stops sealing this topology's dead-letter entries.
 	unseal func()
 	dlLog  *bridge.DeadLetterLog
 	// forwarders is each partner's forwarder state, for readiness,
 	// status and metrics.
-	forwarders *bridge.ForwarderStates
+	forwarders *forward.States
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -134,13 +136,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	for i, p := range cfg.Partners {
 		partners[i] = p.Name
 	}
-	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: bridge.NewTopology(cfg.JetStream.StreamPrefix),
-		dlLog: bridge.NewDeadLetterLog(log), forwarders: bridge.NewForwarderStates(partners)}
+	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: store.NewTopology(cfg.JetStream.StreamPrefix),
+		dlLog: bridge.NewDeadLetterLog(log), forwarders: forward.NewStates(partners)}
 	if keys == nil {
 		// Config validation refuses this in prod.
 		log.Warn("dead-letter entries are stored in clear: no sealing key is configured (dead_letter.seal_key_env or seal_key_file)", "environment", cfg.Environment)
 	}
-	b.unseal = bridge.SealDeadLetters(b.topo, keys)
+	b.unseal = store.SealDeadLetters(b.topo, keys)
 	logDurability(log, cfg.JetStream)
 	url := cfg.JetStream.URL
 	if cfg.JetStream.Embedded {
@@ -175,8 +177,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		return nil, err
 	}
 	// Recovered inside the spans, so a panicking stage's span still ends.
-	stages, normalize = b.decorate(bridge.RecoverStages(stages), normalize)
-	b.pipeline, err = bridge.New(bridge.Options{
+	stages, normalize = b.decorate(intake.RecoverStages(stages), normalize)
+	b.pipeline, err = intake.New(intake.Options{
 		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
 		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
 		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout, Forwarders: b.forwarders,
@@ -234,7 +236,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) JetStream() jetstream.JetStream { return b.js }
 
 // Topology exposes the stream names in use.
-func (b *Bridge) Topology() bridge.Topology { return b.topo }
+func (b *Bridge) Topology() store.Topology { return b.topo }
 
 // NATSURL is the JetStream server the bridge uses.
 func (b *Bridge) NATSURL() string {

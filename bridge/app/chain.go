@@ -5,6 +5,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/intake"
 	"github.com/dmzbridge/dmzbridge/bridge/validate"
 )
 
@@ -46,8 +47,8 @@ func NewChain(cfg *config.Config) (*Chain, error) {
 	// The identity rule runs inside the validation stage, on the same
 	// reading of the payload as every other rule.
 	return &Chain{
-		Intake: bridge.RecoverStages([]bridge.Stage{v.stage}),
-		Stored: bridge.RecoverStages([]bridge.Stage{stored}),
+		Intake: intake.RecoverStages([]bridge.Stage{v.stage}),
+		Stored: intake.RecoverStages([]bridge.Stage{stored}),
 	}, nil
 }
 

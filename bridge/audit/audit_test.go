@@ -11,6 +11,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 func startJS(t *testing.T) jetstream.JetStream {
@@ -22,7 +23,7 @@ func startJS(t *testing.T) jetstream.JetStream {
 func TestWriterAndQuery(t *testing.T) {
 	js := startJS(t)
 	ctx := context.Background()
-	topo := bridge.NewTopology("AUDT")
+	topo := store.NewTopology("AUDT")
 	if err := EnsureStream(ctx, js, topo, config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}, config.Retention{}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Filter selects records; zero fields match everything.
@@ -48,7 +48,7 @@ const untilSlack = 24 * time.Hour
 // Query reads the audit stream and returns matching records in stored
 // order. A partner filter reads only that partner's subject; a since bound
 // starts at that time (a batch is always stored after its records' times).
-func Query(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, f Filter) ([]Record, error) {
+func Query(ctx context.Context, js jetstream.JetStream, topo store.Topology, f Filter) ([]Record, error) {
 	occ := jetstream.OrderedConsumerConfig{}
 	if f.Partner != "" {
 		occ.FilterSubjects = []string{Subject(topo, f.Partner)}

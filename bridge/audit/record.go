@@ -17,6 +17,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/jsontext"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Actions recorded in the trail.
@@ -122,18 +123,18 @@ func TraceID(traceparent string) string {
 const DefaultMaxAge = 365 * 24 * time.Hour
 
 // Stream is the audit stream's name for a topology.
-func Stream(t bridge.Topology) string { return t.Prefix + "_AUDIT" }
+func Stream(t store.Topology) string { return t.Prefix + "_AUDIT" }
 
-func subjectRoot(t bridge.Topology) string { return strings.ToLower(t.Prefix) + ".audit" }
+func subjectRoot(t store.Topology) string { return strings.ToLower(t.Prefix) + ".audit" }
 
 // Subject is where one partner's audit batches are stored. Batches are per
 // partner so a query by partner reads only that partner's subject.
-func Subject(t bridge.Topology, partner string) string { return subjectRoot(t) + "." + partner }
+func Subject(t store.Topology, partner string) string { return subjectRoot(t) + "." + partner }
 
 // StreamConfig is the audit stream definition: limits retention, long by
 // default, discarding the oldest records when a size limit is reached so
 // the bridge never stops because its trail is full.
-func StreamConfig(t bridge.Topology, js config.JetStream, ret config.Retention) jetstream.StreamConfig {
+func StreamConfig(t store.Topology, js config.JetStream, ret config.Retention) jetstream.StreamConfig {
 	maxAge := ret.MaxAge
 	if maxAge == 0 {
 		maxAge = DefaultMaxAge
@@ -159,7 +160,7 @@ func StreamConfig(t bridge.Topology, js config.JetStream, ret config.Retention) 
 }
 
 // EnsureStream creates or updates the audit stream; it is idempotent.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, t bridge.Topology, cfg config.JetStream, ret config.Retention) error {
+func EnsureStream(ctx context.Context, js jetstream.JetStream, t store.Topology, cfg config.JetStream, ret config.Retention) error {
 	sc := StreamConfig(t, cfg, ret)
 	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", sc.Name, err)

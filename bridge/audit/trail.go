@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Actions of operators on dead-letter entries, besides replayed and purged.
@@ -29,7 +29,7 @@ const (
 // decision twice.
 type Trail struct {
 	js       jetstream.JetStream
-	topo     bridge.Topology
+	topo     store.Topology
 	operator string
 	now      func() time.Time
 }
@@ -37,7 +37,7 @@ type Trail struct {
 // OpenTrail opens the audit trail for operator. With a config the audit
 // stream is created when missing (as the bridge would); without one it
 // must exist.
-func OpenTrail(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (*Trail, error) {
+func OpenTrail(ctx context.Context, js jetstream.JetStream, topo store.Topology, cfg *config.Config, operator string, now func() time.Time) (*Trail, error) {
 	if cfg != nil {
 		if err := EnsureStream(ctx, js, topo, cfg.JetStream, cfg.JetStream.Audit); err != nil {
 			return nil, fmt.Errorf("audit trail: %w", err)

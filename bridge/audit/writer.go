@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // ErrClosed is returned by Write after Close.
@@ -41,7 +42,7 @@ type WriterOptions struct {
 // it blocks, which slows the pipeline rather than losing a record.
 type Writer struct {
 	js   jetstream.JetStream
-	topo bridge.Topology
+	topo store.Topology
 	opts WriterOptions
 	log  *slog.Logger
 	id   string
@@ -69,7 +70,7 @@ type pendingBatch struct {
 // NewWriter starts a writer on js. Give it a JetStream context of its own
 // (jetstream.New on the bridge's connection) so its async window is apart
 // from the ingest writer's.
-func NewWriter(js jetstream.JetStream, topo bridge.Topology, opts WriterOptions) *Writer {
+func NewWriter(js jetstream.JetStream, topo store.Topology, opts WriterOptions) *Writer {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 200 * time.Millisecond
 	}

@@ -130,3 +130,11 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// JetStream starts a JetStream server for the test and returns only the
+// client, for tests that never stop the server.
+func JetStream(t testing.TB, opts ...jetstream.JetStreamOpt) jetstream.JetStream {
+	t.Helper()
+	_, js := StartJetStream(t, opts...)
+	return js
+}

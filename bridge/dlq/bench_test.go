@@ -12,20 +12,21 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // seedN stores n dead-letter entries of about 1 KB, group-committed as
 // the bridge stores them.
 func seedN(b *testing.B, s *Store, n int) {
 	b.Helper()
-	w := bridge.NewWriter(s.JetStream(), config.JetStream{Replicas: 1}.WithDefaults(), s.Topology().StreamOf, slog.New(slog.DiscardHandler))
+	w := store.NewWriter(s.JetStream(), config.JetStream{Replicas: 1}.WithDefaults(), s.Topology().StreamOf, slog.New(slog.DiscardHandler))
 	payload := []byte(fmt.Sprintf(`{"pad":%q}`, make([]byte, 1000)))
 	errs := make(chan error, n)
 	for i := range n {
 		env := &bridge.Envelope{ID: fmt.Sprintf("ev-%d", i), Partner: "bank-a", Source: "nats", EventType: "payment.received",
 			ReceivedAt: t0, Headers: map[string]string{"X-Ref": "r"}, Payload: payload}
-		msg := bridge.DeadLetterEntry(s.Topology().DeadLetterSubject("bank-a"), env,
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "x"), Last: t0, In: bridge.FailedAtForward})
+		msg := store.DeadLetterEntry(s.Topology().DeadLetterSubject("bank-a"), env,
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "x"), Last: t0, In: bridge.FailedAtForward})
 		if err := w.Write(context.Background(), msg, func(err error) { errs <- err }); err != nil {
 			b.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func BenchmarkReplay(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				s, _ := testStoreSync(b, fsync)
-				undo := bridge.SealDeadLetters(s.Topology(), testKeyring(b))
+				undo := store.SealDeadLetters(s.Topology(), testKeyring(b))
 				s.Keys = testKeyring(b)
 				st := time.Now()
 				seedN(b, s, n)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Entry is one dead-lettered event.
@@ -59,7 +60,7 @@ func (e *Entry) Open(k *seal.Keyring) error {
 	if !e.Sealed {
 		return nil
 	}
-	h, data, err := bridge.OpenEntry(e.Header, e.Payload, k)
+	h, data, err := store.OpenEntry(e.Header, e.Payload, k)
 	if err != nil {
 		return fmt.Errorf("entry %d: %w", e.Seq, err)
 	}
@@ -83,7 +84,7 @@ func (e *Entry) Envelope() (*bridge.Envelope, error) {
 	if e.Sealed {
 		return nil, fmt.Errorf("entry %d: %w", e.Seq, seal.ErrNoKey)
 	}
-	return bridge.Decode(e.Subject, e.Header, e.Payload)
+	return store.Decode(e.Subject, e.Header, e.Payload)
 }
 
 // entryFrom parses a stored dead-letter message. It never fails: an entry
@@ -100,7 +101,7 @@ func entryFrom(seq uint64, stored time.Time, subject string, h nats.Header, data
 		FailedIn:    h.Get(bridge.HeaderFailedIn),
 		TraceParent: h.Get(bridge.HeaderTraceParent),
 	}
-	if bridge.IsSealed(h) {
+	if store.IsSealed(h) {
 		e.Sealed, e.KeyID = true, h.Get(bridge.HeaderSealKey)
 		e.Size, _ = strconv.Atoi(h.Get(bridge.HeaderSize))
 		e.PayloadSHA256 = h.Get(bridge.HeaderPayloadSHA256)
@@ -125,7 +126,7 @@ func entryFrom(seq uint64, stored time.Time, subject string, h nats.Header, data
 	if e.Sealed {
 		return e
 	}
-	if env, err := bridge.Decode(subject, h, data); err == nil {
+	if env, err := store.Decode(subject, h, data); err == nil {
 		for k, v := range env.Headers {
 			if k == bridge.HeaderTraceParent {
 				continue
@@ -189,7 +190,7 @@ func (f Filter) Match(e *Entry) bool {
 // Store is the dead-letter stream of one bridge (one stream prefix).
 type Store struct {
 	js   jetstream.JetStream
-	topo bridge.Topology
+	topo store.Topology
 	// Keys open sealed entries (show, replay, reseal); nil when no key is
 	// configured: list and stats still work, they read only clear fields.
 	Keys *seal.Keyring
@@ -203,12 +204,12 @@ var ErrNoStream = errors.New("dead-letter stream not found")
 var ErrNotFound = errors.New("dead-letter entry not found")
 
 // NewStore binds to the dead-letter stream named by topo.
-func NewStore(js jetstream.JetStream, topo bridge.Topology) *Store {
+func NewStore(js jetstream.JetStream, topo store.Topology) *Store {
 	return &Store{js: js, topo: topo}
 }
 
 // Topology is the naming in use.
-func (s *Store) Topology() bridge.Topology { return s.topo }
+func (s *Store) Topology() store.Topology { return s.topo }
 
 // JetStream is the connection in use.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 func testStore(t testing.TB) (*Store, jetstream.JetStream) {
@@ -40,7 +41,7 @@ func testStoreSync(t testing.TB, fsync bool) (*Store, jetstream.JetStream) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := bridge.NewTopology("U")
+	topo := store.NewTopology("U")
 	if err := topo.EnsureStreams(context.Background(), js, config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 func seed(t *testing.T, s *Store, id, partner, reason, in string, last time.Time) {
 	t.Helper()
 	env := &bridge.Envelope{ID: id, Partner: partner, Source: "nats", EventType: "payment.received", ReceivedAt: t0, Headers: map[string]string{}, Payload: []byte(`{"id":"` + id + `"}`)}
-	msg := bridge.DeadLetterEntry(s.Topology().DeadLetterSubject(partner), env, bridge.Failure{Rejection: bridge.Reject(reason, "x"), Last: last, In: in})
+	msg := store.DeadLetterEntry(s.Topology().DeadLetterSubject(partner), env, store.Failure{Rejection: bridge.Reject(reason, "x"), Last: last, In: in})
 	if _, err := s.JetStream().PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestReplayAfterCrashBeforeDelete(t *testing.T) {
 	// The first run's publish, exactly as Replay makes it.
 	first := &Replayer{Store: s}
 	env, _ := e.Envelope()
-	msg := bridge.ToMsg(s.Topology().IngestSubject("bank-a"), env)
+	msg := store.ToMsg(s.Topology().IngestSubject("bank-a"), env)
 	msg.Header.Set(bridge.HeaderMsgID, ReplayMsgID(s.Topology().DeadLetterStream(), e.Seq))
 	msg.Header.Set(bridge.HeaderOriginalID, env.ID)
 	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
@@ -192,7 +193,7 @@ func TestReplayNotSwallowedByDuplicateWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := bridge.Decode(m.Subject, m.Header, m.Data)
+	env, err := store.Decode(m.Subject, m.Header, m.Data)
 	if err != nil || env.ID != "ev-1" || string(env.Payload) != `{"masked":true}` || m.Header.Get(bridge.HeaderReplayOf) != "1" {
 		t.Fatalf("replayed message: %+v %v", env, err)
 	}

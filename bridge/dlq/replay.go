@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Outcome of one entry in a replay or purge. Scripts read these words in
@@ -140,7 +141,7 @@ func (r *Replayer) decide(ctx context.Context, e *Entry) (*nats.Msg, Result, err
 	topo := r.Store.Topology()
 	// The forwarder counts attempts afresh from JetStream's deliveries.
 	env.Attempt = 0
-	msg := bridge.ToMsg(topo.IngestSubject(env.Partner), env)
+	msg := store.ToMsg(topo.IngestSubject(env.Partner), env)
 	msg.Header.Set(bridge.HeaderMsgID, ReplayMsgID(topo.DeadLetterStream(), e.Seq))
 	msg.Header.Set(bridge.HeaderOriginalID, env.ID)
 	msg.Header.Set(bridge.HeaderReplayOf, strconv.FormatUint(e.Seq, 10))

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // TestReplayOversizeWithoutBody: an entry a connector dead-lettered as
@@ -13,7 +14,7 @@ import (
 func TestReplayOversizeWithoutBody(t *testing.T) {
 	s, js := testStore(t)
 	env := &bridge.Envelope{ID: "big", Partner: "bank-a", Source: "amqp", ReceivedAt: t0, Headers: map[string]string{}}
-	msg := bridge.DeadLetterMsg(s.Topology().DeadLetterSubject("bank-a"), env,
+	msg := store.DeadLetterMsg(s.Topology().DeadLetterSubject("bank-a"), env,
 		bridge.Reject(bridge.ReasonTooLarge, "body of 9000000 bytes exceeds max_message_bytes 8388608"), t0, t0)
 	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)

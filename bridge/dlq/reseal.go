@@ -8,6 +8,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // ResealMsgID is the Nats-Msg-Id of an entry rewritten by reseal. Derived
@@ -33,7 +34,7 @@ func Reseal(ctx context.Context, s *Store, rec Recorder, dryRun bool, f Filter, 
 			res.Outcome = Current
 			return nil, res, nil
 		}
-		m, err := bridge.ResealEntry(e.Header, e.Payload, s.Keys)
+		m, err := store.ResealEntry(e.Header, e.Payload, s.Keys)
 		if err != nil {
 			return nil, res, err
 		}

@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/time/rate"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Summary counts the outcomes of a replay, reseal or purge.
@@ -185,7 +185,7 @@ func (g Engine) Run(ctx context.Context, f Filter) (Summary, error) {
 		jsc.MaxPending = g.Window
 	}
 	auditRoot := audit.Subject(topo, "")
-	w := bridge.NewWriter(g.Store.JetStream(), jsc, func(subject string) string {
+	w := store.NewWriter(g.Store.JetStream(), jsc, func(subject string) string {
 		if strings.HasPrefix(subject, auditRoot) {
 			return auditRoot
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // testKey returns a fixed key; n picks one of several.
@@ -29,14 +30,14 @@ func testKeyring(t testing.TB) *seal.Keyring { return seal.NewKeyring(testKey(t,
 // under k.
 func seedSealed(t *testing.T, s *Store, k *seal.Keyring, n int) {
 	t.Helper()
-	undo := bridge.SealDeadLetters(s.Topology(), k)
+	undo := store.SealDeadLetters(s.Topology(), k)
 	defer undo()
 	for i := range n {
 		id := fmt.Sprintf("ev-%d", i)
 		env := &bridge.Envelope{ID: id, Partner: "bank-a", Source: "nats", EventType: "payment.received", ReceivedAt: t0,
 			Headers: map[string]string{"X-Customer-Mail": "jane@example.org"}, Payload: []byte(`{"iban":"DE89370400440532013000","n":` + fmt.Sprint(i) + `}`)}
-		msg := bridge.DeadLetterEntry(s.Topology().DeadLetterSubject("bank-a"), env,
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "iban DE89370400440532013000 is bad"), Last: t0, In: bridge.FailedAtIntake})
+		msg := store.DeadLetterEntry(s.Topology().DeadLetterSubject("bank-a"), env,
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "iban DE89370400440532013000 is bad"), Last: t0, In: bridge.FailedAtIntake})
 		if _, err := s.JetStream().PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}
@@ -156,11 +157,11 @@ func TestKeyRotationAndReseal(t *testing.T) {
 // clear metadata (another partner or event id) does not open.
 func TestSealedBoxBoundToEntry(t *testing.T) {
 	k := testKeyring(t)
-	undo := bridge.SealDeadLetters(bridge.NewTopology("BOUND"), k)
+	undo := store.SealDeadLetters(store.NewTopology("BOUND"), k)
 	defer undo()
 	env := &bridge.Envelope{ID: "a-1", Partner: "bank-a", Source: "nats", ReceivedAt: t0, Headers: map[string]string{}, Payload: []byte(`{"x":1}`)}
-	m := bridge.DeadLetterEntry(bridge.NewTopology("BOUND").DeadLetterSubject("bank-a"), env, bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "d"), Last: t0})
-	if !bridge.IsSealed(m.Header) {
+	m := store.DeadLetterEntry(store.NewTopology("BOUND").DeadLetterSubject("bank-a"), env, store.Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "d"), Last: t0})
+	if !store.IsSealed(m.Header) {
 		t.Fatal("entry not sealed")
 	}
 	for _, tc := range []struct{ header, value string }{
@@ -172,11 +173,11 @@ func TestSealedBoxBoundToEntry(t *testing.T) {
 			h[k] = v
 		}
 		h.Set(tc.header, tc.value)
-		if _, _, err := bridge.OpenEntry(h, m.Data, k); !errors.Is(err, seal.ErrOpen) {
+		if _, _, err := store.OpenEntry(h, m.Data, k); !errors.Is(err, seal.ErrOpen) {
 			t.Fatalf("%s changed: %v, want %v", tc.header, err, seal.ErrOpen)
 		}
 	}
-	if _, data, err := bridge.OpenEntry(m.Header, m.Data, k); err != nil || string(data) != `{"x":1}` {
+	if _, data, err := store.OpenEntry(m.Header, m.Data, k); err != nil || string(data) != `{"x":1}` {
 		t.Fatalf("%q %v", data, err)
 	}
 }

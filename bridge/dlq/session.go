@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
@@ -131,7 +130,7 @@ func Connect(ctx context.Context, t Target) (*Session, error) {
 		s.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s.Store = NewStore(jsc, bridge.NewTopology(prefix))
+	s.Store = NewStore(jsc, store.NewTopology(prefix))
 	if t.Config != nil {
 		s.Store.Keys, s.KeyErr = seal.Load(t.Config.DeadLetter, getenv)
 	}

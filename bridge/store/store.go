@@ -1,5 +1,19 @@
-// Package store starts the embedded JetStream server or connects to an
-// external one, according to the durability the operator chose.
+// Package store is the bridge's storage step: everything that talks to
+// JetStream about stored events. It starts the embedded server or connects
+// to an external one, declares the streams (Topology), encodes envelopes
+// as stored messages and dead-letter entries (codec, sealing), and writes
+// them (msgWriter, and batchWriter's group commit under fsync).
+//
+// The connection and the writers share one package because every writer
+// and every reader (forward, dlq, audit, telemetry) needs the same
+// topology and codec; split apart, each would import the other.
+//
+// A partner's broker is acknowledged only once JetStream holds the event:
+// a writer's done callback fires after the PubAck. Under fsync and
+// replication the batchWriter gathers each stream's messages into
+// JetStream atomic batches so one fsync covers a batch, and falls back to
+// publishing one by one with the same Nats-Msg-Id when a batch fails, so a
+// batch that was in fact committed is not stored twice.
 package store
 
 import (

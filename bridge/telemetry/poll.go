@@ -16,6 +16,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // CertFile is a certificate file named in the configuration.
@@ -115,7 +116,7 @@ type NamedConnector struct {
 // certificate expiry at an interval and hands them to Metrics.
 type Poller struct {
 	JS         jetstream.JetStream
-	Topology   bridge.Topology
+	Topology   store.Topology
 	Partners   []string
 	Connectors []NamedConnector
 	Certs      []CertFile

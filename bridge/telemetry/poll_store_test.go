@@ -7,8 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // TestPollerStoreAndOldestAge runs the poller against a real JetStream:
@@ -18,7 +18,7 @@ import (
 func TestPollerStoreAndOldestAge(t *testing.T) {
 	ctx := t.Context()
 	_, js := bridgetest.StartJetStream(t)
-	topo := bridge.NewTopology("T")
+	topo := store.NewTopology("T")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: topo.IngestStream(), Subjects: []string{"t.ingest.>"}, MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // stateSource is a partner source whose link state the test sets. The
@@ -49,7 +50,7 @@ func (s *stubSink) Ready() error {
 func TestPollerConnectorStates(t *testing.T) {
 	ctx := t.Context()
 	_, js := bridgetest.StartJetStream(t)
-	topo := bridge.NewTopology("T")
+	topo := store.NewTopology("T")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: topo.IngestStream(), Subjects: []string{"t.ingest.>"}}); err != nil {
 		t.Fatal(err)
 	}

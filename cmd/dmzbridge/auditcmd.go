@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 func newAuditCmd() *cobra.Command {
@@ -71,7 +71,7 @@ for CLI actions, the operator. Records never hold payload values.
 			if conn.prefix != "" {
 				prefix = conn.prefix
 			}
-			recs, err := audit.Query(ctx, js, bridge.NewTopology(prefix), f)
+			recs, err := audit.Query(ctx, js, store.NewTopology(prefix), f)
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 func runAudit(t *testing.T, args ...string) (string, int) {
@@ -32,7 +32,7 @@ func runAudit(t *testing.T, args ...string) (string, int) {
 // one JSON record per line; a bad time is a usage error.
 func TestAuditCommand(t *testing.T) {
 	url, js := dlqServer(t)
-	w := audit.NewWriter(js, bridge.NewTopology("DMZ"), audit.WriterOptions{FlushInterval: 10 * time.Millisecond})
+	w := audit.NewWriter(js, store.NewTopology("DMZ"), audit.WriterOptions{FlushInterval: 10 * time.Millisecond})
 	at := time.Now().Add(-time.Hour).UTC()
 	for i, r := range []audit.Record{
 		{Action: audit.ActionReceived, Partner: "bank-a", MessageID: "m-1", Outcome: "stored"},

@@ -527,10 +527,10 @@ func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, 
 		for i := range n {
 			m := nats.NewMsg("rawb.x")
 			m.Data = data
-			m.Header.Set(bridge.HeaderBatchID, id)
-			m.Header.Set(bridge.HeaderBatchSeq, strconv.Itoa(i+1))
+			m.Header.Set(store.HeaderBatchID, id)
+			m.Header.Set(store.HeaderBatchSeq, strconv.Itoa(i+1))
 			if i == n-1 {
-				m.Header.Set(bridge.HeaderBatchCommit, "1")
+				m.Header.Set(store.HeaderBatchCommit, "1")
 				resp, err := nc.RequestMsg(m, 30*time.Second)
 				if err != nil {
 					return 0, 0, fmt.Errorf("raw batch commit: %w", err)

@@ -16,10 +16,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Exit codes of the dlq commands beyond those in main.go.
@@ -46,7 +46,7 @@ type dlqDeps struct {
 	now    func() time.Time
 	stages func(*config.Config) (*app.Chain, error)
 	// recorder builds the audit recorder for replay and purge.
-	recorder func(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error)
+	recorder func(ctx context.Context, js jetstream.JetStream, topo store.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error)
 	// policy builds the display masking policy from the config.
 	policy func(*config.Config) (func(partner, eventType string, doc any) any, error)
 	stderr io.Writer

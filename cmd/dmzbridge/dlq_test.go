@@ -33,7 +33,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 func dlqServer(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
 	srv, js := bridgetest.StartJetStream(t)
-	topo := bridge.NewTopology("DMZ")
+	topo := store.NewTopology("DMZ")
 	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}
 	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
 		t.Fatal(err)
@@ -49,29 +49,29 @@ var goldenBase = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 // seedDLQ stores four entries with fixed times, so outputs are stable.
 func seedDLQ(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	topo := bridge.NewTopology("DMZ")
+	topo := store.NewTopology("DMZ")
 	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	entries := []struct {
 		env *bridge.Envelope
-		f   bridge.Failure
+		f   store.Failure
 	}{
 		{&bridge.Envelope{ID: "bank-a-0001", Partner: "bank-a", Source: "nats", EventType: "payment.received", ReceivedAt: goldenBase,
 			Headers: map[string]string{bridge.HeaderTraceParent: tp, "Event-Type": "payment.received", "X-Api-Key": "k-123456"},
 			Payload: []byte(`{"amount":"12.50","currency":"EUR","payer":{"name":"Ada","iban":"DE89370400440532013000","email":"ada@example.com"},"note":"call +49 30 1234567 or mail ada@example.com"}`)},
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "/payer/iban: 'DE89370400440532013000' does not match pattern"), Last: goldenBase.Add(time.Second), In: bridge.FailedAtIntake}},
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "/payer/iban: 'DE89370400440532013000' does not match pattern"), Last: goldenBase.Add(time.Second), In: bridge.FailedAtIntake}},
 		{&bridge.Envelope{ID: "bank-a-0002", Partner: "bank-a", Source: "nats", EventType: "payment.received", ReceivedAt: goldenBase, Attempt: 20,
 			Headers: map[string]string{bridge.HeaderTraceParent: tp}, Payload: []byte(`{"amount":"99.00","currency":"EUR"}`)},
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP sink did not confirm after 20 attempts: connection refused"),
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP sink did not confirm after 20 attempts: connection refused"),
 				First: goldenBase.Add(2 * time.Second), Last: goldenBase.Add(time.Hour), In: bridge.FailedAtForward, Key: "s7"}},
 		{&bridge.Envelope{ID: "dealer-c-0001", Partner: "dealer-c", Source: "amqp", ReceivedAt: goldenBase.Add(2 * time.Hour),
 			Headers: map[string]string{}, Payload: []byte("not json at all 4111 1111 1111 1111")},
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "invalid character 'o' in literal null"), Last: goldenBase.Add(2 * time.Hour), In: bridge.FailedAtIntake}},
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "invalid character 'o' in literal null"), Last: goldenBase.Add(2 * time.Hour), In: bridge.FailedAtIntake}},
 		{&bridge.Envelope{ID: "logistics-b-0001", Partner: "logistics-b", Source: "kafka", EventType: "shipment.dispatched", ReceivedAt: goldenBase.Add(3 * time.Hour),
 			Headers: map[string]string{}, Payload: []byte(`{"shipment":"S-1","phone":"+49 170 0000000"}`)},
-			bridge.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "missing property carrier"), Last: goldenBase.Add(3 * time.Hour), In: bridge.FailedAtIntake}},
+			store.Failure{Rejection: bridge.Reject(bridge.ReasonSchemaInvalid, "missing property carrier"), Last: goldenBase.Add(3 * time.Hour), In: bridge.FailedAtIntake}},
 	}
 	for _, e := range entries {
-		msg := bridge.DeadLetterEntry(topo.DeadLetterSubject(e.env.Partner), e.env, e.f)
+		msg := store.DeadLetterEntry(topo.DeadLetterSubject(e.env.Partner), e.env, e.f)
 		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,7 @@ func TestDlqPurge(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "2 selected: 0 replayed, 2 purged") {
 		t.Fatalf("purge: exit %d\n%s", code, out)
 	}
-	recs, err := audit.Query(context.Background(), js, bridge.NewTopology("DMZ"), audit.Filter{Partner: "bank-a"})
+	recs, err := audit.Query(context.Background(), js, store.NewTopology("DMZ"), audit.Filter{Partner: "bank-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ partners:
 		}}}}, nil
 	}
 	var recorded []string
-	deps.recorder = func(context.Context, jetstream.JetStream, bridge.Topology, *config.Config, string, func() time.Time) (dlq.Recorder, error) {
+	deps.recorder = func(context.Context, jetstream.JetStream, store.Topology, *config.Config, string, func() time.Time) (dlq.Recorder, error) {
 		return recorderFunc(func(action string, seq uint64, outcome string) {
 			recorded = append(recorded, fmt.Sprintf("%s %d %s", action, seq, outcome))
 		}), nil
@@ -359,7 +359,7 @@ partners:
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := bridge.Decode(m.Subject, m.Header, m.Data)
+	env, err := store.Decode(m.Subject, m.Header, m.Data)
 	if err != nil || env.ID != "bank-a-0001" || m.Header.Get(nats.MsgIdHdr) != "replay-DMZ_DLQ-1" || m.Subject != "dmz.ingest.bank-a" {
 		t.Fatalf("replayed event: %+v %v, msg id %q subject %q", env, err, m.Header.Get(nats.MsgIdHdr), m.Subject)
 	}
@@ -407,7 +407,7 @@ partners:
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(nc)
-	if err := bridge.NewTopology("DMZ").EnsureStreams(context.Background(), js, cfg.JetStream); err != nil {
+	if err := store.NewTopology("DMZ").EnsureStreams(context.Background(), js, cfg.JetStream); err != nil {
 		t.Fatal(err)
 	}
 	seedDLQ(t, js)
@@ -450,13 +450,13 @@ func TestDlqReplayRateAndProgress(t *testing.T) {
 	const n, perSecond = 20, 10
 	const atLeast = 1500 * time.Millisecond
 	url, js := dlqServer(t)
-	topo := bridge.NewTopology("DMZ")
+	topo := store.NewTopology("DMZ")
 	for i := range n {
 		env := &bridge.Envelope{ID: fmt.Sprintf("bank-a-%04d", i), Partner: "bank-a", Source: "nats", ReceivedAt: goldenBase,
 			Headers: map[string]string{}, Payload: []byte(fmt.Sprintf(`{"seq":%d}`, i))}
 		// Forwarder failures go back unchanged, so no stage is involved.
-		f := bridge.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP down"), Last: goldenBase, In: bridge.FailedAtForward}
-		if _, err := js.PublishMsg(context.Background(), bridge.DeadLetterEntry(topo.DeadLetterSubject("bank-a"), env, f)); err != nil {
+		f := store.Failure{Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP down"), Last: goldenBase, In: bridge.FailedAtForward}
+		if _, err := js.PublishMsg(context.Background(), store.DeadLetterEntry(topo.DeadLetterSubject("bank-a"), env, f)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/dlq"
 	"github.com/dmzbridge/dmzbridge/bridge/mask"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // policyMasker compiles every partner's masking policy from the config, so
@@ -41,7 +41,7 @@ func policyMasker(cfg *config.Config) (func(partner, eventType string, doc any) 
 }
 
 // auditRecorder opens the audit trail for the dlq commands.
-func auditRecorder(ctx context.Context, js jetstream.JetStream, topo bridge.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error) {
+func auditRecorder(ctx context.Context, js jetstream.JetStream, topo store.Topology, cfg *config.Config, operator string, now func() time.Time) (dlq.Recorder, error) {
 	trail, err := audit.OpenTrail(ctx, js, topo, cfg, operator, now)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Message is one partner message as the harness publishes it.
@@ -374,7 +375,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, stri
 // pipeline stores it.
 func ERPPartnerMessageID(t testing.TB, env *bridge.Envelope) string {
 	t.Helper()
-	stored, err := bridge.FromMsg(bridge.ToMsg("ingest.conformance", env))
+	stored, err := store.FromMsg(store.ToMsg("ingest.conformance", env))
 	if err != nil {
 		t.Fatalf("storage round trip of %s: %v", env.ID, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/connkit"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // SinkOptions configure the ERP sink on NATS.
@@ -133,7 +134,7 @@ func (s *Sink) publishJetStream(ctx context.Context, js jetstream.JetStream, bat
 
 func (s *Sink) msg(m *bridge.ERPMessage) *nats.Msg {
 	subject := bridge.ExpandTarget(s.opts.Subject, m.Partner, typeToken(m.EventType))
-	b := bridge.NewHeaderBuilder(len(m.Headers)+1, 0)
+	b := store.NewHeaderBuilder(len(m.Headers)+1, 0)
 	for k, v := range m.Headers {
 		b.Set(k, v)
 	}

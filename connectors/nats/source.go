@@ -16,6 +16,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/connkit"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // SourceOptions configure a partner's NATS inbound connector.
@@ -224,7 +225,7 @@ func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, in bridge.Inta
 	// once the subscription is gone.
 	heldMu.Lock()
 	defer heldMu.Unlock()
-	bridge.NakInOrder(held, s.log)
+	store.NakInOrder(held, s.log)
 	if err := nc.FlushTimeout(5 * time.Second); err != nil {
 		s.log.Warn("flush acks on stop", "err", err)
 	}

@@ -1,4 +1,4 @@
-package bridge
+package forward
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,18 +25,18 @@ type forwarder struct {
 	// cfg is the consumer's configuration, for recreating it.
 	cfg        jetstream.ConsumerConfig
 	cons       jetstream.Consumer
-	states     *ForwarderStates
+	states     *States
 	progress   *progress
-	sink       Sink
-	normalize  Normalizer
+	sink       bridge.Sink
+	normalize  bridge.Normalizer
 	batchSize  int
-	retry      RetryPolicy
+	retry      retryPolicy
 	retryDelay time.Duration
 	ackWait    time.Duration
-	obs        Observer
+	obs        bridge.Observer
 	log        *slog.Logger
 	now        func() time.Time
-	deadLetter func(ctx context.Context, env *Envelope, f Failure) error
+	deadLetter func(ctx context.Context, env *bridge.Envelope, f store.Failure) error
 	// firstFailure remembers, by ingest stream sequence, when an event
 	// first failed, for its dead-letter entry. Only the run goroutine
 	// touches it; it holds at most the consumer's ack-pending events. After
@@ -53,7 +56,7 @@ const (
 // backoff, recreates the consumer if it is gone, and consumes again: a
 // partner's flow never ends while the process runs.
 func (f *forwarder) run(ctx context.Context) {
-	b := Backoff{Initial: recoverInitial, Max: recoverMax}
+	b := bridge.Backoff{Initial: recoverInitial, Max: recoverMax}
 	for {
 		started := time.Now()
 		err := f.consume(ctx)
@@ -64,11 +67,11 @@ func (f *forwarder) run(ctx context.Context) {
 			b.Reset()
 		}
 		for {
-			f.states.set(f.partner, StateDown, err)
+			f.states.set(f.partner, bridge.StateDown, err)
 			d := b.Next()
 			f.log.Error("forwarder cannot consume; the partner's events wait in JetStream until it recovers",
 				"err", err, "retry_in", d.Round(time.Millisecond))
-			if !Sleep(ctx, d) {
+			if !bridge.Sleep(ctx, d) {
 				return
 			}
 			if err = f.reattach(ctx); err == nil {
@@ -118,7 +121,7 @@ func (f *forwarder) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", f.cfg.Durable, err)
 	}
-	f.states.set(f.partner, StateUp, nil)
+	f.states.set(f.partner, bridge.StateUp, nil)
 	// degraded: a check found JetStream unreachable; the next message
 	// shows it is back.
 	degraded := false
@@ -139,17 +142,17 @@ func (f *forwarder) consume(ctx context.Context) error {
 				}
 				// JetStream unreachable: the library renews its pull once
 				// the connection is back; until then say so.
-				f.states.set(f.partner, StateDown, err)
+				f.states.set(f.partner, bridge.StateDown, err)
 				degraded = true
 			} else {
-				f.states.set(f.partner, StateUp, nil)
+				f.states.set(f.partner, bridge.StateUp, nil)
 				degraded = false
 			}
 			continue
 		case m := <-msgs:
 			batch = append(batch, m)
 			if degraded {
-				f.states.set(f.partner, StateUp, nil)
+				f.states.set(f.partner, bridge.StateUp, nil)
 				degraded = false
 			}
 		}
@@ -264,27 +267,18 @@ func releaseOnStop(cc jetstream.ConsumeContext, msgs <-chan jetstream.Msg, log *
 		}
 		break
 	}
-	NakInOrder(held, log)
-}
-
-// NakInOrder gives messages back to JetStream in delivery order.
-func NakInOrder(msgs []jetstream.Msg, log *slog.Logger) {
-	for _, m := range msgs {
-		if err := m.Nak(); err != nil {
-			log.Debug("nak on stop failed; redelivered after ack wait", "err", err)
-		}
-	}
+	store.NakInOrder(held, log)
 }
 
 func (f *forwarder) forward(ctx context.Context, batch []jetstream.Msg) {
-	envs := make([]*Envelope, 0, len(batch))
+	envs := make([]*bridge.Envelope, 0, len(batch))
 	held := make([]jetstream.Msg, 0, len(batch))
-	out := make([]*ERPMessage, 0, len(batch))
+	out := make([]*bridge.ERPMessage, 0, len(batch))
 	for _, m := range batch {
 		env, erp, rej := f.prepare(m)
 		if rej != nil {
 			now := f.now()
-			f.giveUp(ctx, m, env, Failure{Rejection: rej, Last: now, In: FailedAtForward, Key: "s" + strconv.FormatUint(streamSeq(m), 10)})
+			f.giveUp(ctx, m, env, store.Failure{Rejection: rej, Last: now, In: bridge.FailedAtForward, Key: "s" + strconv.FormatUint(streamSeq(m), 10)})
 			continue
 		}
 		envs, held, out = append(envs, env), append(held, m), append(out, erp)
@@ -314,7 +308,7 @@ func (f *forwarder) forward(ctx context.Context, batch []jetstream.Msg) {
 // exponential backoff and jitter, or dead-letters it once its attempts are
 // used up. The delay is JetStream's (NakWithDelay): the forwarder goes on
 // with the partner's other events meanwhile.
-func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, err error, now time.Time) {
+func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *bridge.Envelope, err error, now time.Time) {
 	seq := streamSeq(m)
 	first, ok := f.firstFailure[seq]
 	if !ok {
@@ -326,9 +320,9 @@ func (f *forwarder) failed(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	}
 	if f.retry.Exhausted(env.Attempt) {
 		f.log.Warn("ERP sink did not confirm, attempts used up: dead-lettering", "id", env.ID, "attempt", env.Attempt, "err", err)
-		f.giveUp(ctx, m, env, Failure{
-			Rejection: Reject(ReasonMaxAttempts, "ERP sink did not confirm after %d attempts: %v", env.Attempt, err),
-			First:     first, Last: now, In: FailedAtForward, Key: "s" + strconv.FormatUint(seq, 10),
+		f.giveUp(ctx, m, env, store.Failure{
+			Rejection: bridge.Reject(bridge.ReasonMaxAttempts, "ERP sink did not confirm after %d attempts: %v", env.Attempt, err),
+			First:     first, Last: now, In: bridge.FailedAtForward, Key: "s" + strconv.FormatUint(seq, 10),
 		})
 		return
 	}
@@ -367,28 +361,28 @@ func streamSeq(m jetstream.Msg) uint64 {
 }
 
 // prepare decodes a stored message and builds its ERP form.
-func (f *forwarder) prepare(m jetstream.Msg) (*Envelope, *ERPMessage, *Rejection) {
-	env, err := Decode(m.Subject(), m.Headers(), m.Data())
+func (f *forwarder) prepare(m jetstream.Msg) (*bridge.Envelope, *bridge.ERPMessage, *bridge.Rejection) {
+	env, err := store.Decode(m.Subject(), m.Headers(), m.Data())
 	if err != nil {
-		return &Envelope{Partner: f.partner, ID: "unknown", Payload: m.Data(), Headers: map[string]string{}}, nil,
-			Reject(ReasonUnhandled, "stored message cannot be decoded: %v", err)
+		return &bridge.Envelope{Partner: f.partner, ID: "unknown", Payload: m.Data(), Headers: map[string]string{}}, nil,
+			bridge.Reject(bridge.ReasonUnhandled, "stored message cannot be decoded: %v", err)
 	}
 	if md, err := m.Metadata(); err == nil {
 		env.Attempt = int(md.NumDelivered)
 	}
 	erp, err := f.normalize(env)
 	if err != nil {
-		if r, ok := AsRejection(err); ok {
+		if r, ok := bridge.AsRejection(err); ok {
 			return env, nil, r
 		}
-		return env, nil, Reject(ReasonUnhandled, "normalize: %v", err)
+		return env, nil, bridge.Reject(bridge.ReasonUnhandled, "normalize: %v", err)
 	}
 	return env, erp, nil
 }
 
 // giveUp moves an event to the dead-letter stream and only then removes it
 // from the ingest stream.
-func (f *forwarder) giveUp(ctx context.Context, m jetstream.Msg, env *Envelope, fl Failure) {
+func (f *forwarder) giveUp(ctx context.Context, m jetstream.Msg, env *bridge.Envelope, fl store.Failure) {
 	if err := f.deadLetter(ctx, env, fl); err != nil {
 		f.log.Error("cannot dead-letter; will retry", "id", env.ID, "err", err)
 		_ = m.NakWithDelay(f.retryDelay)
@@ -399,105 +393,4 @@ func (f *forwarder) giveUp(ctx context.Context, m jetstream.Msg, env *Envelope, 
 	}
 	f.progress.finished(streamSeq(m))
 	delete(f.firstFailure, streamSeq(m))
-}
-
-// runForwarder sets up one partner's consumer and compactor and forwards
-// until ctx ends.
-func (p *Pipeline) runForwarder(ctx context.Context, partner string) {
-	log := p.log.With("partner", partner)
-	states := p.opts.Forwarders
-	streamName := p.opts.Topology.IngestStream()
-	cc := p.opts.Topology.ForwarderConsumerConfig(partner, p.opts.Forward)
-	var (
-		cons  jetstream.Consumer
-		floor uint64
-	)
-	err := Retry(ctx, log, "create forwarder consumer", func(ctx context.Context) error {
-		var err error
-		if cons, floor, err = p.ensureConsumer(ctx, cc); err != nil {
-			states.set(partner, StateDown, err)
-		}
-		return err
-	})
-	if err != nil {
-		return
-	}
-	var stream jetstream.Stream
-	err = Retry(ctx, log, "look up ingest stream", func(ctx context.Context) error {
-		var err error
-		stream, err = p.opts.JS.Stream(ctx, streamName)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	prog := newProgress(floor)
-	comp := newCompactor(stream, cons, p.opts.Topology.IngestSubject(partner), p.opts.Forward.PurgeInterval, log)
-	comp.window, comp.maxBytes, comp.progress = p.opts.JetStream.DuplicateWindow, p.opts.JetStream.Ingest.MaxBytes, prog
-	compDone := make(chan struct{})
-	compCtx, stopCompactor := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(compDone)
-		comp.run(compCtx)
-	}()
-	// The compactor stops after the forwarder, so its final purge covers
-	// the forwarder's last acknowledgements.
-	defer func() {
-		stopCompactor()
-		<-compDone
-	}()
-	f := &forwarder{
-		partner: partner, js: p.opts.JS, stream: streamName, cfg: cc, cons: cons, states: states, progress: prog,
-		sink: p.opts.Sink, normalize: p.opts.Normalize,
-		batchSize: p.opts.Forward.BatchSize, retryDelay: p.opts.Forward.RetryDelay,
-		retry:   NewRetryPolicy(p.retryFor(partner)),
-		ackWait: p.opts.Forward.AckWait, obs: p.obs, log: log, now: p.opts.Now,
-		deadLetter: p.forwardDeadLetter, firstFailure: map[uint64]time.Time{},
-	}
-	f.run(ctx)
-}
-
-// ensureConsumer creates or updates the partner's forwarder consumer and
-// returns it with the ack floor it starts from.
-//
-// With SoleConsumer the consumer starts afresh after the old one's ack
-// floor: the events not yet confirmed are handed out at once and in
-// order, where the old one would hold back those a previous process had
-// taken (after a crash, or nak'd at shutdown and forgotten by a restarted
-// server) until AckWait and then deliver them behind newer events.
-// Confirmed events above the old floor (acknowledged out of order) reach
-// the ERP again, with the same id. Attempt counts start over.
-//
-// Otherwise an existing consumer keeps its start (it may have been
-// recreated after a given sequence, which JetStream cannot update).
-func (p *Pipeline) ensureConsumer(ctx context.Context, cc jetstream.ConsumerConfig) (jetstream.Consumer, uint64, error) {
-	js, streamName := p.opts.JS, p.opts.Topology.IngestStream()
-	floor, err := ackFloorOf(ctx, js, streamName, cc.Durable)
-	if err != nil {
-		return nil, 0, err
-	}
-	if p.opts.SoleConsumer {
-		err = js.DeleteConsumer(ctx, streamName, cc.Durable)
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, 0, fmt.Errorf("reset forwarder consumer: %w", err)
-		}
-		start := uint64(0)
-		if floor > 0 {
-			start = floor + 1
-		}
-		cons, err := js.CreateOrUpdateConsumer(ctx, streamName, startingAt(cc, start))
-		if err != nil {
-			return nil, 0, fmt.Errorf("create forwarder consumer: %w", err)
-		}
-		return cons, floor, nil
-	}
-	if old, err := js.Consumer(ctx, streamName, cc.Durable); err == nil {
-		oc := old.CachedInfo().Config
-		cc.DeliverPolicy, cc.OptStartSeq = oc.DeliverPolicy, oc.OptStartSeq
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, streamName, cc)
-	if err != nil {
-		return nil, 0, fmt.Errorf("create forwarder consumer: %w", err)
-	}
-	return cons, floor, nil
 }

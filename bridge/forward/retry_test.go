@@ -1,4 +1,4 @@
-package bridge
+package forward
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestRetryDelayBounds(t *testing.T) {
-	p := RetryPolicy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 8}
+	p := retryPolicy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 8}
 	cases := []struct {
 		attempt  int
 		min, max time.Duration
@@ -39,7 +39,7 @@ func TestRetryDelayBounds(t *testing.T) {
 }
 
 func TestRetryDelayIsJittered(t *testing.T) {
-	p := RetryPolicy{Initial: time.Second, Max: time.Minute}
+	p := retryPolicy{Initial: time.Second, Max: time.Minute}
 	seen := map[time.Duration]bool{}
 	for range 20 {
 		seen[p.Delay(4)] = true
@@ -60,7 +60,7 @@ func TestRetryExhausted(t *testing.T) {
 		{0, 1000000, false},
 	}
 	for _, tc := range cases {
-		if got := (RetryPolicy{MaxAttempts: tc.max}).Exhausted(tc.attempt); got != tc.want {
+		if got := (retryPolicy{MaxAttempts: tc.max}).Exhausted(tc.attempt); got != tc.want {
 			t.Errorf("max %d attempt %d: %v, want %v", tc.max, tc.attempt, got, tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func (t Topology) StreamOf(subject string) string {
 func (t Topology) ForwarderConsumer(partner string) string { return "erp-" + partner }
 
 // IngestConfig is the ingest stream definition. Confirmed events leave it
-// by a periodic purge up to each partner's ack floor (see compactor), not
+// by a periodic purge up to each partner's ack floor (see forward's compactor), not
 // one deletion per acknowledgement as on a work queue, which under
 // sync_interval: always would cost one synchronous disk write per event.
 // Bridge replicas still share each partner's durable consumer as a work

@@ -1,4 +1,4 @@
-package bridge
+package intake
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,20 +24,20 @@ import (
 func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
 	var mu sync.Mutex
 	tries := map[string]int{}
-	sink := &recordingSink{fail: func(m *ERPMessage) error {
+	sink := &recordingSink{fail: func(m *bridge.ERPMessage) error {
 		mu.Lock()
 		defer mu.Unlock()
 		tries[m.ID]++
 		return errors.New("negative confirm from ERP broker")
 	}}
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
-	topo := NewTopology("F")
+	topo := store.NewTopology("F")
 	ctx := context.Background()
 	if err := topo.EnsureStreams(ctx, js, jsCfg); err != nil {
 		t.Fatal(err)
 	}
-	counters := NewCounters()
+	counters := bridge.NewCounters()
 	p, err := New(Options{
 		JS: js, Topology: topo, JetStream: jsCfg,
 		Forward: config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: time.Second},
@@ -52,8 +56,8 @@ func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
 
 	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	for _, id := range []string{"ev-1", "ev-2"} {
-		env := &Envelope{ID: id, Partner: "bank-a", Source: "nats", EventType: "payment.received",
-			Headers: map[string]string{HeaderTraceParent: tp}, Payload: []byte(`{"n":1}`)}
+		env := &bridge.Envelope{ID: id, Partner: "bank-a", Source: "nats", EventType: "payment.received",
+			Headers: map[string]string{bridge.HeaderTraceParent: tp}, Payload: []byte(`{"n":1}`)}
 		if err := submitAndWait(t, p, env); err != nil {
 			t.Fatal(err)
 		}
@@ -73,22 +77,22 @@ func TestForwarderDeadLettersAfterMaxAttempts(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := m.Header
-		id := h.Get(HeaderOriginalID)
+		id := h.Get(bridge.HeaderOriginalID)
 		for k, want := range map[string]string{
-			HeaderReason: ReasonMaxAttempts, HeaderAttempt: "3", HeaderPartner: "bank-a", HeaderSource: "nats",
-			HeaderEventType: "payment.received", HeaderTraceParent: tp, HeaderFailedIn: FailedAtForward,
+			bridge.HeaderReason: bridge.ReasonMaxAttempts, bridge.HeaderAttempt: "3", bridge.HeaderPartner: "bank-a", bridge.HeaderSource: "nats",
+			bridge.HeaderEventType: "payment.received", bridge.HeaderTraceParent: tp, bridge.HeaderFailedIn: bridge.FailedAtForward,
 		} {
 			if got := h.Get(k); got != want {
 				t.Errorf("entry %s: header %s = %q, want %q", id, k, got, want)
 			}
 		}
-		first, err1 := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstFailure))
-		last, err2 := time.Parse(time.RFC3339Nano, h.Get(HeaderLastFailure))
+		first, err1 := time.Parse(time.RFC3339Nano, h.Get(bridge.HeaderFirstFailure))
+		last, err2 := time.Parse(time.RFC3339Nano, h.Get(bridge.HeaderLastFailure))
 		if err1 != nil || err2 != nil || !last.After(first) {
-			t.Errorf("entry %s: first failure %q must precede last failure %q", id, h.Get(HeaderFirstFailure), h.Get(HeaderLastFailure))
+			t.Errorf("entry %s: first failure %q must precede last failure %q", id, h.Get(bridge.HeaderFirstFailure), h.Get(bridge.HeaderLastFailure))
 		}
-		if h.Get(HeaderError) == "" || string(m.Data) != `{"n":1}` {
-			t.Errorf("entry %s: error %q payload %q", id, h.Get(HeaderError), m.Data)
+		if h.Get(bridge.HeaderError) == "" || string(m.Data) != `{"n":1}` {
+			t.Errorf("entry %s: error %q payload %q", id, h.Get(bridge.HeaderError), m.Data)
 		}
 	}
 	mu.Lock()
@@ -125,7 +129,7 @@ func TestForwarderStartsOnceItsConsumerCanBeCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"ev-1", "ev-2", "ev-3"} {
-		if err := submitAndWait(t, p, &Envelope{ID: id, Partner: "bank-a", Payload: []byte(`{}`)}); err != nil {
+		if err := submitAndWait(t, p, &bridge.Envelope{ID: id, Partner: "bank-a", Payload: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +138,7 @@ func TestForwarderStartsOnceItsConsumerCanBeCreated(t *testing.T) {
 	go func() { done <- p.Run(runCtx, nil) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor(t, func() bool { return p.Forwarders().State("bank-a") == StateDown })
+	waitFor(t, func() bool { return p.Forwarders().State("bank-a") == bridge.StateDown })
 	if err := p.Forwarders().Err(); err == nil || !strings.Contains(err.Error(), "forwarder bank-a down") {
 		t.Fatalf("readiness error while the consumer cannot be created: %v", err)
 	}

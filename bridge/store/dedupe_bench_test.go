@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -44,7 +46,7 @@ func BenchmarkDuplicateWindowRetention(b *testing.B) {
 					b.Fatal(err)
 				}
 				for i := range n {
-					env := &Envelope{ID: fmt.Sprintf("ev-%07d", i), Partner: "bank-a", Source: "nats", EventType: "payment.received",
+					env := &bridge.Envelope{ID: fmt.Sprintf("ev-%07d", i), Partner: "bank-a", Source: "nats", EventType: "payment.received",
 						ReceivedAt: time.Now(), Headers: map[string]string{}, Payload: payload}
 					if _, err := js.PublishMsgAsync(ToMsg(topo.IngestSubject("bank-a"), env), jetstream.WithStallWait(time.Minute)); err != nil {
 						b.Fatal(err)
@@ -79,7 +81,7 @@ func BenchmarkDuplicateWindowRetention(b *testing.B) {
 				}
 				restart := time.Since(t0)
 				// The index is rebuilt: a copy of the first event is refused.
-				env := &Envelope{ID: "ev-0000000", Partner: "bank-a", Source: "nats", Headers: map[string]string{}, Payload: payload}
+				env := &bridge.Envelope{ID: "ev-0000000", Partner: "bank-a", Source: "nats", Headers: map[string]string{}, Payload: payload}
 				ack, err := js.PublishMsg(ctx, ToMsg(topo.IngestSubject("bank-a"), env))
 				if err != nil {
 					b.Fatal(err)

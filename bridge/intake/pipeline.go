@@ -1,4 +1,4 @@
-package bridge
+package intake
 
 import (
 	"context"
@@ -7,48 +7,32 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/forward"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
-// Normalizer turns a stored event into the message the ERP receives.
-type Normalizer func(env *Envelope) (*ERPMessage, error)
-
-// PassThrough hands the stored payload to the ERP unchanged, with the
-// bridge's identity headers. Validation and masking replace it with the
-// CloudEvents normalizer.
-func PassThrough(env *Envelope) (*ERPMessage, error) {
-	h := map[string]string{
-		HeaderPartner: env.Partner,
-		HeaderSource:  env.Source,
-	}
-	if env.EventType != "" {
-		h[HeaderEventType] = env.EventType
-	}
-	if tp := env.TraceParent(); tp != "" {
-		h[HeaderTraceParent] = tp
-	}
-	return &ERPMessage{ID: env.ID, Partner: env.Partner, EventType: env.EventType, Headers: h, Body: env.Payload}, nil
-}
-
 // Options assemble a pipeline.
 type Options struct {
 	JS        jetstream.JetStream
-	Topology  Topology
+	Topology  store.Topology
 	JetStream config.JetStream
 	Forward   config.Forward
 	// Retry gives a partner's retry settings; nil uses Forward's.
 	Retry     func(partner string) config.Retry
 	Partners  []string
-	Stages    []Stage
-	Sink      Sink
-	Normalize Normalizer
-	Observer  Observer
+	Stages    []bridge.Stage
+	Sink      bridge.Sink
+	Normalize bridge.Normalizer
+	Observer  bridge.Observer
 	Logger    *slog.Logger
 	// SoleConsumer says this process is the only one forwarding from the
 	// ingest stream (embedded JetStream). Its forwarder consumers then
-	// start afresh after the old ones' ack floors (see ensureConsumer).
+	// start afresh after the old ones' ack floors (see forward.Config).
 	SoleConsumer bool
 	// ShutdownTimeout bounds Run's shutdown once its ctx ends (default
 	// DefaultShutdownTimeout). What is not stored and acknowledged by then
@@ -59,7 +43,7 @@ type Options struct {
 	Now func() time.Time
 	// Forwarders receives each partner's forwarder state; nil keeps it
 	// only in the pipeline (see Pipeline.Forwarders).
-	Forwarders *ForwarderStates
+	Forwarders *forward.States
 }
 
 // DefaultShutdownTimeout is Options.ShutdownTimeout's default.
@@ -70,12 +54,12 @@ const DefaultShutdownTimeout = 30 * time.Second
 type Pipeline struct {
 	opts   Options
 	log    *slog.Logger
-	obs    Observer
-	writer Writer
+	obs    bridge.Observer
+	writer store.Writer
 }
 
 // New checks the options and prepares the pipeline; streams must exist
-// already (see Topology.EnsureStreams).
+// already (see store.Topology.EnsureStreams).
 func New(opts Options) (*Pipeline, error) {
 	if opts.JS == nil || opts.Sink == nil {
 		return nil, fmt.Errorf("pipeline needs a JetStream context and a sink")
@@ -84,7 +68,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Normalize == nil {
-		opts.Normalize = PassThrough
+		opts.Normalize = bridge.PassThrough
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -95,22 +79,22 @@ func New(opts Options) (*Pipeline, error) {
 	// A stage that panics dead-letters its event as unhandled.
 	opts.Stages = RecoverStages(opts.Stages)
 	if opts.Forwarders == nil {
-		opts.Forwarders = NewForwarderStates(opts.Partners)
+		opts.Forwarders = forward.NewStates(opts.Partners)
 	}
 	obs := opts.Observer
 	if obs == nil {
-		obs = Observers(nil)
+		obs = bridge.Observers(nil)
 	}
 	return &Pipeline{
 		opts:   opts,
 		log:    opts.Logger,
 		obs:    obs,
-		writer: NewWriter(opts.JS, opts.JetStream, opts.Topology.StreamOf, opts.Logger),
+		writer: store.NewWriter(opts.JS, opts.JetStream, opts.Topology.StreamOf, opts.Logger),
 	}, nil
 }
 
-// Submit implements Intake.
-func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) error {
+// Submit implements bridge.Intake.
+func (p *Pipeline) Submit(ctx context.Context, env *bridge.Envelope, done func(error)) error {
 	if env.ReceivedAt.IsZero() {
 		env.ReceivedAt = p.opts.Now()
 	}
@@ -118,7 +102,7 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 		env.Headers = map[string]string{}
 	}
 	if env.ID == "" {
-		env.ID = ContentID(env.Partner, env.Payload)
+		env.ID = bridge.ContentID(env.Partner, env.Payload)
 	}
 	// Stages replace the payload rather than edit it, so the original stays
 	// intact for the dead-letter entry.
@@ -131,7 +115,7 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 			if err == nil {
 				continue
 			}
-			if r, ok := AsRejection(err); ok {
+			if r, ok := bridge.AsRejection(err); ok {
 				rej = r
 			} else {
 				stageErr = fmt.Errorf("stage %s: %w", st.Name(), err)
@@ -147,7 +131,7 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 		done(stageErr)
 		return nil
 	}
-	msg := ToMsg(p.opts.Topology.IngestSubject(env.Partner), env)
+	msg := store.ToMsg(p.opts.Topology.IngestSubject(env.Partner), env)
 	return p.writer.Write(ctx, msg, func(err error) {
 		if err == nil {
 			p.obs.Stored(env)
@@ -160,7 +144,7 @@ func (p *Pipeline) Submit(ctx context.Context, env *Envelope, done func(error)) 
 // type is known then (validation sets it), so received and forwarded
 // counts per type can be compared. The observers see the payload as the
 // partner sent it (the audit trail's digest is of that), not as masked.
-func (p *Pipeline) received(env *Envelope, original []byte) {
+func (p *Pipeline) received(env *bridge.Envelope, original []byte) {
 	if len(env.Payload) == len(original) && (len(original) == 0 || &env.Payload[0] == &original[0]) {
 		p.obs.Received(env)
 		return
@@ -170,11 +154,11 @@ func (p *Pipeline) received(env *Envelope, original []byte) {
 	p.obs.Received(&in)
 }
 
-func (p *Pipeline) deadLetter(ctx context.Context, env *Envelope, original []byte, r *Rejection, done func(error)) error {
+func (p *Pipeline) deadLetter(ctx context.Context, env *bridge.Envelope, original []byte, r *bridge.Rejection, done func(error)) error {
 	dl := *env
 	dl.Payload = original
 	now := p.opts.Now()
-	msg := DeadLetterMsg(p.opts.Topology.DeadLetterSubject(env.Partner), &dl, r, now, now)
+	msg := store.DeadLetterMsg(p.opts.Topology.DeadLetterSubject(env.Partner), &dl, r, now, now)
 	return p.writer.Write(ctx, msg, func(err error) {
 		if err == nil {
 			p.obs.DeadLettered(&dl, r)
@@ -190,7 +174,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, env *Envelope, original []byt
 // whole drain is bounded by ShutdownTimeout: a source or forwarder still
 // busy then (a stage that never returns, say) is abandoned, and what it
 // held was not acknowledged, so its broker redelivers it.
-func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
+func (p *Pipeline) Run(ctx context.Context, sources map[string]bridge.Source) error {
 	fwdCtx, stopForwarders := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopForwarders()
 
@@ -199,7 +183,7 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 		fwg.Add(1)
 		go func() {
 			defer fwg.Done()
-			p.runForwarder(fwdCtx, partner)
+			forward.Run(fwdCtx, p.forwardConfig(partner), partner)
 		}()
 	}
 
@@ -261,22 +245,21 @@ func deadlineOf(ctx context.Context) time.Time {
 }
 
 // Forwarders is the state of each partner's forwarder.
-func (p *Pipeline) Forwarders() *ForwarderStates { return p.opts.Forwarders }
+func (p *Pipeline) Forwarders() *forward.States { return p.opts.Forwarders }
+
+// forwardConfig is what a partner's forwarder needs from the pipeline.
+func (p *Pipeline) forwardConfig(partner string) forward.Config {
+	return forward.Config{
+		JS: p.opts.JS, Topology: p.opts.Topology, JetStream: p.opts.JetStream, Forward: p.opts.Forward,
+		Retry: p.retryFor(partner), SoleConsumer: p.opts.SoleConsumer,
+		Sink: p.opts.Sink, Normalize: p.opts.Normalize, Observer: p.obs, Logger: p.log, Now: p.opts.Now,
+		States: p.opts.Forwarders,
+	}
+}
 
 func (p *Pipeline) retryFor(partner string) config.Retry {
 	if p.opts.Retry != nil {
 		return p.opts.Retry(partner)
 	}
 	return p.opts.Forward.EffectiveRetry()
-}
-
-// forwardDeadLetter stores an event the forwarder must give up on and
-// reports whether it is durably in the dead-letter stream.
-func (p *Pipeline) forwardDeadLetter(ctx context.Context, env *Envelope, f Failure) error {
-	msg := DeadLetterEntry(p.opts.Topology.DeadLetterSubject(env.Partner), env, f)
-	if _, err := p.opts.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", env.ID, err)
-	}
-	p.obs.DeadLettered(env, f.Rejection)
-	return nil
 }

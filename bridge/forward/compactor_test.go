@@ -1,4 +1,4 @@
-package bridge
+package forward
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
@@ -16,11 +19,11 @@ import (
 
 // compactorFixture stores five bank-a and two dealer-c events and returns
 // bank-a's forwarder consumer with the five delivered, none acknowledged.
-func compactorFixture(t *testing.T) (jetstream.JetStream, Topology, jetstream.Stream, jetstream.Consumer, []jetstream.Msg) {
+func compactorFixture(t *testing.T) (jetstream.JetStream, store.Topology, jetstream.Stream, jetstream.Consumer, []jetstream.Msg) {
 	t.Helper()
 	ctx := context.Background()
-	js := testJetStream(t)
-	topo := NewTopology("C")
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
+	topo := store.NewTopology("C")
 	if err := topo.EnsureStreams(ctx, js, config.JetStream{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +219,8 @@ func TestProgressResume(t *testing.T) {
 // earlier version cannot be switched to limits retention in place; startup
 // says so with the way out instead of a bare JetStream error.
 func TestEnsureStreamsRefusesWorkQueueIngest(t *testing.T) {
-	js := testJetStream(t)
-	topo := NewTopology("W")
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
+	topo := store.NewTopology("W")
 	ctx := context.Background()
 	old := topo.IngestConfig(config.JetStream{Replicas: 1})
 	old.Retention = jetstream.WorkQueuePolicy
@@ -228,7 +231,7 @@ func TestEnsureStreamsRefusesWorkQueueIngest(t *testing.T) {
 	if err == nil {
 		t.Fatal("a work-queue ingest stream was accepted")
 	}
-	if !errors.Is(err, ErrWorkQueueIngest) {
+	if !errors.Is(err, store.ErrWorkQueueIngest) {
 		t.Fatalf("error %v does not report the work-queue ingest stream", err)
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package forward
 
 import (
 	"errors"
@@ -7,15 +7,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
-// ForwarderStates holds the state of each partner's forwarder (its
+// States holds the state of each partner's forwarder (its
 // JetStream consumer), for /readyz, `dmzbridge status` and the
 // dmzbridge_connector_up metric. A forwarder that cannot consume is a
 // fault of the bridge's own side, not a partner's outage: while one is
 // down, that partner's stored events wait and the bridge reports itself
 // not ready.
-type ForwarderStates struct {
+type States struct {
 	mu sync.Mutex
 	m  map[string]forwarderState
 }
@@ -26,17 +28,17 @@ type forwarderState struct {
 	since time.Time
 }
 
-// NewForwarderStates starts every partner's forwarder as connecting.
-func NewForwarderStates(partners []string) *ForwarderStates {
-	s := &ForwarderStates{m: map[string]forwarderState{}}
+// NewStates starts every partner's forwarder as connecting.
+func NewStates(partners []string) *States {
+	s := &States{m: map[string]forwarderState{}}
 	now := time.Now()
 	for _, p := range partners {
-		s.m[p] = forwarderState{state: StateConnecting, since: now}
+		s.m[p] = forwarderState{state: bridge.StateConnecting, since: now}
 	}
 	return s
 }
 
-func (s *ForwarderStates) set(partner, state string, err error) {
+func (s *States) set(partner, state string, err error) {
 	if s == nil {
 		return
 	}
@@ -53,22 +55,22 @@ func (s *ForwarderStates) set(partner, state string, err error) {
 
 // State is partner's forwarder state (StateUp, StateDown or
 // StateConnecting); an unknown partner is down.
-func (s *ForwarderStates) State(partner string) string {
+func (s *States) State(partner string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.m[partner]; ok {
 		return st.state
 	}
-	return StateDown
+	return bridge.StateDown
 }
 
 // Reporter is partner's forwarder as a StateReporter, for the poller.
-func (s *ForwarderStates) Reporter(partner string) StateReporter {
+func (s *States) Reporter(partner string) bridge.StateReporter {
 	return forwarderReporter{s: s, partner: partner}
 }
 
 type forwarderReporter struct {
-	s       *ForwarderStates
+	s       *States
 	partner string
 }
 
@@ -76,7 +78,7 @@ func (r forwarderReporter) State() string { return r.s.State(r.partner) }
 
 // Err is nil when every forwarder consumes; otherwise it names each one
 // that does not, since when and why.
-func (s *ForwarderStates) Err() error {
+func (s *States) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	partners := make([]string, 0, len(s.m))
@@ -89,7 +91,7 @@ func (s *ForwarderStates) Err() error {
 	var down []string
 	for _, p := range partners {
 		st := s.m[p]
-		if st.state == StateUp {
+		if st.state == bridge.StateUp {
 			continue
 		}
 		msg := fmt.Sprintf("forwarder %s %s since %s", p, st.state, st.since.UTC().Format(time.RFC3339))

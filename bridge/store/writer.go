@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -8,18 +8,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrClosed is returned by Submit once the pipeline is shutting down.
+// ErrClosed is returned by Write once the writer is closed (the pipeline
+// is shutting down).
 var ErrClosed = errors.New("pipeline is closed")
 
-// StoreWriter publishes to JetStream asynchronously with a bounded window
+// msgWriter publishes to JetStream asynchronously with a bounded window
 // and reports each message's outcome only after its PubAck. A failed
 // publish is retried with the same Nats-Msg-Id until it is stored or the
 // writer is closed: an error never turns into an acknowledgement.
-type StoreWriter struct {
+type msgWriter struct {
 	js        jetstream.JetStream
 	stallWait time.Duration
 	log       *slog.Logger
@@ -42,11 +45,11 @@ type pendingPub struct {
 	done func(error)
 }
 
-// NewStoreWriter starts the writer's acknowledgement loop. js must be made
+// newMsgWriter starts the writer's acknowledgement loop. js must be made
 // with WithPublishAsyncMaxPending so the window is bounded.
-func NewStoreWriter(js jetstream.JetStream, window int, stallWait time.Duration, log *slog.Logger) *StoreWriter {
+func newMsgWriter(js jetstream.JetStream, window int, stallWait time.Duration, log *slog.Logger) *msgWriter {
 	life, cancel := context.WithCancel(context.Background())
-	w := &StoreWriter{
+	w := &msgWriter{
 		js: js, stallWait: stallWait, log: log,
 		pending:  make(chan pendingPub, window),
 		loopDone: make(chan struct{}),
@@ -58,7 +61,7 @@ func NewStoreWriter(js jetstream.JetStream, window int, stallWait time.Duration,
 
 // Write publishes msg and later calls done with its outcome. It blocks
 // while the window is full. A non-nil return means done will not be called.
-func (w *StoreWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
+func (w *msgWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
 	w.mu.RLock()
 	if w.closing {
 		w.mu.RUnlock()
@@ -68,7 +71,7 @@ func (w *StoreWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 	w.mu.RUnlock()
 	defer w.inflight.Done()
 
-	b := Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
+	b := bridge.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
 	for {
 		fut, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(w.stallWait))
 		if err == nil {
@@ -78,13 +81,13 @@ func (w *StoreWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 			return nil
 		}
 		w.log.Debug("async publish refused, retrying", "subject", msg.Subject, "err", err)
-		if !Sleep(ctx, b.Next()) {
+		if !bridge.Sleep(ctx, b.Next()) {
 			return fmt.Errorf("publish to %s: %w (gave up: %w)", msg.Subject, err, ctx.Err())
 		}
 	}
 }
 
-func (w *StoreWriter) ackLoop() {
+func (w *msgWriter) ackLoop() {
 	defer close(w.loopDone)
 	for p := range w.pending {
 		select {
@@ -100,17 +103,17 @@ func (w *StoreWriter) ackLoop() {
 // with the same Nats-Msg-Id so a copy that did reach the stream is
 // recognised as a duplicate. It holds up the ack loop, and with it the
 // window: intake pauses while JetStream refuses writes.
-func (w *StoreWriter) republish(orig *nats.Msg, first error) error {
+func (w *msgWriter) republish(orig *nats.Msg, first error) error {
 	msg := &nats.Msg{Subject: orig.Subject, Header: orig.Header, Data: orig.Data}
-	b := Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	b := bridge.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	err := first
 	for attempt := 1; ; attempt++ {
 		w.log.Warn("JetStream did not store message, retrying", "subject", msg.Subject,
-			"id", msg.Header.Get(HeaderMsgID), "attempt", attempt, "err", err)
+			"id", msg.Header.Get(bridge.HeaderMsgID), "attempt", attempt, "err", err)
 		// The first retry goes at once: after a failover the whole window
 		// fails together, and a pause before each message would stall
 		// intake for window × pause although the cluster is back.
-		if attempt > 1 && !Sleep(w.life, b.Next()) {
+		if attempt > 1 && !bridge.Sleep(w.life, b.Next()) {
 			return fmt.Errorf("store %s: %w", msg.Subject, err)
 		}
 		ctx, cancel := context.WithTimeout(w.life, 10*time.Second)
@@ -125,7 +128,7 @@ func (w *StoreWriter) republish(orig *nats.Msg, first error) error {
 // Close stops accepting writes and waits until every accepted write has
 // its outcome reported. When ctx ends first, pending retries give up and
 // report an error, so their sources redeliver.
-func (w *StoreWriter) Close(ctx context.Context) error {
+func (w *msgWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()

@@ -1,25 +1,27 @@
-package bridge
+package store
 
 import (
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
 func TestEnvelopeRoundTrip(t *testing.T) {
 	received := time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)
 	cases := []struct {
 		name string
-		env  Envelope
+		env  bridge.Envelope
 	}{
-		{"minimal", Envelope{ID: "a1", Partner: "bank-a", Source: "nats", ReceivedAt: received, Headers: map[string]string{}, Payload: []byte(`{}`)}},
-		{"full", Envelope{
+		{"minimal", bridge.Envelope{ID: "a1", Partner: "bank-a", Source: "nats", ReceivedAt: received, Headers: map[string]string{}, Payload: []byte(`{}`)}},
+		{"full", bridge.Envelope{
 			ID: "a2", Partner: "bank-a", Source: "amqp", EventType: "payment.received", ReceivedAt: received, Attempt: 3,
 			Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "X-Custom": "v"},
 			Payload: []byte(`{"amount":1}`),
 		}},
-		{"partner header named like a bridge header cannot forge it", Envelope{
+		{"partner header named like a bridge header cannot forge it", bridge.Envelope{
 			ID: "a3", Partner: "bank-a", Source: "nats", ReceivedAt: received,
 			Headers: map[string]string{"Dmz-Partner": "dealer-c"}, Payload: []byte(`x`),
 		}},
@@ -38,13 +40,13 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejectsIncompleteMessages(t *testing.T) {
-	m := ToMsg("s", &Envelope{ID: "x", Partner: "p", ReceivedAt: time.Now()})
-	m.Header.Del(HeaderPartner)
+	m := ToMsg("s", &bridge.Envelope{ID: "x", Partner: "p", ReceivedAt: time.Now()})
+	m.Header.Del(bridge.HeaderPartner)
 	if _, err := FromMsg(m); err == nil {
 		t.Fatal("a stored message without partner must not decode")
 	}
-	m = ToMsg("s", &Envelope{ID: "x", Partner: "p", ReceivedAt: time.Now()})
-	m.Header.Set(HeaderAttempt, "three")
+	m = ToMsg("s", &bridge.Envelope{ID: "x", Partner: "p", ReceivedAt: time.Now()})
+	m.Header.Set(bridge.HeaderAttempt, "three")
 	if _, err := FromMsg(m); err == nil {
 		t.Fatal("a bad attempt header must not decode")
 	}
@@ -53,25 +55,25 @@ func TestDecodeRejectsIncompleteMessages(t *testing.T) {
 func TestDeadLetterMsg(t *testing.T) {
 	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := first.Add(time.Hour)
-	env := &Envelope{ID: "e1", Partner: "bank-a", Source: "nats", Attempt: 2, ReceivedAt: first, Headers: map[string]string{"traceparent": "00-abc"}, Payload: []byte("raw")}
-	m := DeadLetterMsg("dmz.dlq.bank-a", env, Reject(ReasonSchemaInvalid, "line1\nline2 %s", strings.Repeat("x", 5000)), first, now)
+	env := &bridge.Envelope{ID: "e1", Partner: "bank-a", Source: "nats", Attempt: 2, ReceivedAt: first, Headers: map[string]string{"traceparent": "00-abc"}, Payload: []byte("raw")}
+	m := DeadLetterMsg("dmz.dlq.bank-a", env, bridge.Reject(bridge.ReasonSchemaInvalid, "line1\nline2 %s", strings.Repeat("x", 5000)), first, now)
 	want := map[string]string{
-		HeaderReason:       ReasonSchemaInvalid,
-		HeaderOriginalID:   "e1",
-		HeaderFirstFailure: first.Format(time.RFC3339Nano),
-		HeaderLastFailure:  now.Format(time.RFC3339Nano),
-		HeaderPartner:      "bank-a",
-		HeaderTraceParent:  "00-abc",
+		bridge.HeaderReason:       bridge.ReasonSchemaInvalid,
+		bridge.HeaderOriginalID:   "e1",
+		bridge.HeaderFirstFailure: first.Format(time.RFC3339Nano),
+		bridge.HeaderLastFailure:  now.Format(time.RFC3339Nano),
+		bridge.HeaderPartner:      "bank-a",
+		bridge.HeaderTraceParent:  "00-abc",
 	}
 	for k, v := range want {
 		if got := m.Header.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if m.Header.Get(HeaderMsgID) == "e1" {
+	if m.Header.Get(bridge.HeaderMsgID) == "e1" {
 		t.Error("the dead-letter entry must not reuse the event id, or a later replay would be deduplicated away")
 	}
-	detail := m.Header.Get(HeaderError)
+	detail := m.Header.Get(bridge.HeaderError)
 	if strings.ContainsAny(detail, "\r\n") || len(detail) > maxErrorHeader {
 		t.Errorf("error detail must be one capped line, got %d bytes", len(detail))
 	}
@@ -81,17 +83,17 @@ func TestDeadLetterMsg(t *testing.T) {
 }
 
 func TestContentIDStable(t *testing.T) {
-	a := ContentID("bank-a", []byte("x"))
-	if a != ContentID("bank-a", []byte("x")) {
+	a := bridge.ContentID("bank-a", []byte("x"))
+	if a != bridge.ContentID("bank-a", []byte("x")) {
 		t.Fatal("same content must give the same id")
 	}
-	if a == ContentID("dealer-c", []byte("x")) {
+	if a == bridge.ContentID("dealer-c", []byte("x")) {
 		t.Fatal("the same payload from two partners must not collide")
 	}
 }
 
 func TestBackoffBounds(t *testing.T) {
-	b := Backoff{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond}
+	b := bridge.Backoff{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond}
 	for i := range 20 {
 		d := b.Next()
 		ceiling := min(10*time.Millisecond<<i, 80*time.Millisecond)
@@ -115,12 +117,12 @@ func TestHeaderHygiene(t *testing.T) {
 		{"ünïcode ok", "ünïcode ok"},
 	}
 	for _, c := range cases {
-		if got := CleanHeaderValue(c.in); got != c.want {
+		if got := bridge.CleanHeaderValue(c.in); got != c.want {
 			t.Errorf("CleanHeaderValue(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 	for k, want := range map[string]bool{"X-Id": true, "": false, "a b": false, "a:b": false, "ä": false, strings.Repeat("k", 257): false} {
-		if got := ValidHeaderKey(k); got != want {
+		if got := bridge.ValidHeaderKey(k); got != want {
 			t.Errorf("ValidHeaderKey(%q) = %v, want %v", k, got, want)
 		}
 	}
@@ -133,7 +135,7 @@ func TestExpandTarget(t *testing.T) {
 		{"{type}.{type}", "p", "t", "t.t"},
 		{"erp.{type}", "p", "{partner}", "erp.{partner}"},
 	} {
-		if got := ExpandTarget(tc.tmpl, tc.partner, tc.typ); got != tc.want {
+		if got := bridge.ExpandTarget(tc.tmpl, tc.partner, tc.typ); got != tc.want {
 			t.Errorf("ExpandTarget(%q, %q, %q) = %q, want %q", tc.tmpl, tc.partner, tc.typ, got, tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
 )
@@ -37,14 +39,14 @@ func TestSealEntryRoundTrip(t *testing.T) {
 		{"binary payload", map[string]string{"K": ""}, "\x00\xff\x10", "x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := &Envelope{ID: "e-1", Partner: "bank-a", Source: "nats", EventType: "t", ReceivedAt: at, Headers: tc.headers, Payload: []byte(tc.payload)}
-			clear := DeadLetterEntry("other.dlq.bank-a", env, Failure{Rejection: Reject(ReasonMalformed, "%s", tc.detail), Last: at})
-			m := DeadLetterEntry(topo.DeadLetterSubject("bank-a"), env, Failure{Rejection: Reject(ReasonMalformed, "%s", tc.detail), Last: at})
+			env := &bridge.Envelope{ID: "e-1", Partner: "bank-a", Source: "nats", EventType: "t", ReceivedAt: at, Headers: tc.headers, Payload: []byte(tc.payload)}
+			clear := DeadLetterEntry("other.dlq.bank-a", env, Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "%s", tc.detail), Last: at})
+			m := DeadLetterEntry(topo.DeadLetterSubject("bank-a"), env, Failure{Rejection: bridge.Reject(bridge.ReasonMalformed, "%s", tc.detail), Last: at})
 			if IsSealed(clear.Header) || !IsSealed(m.Header) {
 				t.Fatalf("sealing follows the topology: clear %v, sealed %v", IsSealed(clear.Header), IsSealed(m.Header))
 			}
 			for name, vs := range m.Header {
-				if strings.HasPrefix(name, partnerHeaderPrefix) || name == HeaderError {
+				if strings.HasPrefix(name, partnerHeaderPrefix) || name == bridge.HeaderError {
 					t.Errorf("sealed entry keeps %s in clear", name)
 				}
 				for _, v := range vs {
@@ -53,8 +55,8 @@ func TestSealEntryRoundTrip(t *testing.T) {
 					}
 				}
 			}
-			if m.Header.Get(HeaderSize) != strconv.Itoa(len(tc.payload)) || m.Header.Get(HeaderPayloadSHA256) != PayloadDigest([]byte(tc.payload)) {
-				t.Errorf("size %q sha %q", m.Header.Get(HeaderSize), m.Header.Get(HeaderPayloadSHA256))
+			if m.Header.Get(bridge.HeaderSize) != strconv.Itoa(len(tc.payload)) || m.Header.Get(bridge.HeaderPayloadSHA256) != bridge.PayloadDigest([]byte(tc.payload)) {
+				t.Errorf("size %q sha %q", m.Header.Get(bridge.HeaderSize), m.Header.Get(bridge.HeaderPayloadSHA256))
 			}
 			h, data, err := OpenEntry(m.Header, m.Data, k)
 			if err != nil {
@@ -64,14 +66,14 @@ func TestSealEntryRoundTrip(t *testing.T) {
 				t.Fatalf("payload %q, want %q", data, clear.Data)
 			}
 			for name := range clear.Header {
-				if name == HeaderMsgID {
+				if name == bridge.HeaderMsgID {
 					continue
 				}
 				if h.Get(name) != clear.Header.Get(name) {
 					t.Errorf("%s: %q, want %q", name, h.Get(name), clear.Header.Get(name))
 				}
 			}
-			for _, name := range []string{HeaderSealKey, HeaderSize, HeaderPayloadSHA256} {
+			for _, name := range []string{bridge.HeaderSealKey, bridge.HeaderSize, bridge.HeaderPayloadSHA256} {
 				if h.Get(name) != "" {
 					t.Errorf("opened entry keeps %s", name)
 				}

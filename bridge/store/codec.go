@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"fmt"
@@ -6,29 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"github.com/nats-io/nats.go"
-)
-
-// Dead-letter headers: what failed, why, and where it came from.
-const (
-	HeaderReason       = "Dmz-Reason"
-	HeaderError        = "Dmz-Error"
-	HeaderOriginalID   = "Dmz-Original-Id"
-	HeaderFirstFailure = "Dmz-First-Failure"
-	HeaderLastFailure  = "Dmz-Last-Failure"
-	// HeaderFailedIn says where the event failed: FailedAtIntake (the
-	// payload is the original as received) or FailedAtForward (the payload
-	// is what was stored, already validated and masked).
-	HeaderFailedIn = "Dmz-Failed-In"
-	// HeaderReplayOf marks an ingest message put back by `dlq replay`: the
-	// dead-letter stream sequence it came from.
-	HeaderReplayOf = "Dmz-Replay-Of"
-)
-
-// Where an event failed, the value of HeaderFailedIn.
-const (
-	FailedAtIntake  = "intake"
-	FailedAtForward = "forward"
 )
 
 // maxErrorHeader caps error detail so a huge validator report cannot bloat
@@ -47,24 +27,24 @@ func DedupID(partner, id string) string { return partner + "/" + id }
 // ToMsg encodes an envelope as a JetStream message for subject. Bridge
 // fields travel as Dmz-* headers, partner headers under Dmz-H-, and the
 // trace context under its W3C names so NATS tooling can follow it.
-func ToMsg(subject string, env *Envelope) *nats.Msg {
+func ToMsg(subject string, env *bridge.Envelope) *nats.Msg {
 	// Room for the bridge's fields, the partner's headers and the three
 	// batch headers the group-commit writer adds, so the map never grows.
 	b := NewHeaderBuilder(8+len(env.Headers), 3)
-	b.Set(HeaderMsgID, DedupID(env.Partner, env.ID))
-	b.Set(HeaderOriginalID, env.ID)
-	b.Set(HeaderPartner, env.Partner)
-	b.Set(HeaderSource, env.Source)
+	b.Set(bridge.HeaderMsgID, DedupID(env.Partner, env.ID))
+	b.Set(bridge.HeaderOriginalID, env.ID)
+	b.Set(bridge.HeaderPartner, env.Partner)
+	b.Set(bridge.HeaderSource, env.Source)
 	if env.EventType != "" {
-		b.Set(HeaderEventType, env.EventType)
+		b.Set(bridge.HeaderEventType, env.EventType)
 	}
-	b.Set(HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	b.Set(bridge.HeaderReceivedAt, env.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	if env.Attempt > 0 {
-		b.Set(HeaderAttempt, strconv.Itoa(env.Attempt))
+		b.Set(bridge.HeaderAttempt, strconv.Itoa(env.Attempt))
 	}
 	for k, v := range env.Headers {
 		switch k {
-		case HeaderTraceParent, HeaderTraceState:
+		case bridge.HeaderTraceParent, bridge.HeaderTraceState:
 			b.Set(k, v)
 		default:
 			b.Set(partnerHeaderPrefix+k, v)
@@ -101,39 +81,39 @@ func (b *HeaderBuilder) Set(k, v string) {
 }
 
 // FromMsg decodes what ToMsg encoded.
-func FromMsg(m *nats.Msg) (*Envelope, error) { return Decode(m.Subject, m.Header, m.Data) }
+func FromMsg(m *nats.Msg) (*bridge.Envelope, error) { return Decode(m.Subject, m.Header, m.Data) }
 
 // Decode rebuilds an envelope from a stored message's parts.
-func Decode(subject string, h nats.Header, data []byte) (*Envelope, error) {
+func Decode(subject string, h nats.Header, data []byte) (*bridge.Envelope, error) {
 	// Nats-Msg-Id is the storage key. A dead-letter entry or a replayed
 	// event has one of its own (so the duplicate window does not swallow
 	// it) and keeps the event's id in Dmz-Original-Id.
-	id := h.Get(HeaderOriginalID)
+	id := h.Get(bridge.HeaderOriginalID)
 	if id == "" {
-		id = h.Get(HeaderMsgID)
+		id = h.Get(bridge.HeaderMsgID)
 	}
-	env := &Envelope{
+	env := &bridge.Envelope{
 		ID:        id,
-		Partner:   h.Get(HeaderPartner),
-		Source:    h.Get(HeaderSource),
-		EventType: h.Get(HeaderEventType),
+		Partner:   h.Get(bridge.HeaderPartner),
+		Source:    h.Get(bridge.HeaderSource),
+		EventType: h.Get(bridge.HeaderEventType),
 		Payload:   data,
 		Headers:   map[string]string{},
 	}
 	if env.ID == "" || env.Partner == "" {
-		return nil, fmt.Errorf("stored message on %s lacks %s or %s", subject, HeaderMsgID, HeaderPartner)
+		return nil, fmt.Errorf("stored message on %s lacks %s or %s", subject, bridge.HeaderMsgID, bridge.HeaderPartner)
 	}
-	if ts := h.Get(HeaderReceivedAt); ts != "" {
+	if ts := h.Get(bridge.HeaderReceivedAt); ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			return nil, fmt.Errorf("stored message %s: bad %s: %w", env.ID, HeaderReceivedAt, err)
+			return nil, fmt.Errorf("stored message %s: bad %s: %w", env.ID, bridge.HeaderReceivedAt, err)
 		}
 		env.ReceivedAt = t
 	}
-	if a := h.Get(HeaderAttempt); a != "" {
+	if a := h.Get(bridge.HeaderAttempt); a != "" {
 		n, err := strconv.Atoi(a)
 		if err != nil {
-			return nil, fmt.Errorf("stored message %s: bad %s: %w", env.ID, HeaderAttempt, err)
+			return nil, fmt.Errorf("stored message %s: bad %s: %w", env.ID, bridge.HeaderAttempt, err)
 		}
 		env.Attempt = n
 	}
@@ -142,7 +122,7 @@ func Decode(subject string, h nats.Header, data []byte) (*Envelope, error) {
 			continue
 		}
 		switch {
-		case k == HeaderTraceParent || k == HeaderTraceState:
+		case k == bridge.HeaderTraceParent || k == bridge.HeaderTraceState:
 			env.Headers[k] = vs[0]
 		case strings.HasPrefix(k, partnerHeaderPrefix):
 			env.Headers[strings.TrimPrefix(k, partnerHeaderPrefix)] = vs[0]
@@ -153,7 +133,7 @@ func Decode(subject string, h nats.Header, data []byte) (*Envelope, error) {
 
 // Failure describes why and when an event is dead-lettered.
 type Failure struct {
-	Rejection *Rejection
+	Rejection *bridge.Rejection
 	// First and Last are the first and the latest failure; First defaults
 	// to Last.
 	First, Last time.Time
@@ -168,14 +148,14 @@ type Failure struct {
 // DeadLetterMsg encodes a rejected event with its reason. The payload is
 // the original as received, so a replay can run it through the pipeline
 // again with today's schemas and policy.
-func DeadLetterMsg(subject string, env *Envelope, r *Rejection, firstFailure, now time.Time) *nats.Msg {
-	return DeadLetterEntry(subject, env, Failure{Rejection: r, First: firstFailure, Last: now, In: FailedAtIntake})
+func DeadLetterMsg(subject string, env *bridge.Envelope, r *bridge.Rejection, firstFailure, now time.Time) *nats.Msg {
+	return DeadLetterEntry(subject, env, Failure{Rejection: r, First: firstFailure, Last: now, In: bridge.FailedAtIntake})
 }
 
 // DeadLetterEntry encodes a dead-letter entry: the envelope as stored
 // (partner, source, event type, received-at, attempts, trace context,
 // partner headers, payload) plus reason, detail and failure times.
-func DeadLetterEntry(subject string, env *Envelope, f Failure) *nats.Msg {
+func DeadLetterEntry(subject string, env *bridge.Envelope, f Failure) *nats.Msg {
 	m := ToMsg(subject, env)
 	key := f.Key
 	if key == "" {
@@ -183,27 +163,27 @@ func DeadLetterEntry(subject string, env *Envelope, f Failure) *nats.Msg {
 	}
 	// The dead-letter entry gets its own dedup id: the original id stays in
 	// a header so a later replay of the same event is not swallowed.
-	m.Header.Set(HeaderMsgID, "dlq-"+DedupID(env.Partner, env.ID)+"-"+key)
-	m.Header.Set(HeaderOriginalID, env.ID)
+	m.Header.Set(bridge.HeaderMsgID, "dlq-"+DedupID(env.Partner, env.ID)+"-"+key)
+	m.Header.Set(bridge.HeaderOriginalID, env.ID)
 	r := f.Rejection
 	if r == nil {
-		r = &Rejection{Reason: ReasonUnhandled}
+		r = &bridge.Rejection{Reason: bridge.ReasonUnhandled}
 	}
-	m.Header.Set(HeaderReason, r.Reason)
+	m.Header.Set(bridge.HeaderReason, r.Reason)
 	if r.Detail != "" {
-		m.Header.Set(HeaderError, truncate(sanitizeHeader(r.Detail), maxErrorHeader))
+		m.Header.Set(bridge.HeaderError, truncate(sanitizeHeader(r.Detail), maxErrorHeader))
 	}
 	first := f.First
 	if first.IsZero() {
 		first = f.Last
 	}
-	m.Header.Set(HeaderFirstFailure, first.UTC().Format(time.RFC3339Nano))
-	m.Header.Set(HeaderLastFailure, f.Last.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(bridge.HeaderFirstFailure, first.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(bridge.HeaderLastFailure, f.Last.UTC().Format(time.RFC3339Nano))
 	if f.In != "" {
-		m.Header.Set(HeaderFailedIn, f.In)
+		m.Header.Set(bridge.HeaderFailedIn, f.In)
 	}
 	if k := sealerFor(subject); k != nil {
-		SealEntry(m, k)
+		sealEntry(m, k)
 	}
 	return m
 }

@@ -1,15 +1,17 @@
-package bridge
+package forward
 
 import (
 	"time"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
-// RetryPolicy decides, per partner, how long the forwarder waits before an
+// retryPolicy decides, per partner, how long the forwarder waits before an
 // event the ERP sink did not confirm is delivered again, and when it gives
 // up and dead-letters it.
-type RetryPolicy struct {
+type retryPolicy struct {
 	Initial time.Duration
 	Max     time.Duration
 	// MaxAttempts counts deliveries, the first included; -1 is unlimited.
@@ -18,20 +20,20 @@ type RetryPolicy struct {
 	jitter func(n int64) int64
 }
 
-// NewRetryPolicy converts the config's retry settings.
-func NewRetryPolicy(r config.Retry) RetryPolicy {
-	return RetryPolicy{Initial: r.InitialDelay, Max: r.MaxDelay, MaxAttempts: r.MaxAttempts}
+// newRetryPolicy converts the config's retry settings.
+func newRetryPolicy(r config.Retry) retryPolicy {
+	return retryPolicy{Initial: r.InitialDelay, Max: r.MaxDelay, MaxAttempts: r.MaxAttempts}
 }
 
 // Exhausted reports whether an event that failed on its attempt-th
 // delivery must be dead-lettered instead of retried.
-func (p RetryPolicy) Exhausted(attempt int) bool {
+func (p retryPolicy) Exhausted(attempt int) bool {
 	return p.MaxAttempts > 0 && attempt >= p.MaxAttempts
 }
 
 // Delay is the wait after the attempt-th failed delivery (1-based):
-// Initial·2^(attempt-1), capped at Max, with equal jitter (expDelay).
-func (p RetryPolicy) Delay(attempt int) time.Duration {
+// Initial·2^(attempt-1), capped at Max, with equal jitter (bridge.ExpDelay).
+func (p retryPolicy) Delay(attempt int) time.Duration {
 	initial, maxDelay := p.Initial, p.Max
 	if initial <= 0 {
 		initial = time.Second
@@ -39,5 +41,5 @@ func (p RetryPolicy) Delay(attempt int) time.Duration {
 	if maxDelay <= 0 {
 		maxDelay = config.DefaultRetryMaxDelay
 	}
-	return expDelay(initial, maxDelay, attempt-1, p.jitter)
+	return bridge.ExpDelay(initial, maxDelay, attempt-1, p.jitter)
 }

@@ -1,4 +1,4 @@
-package bridge
+package forward
 
 import (
 	"context"
@@ -16,23 +16,13 @@ import (
 const defaultPurgeInterval = time.Second
 
 // compactor removes a partner's ERP-confirmed events from the ingest
-// stream. The stream keeps limits retention rather than being a work
-// queue: on a work queue every acknowledgement deletes its message on its
-// own, and under sync_interval: always each deletion is a synchronous disk
-// write, which capped the forwarder near 2,000 events/s. A purge up to the
-// consumer's ack floor removes everything confirmed so far with one write.
+// stream: one purge up to the consumer's ack floor per interval, one write
+// where a work queue would make one per event (see the package doc).
+// Nothing above the floor is purged, so nothing unconfirmed is lost.
 //
-// Everything at or below the ack floor is confirmed, so nothing the ERP
-// has not confirmed is ever purged. Confirmed events above the floor (acked
-// out of order while an older one waits for its retry) stay until the floor
-// passes them.
-//
-// A confirmed event also stays for the stream's duplicate window: JetStream
-// rebuilds its duplicate index from the stored messages when it restarts,
-// so an event purged earlier would let a copy sent inside the window
-// through after a restart. The purge therefore goes up to the ack floor as
-// it was one window ago. When the stream has a byte limit and is over half
-// of it, intake wins over duplicate detection and the purge goes up to the
+// Confirmed events stay for the duplicate window, because JetStream
+// rebuilds its duplicate index from the stored messages on restart; over
+// half the stream's byte limit intake wins and the purge goes to the
 // current floor.
 type compactor struct {
 	stream   jetstream.Stream

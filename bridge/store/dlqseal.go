@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"encoding/binary"
@@ -8,22 +8,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
-)
-
-// Headers of a sealed dead-letter entry. The payload, the partner's
-// headers (Dmz-H-*) and the error detail travel sealed in the message
-// data; what operators filter on stays in clear.
-const (
-	// HeaderSealKey is the id of the key the entry is sealed under.
-	HeaderSealKey = "Dmz-Seal-Key"
-	// HeaderSize is the clear payload's size in bytes.
-	HeaderSize = "Dmz-Size"
-	// HeaderPayloadSHA256 is the hex SHA-256 of the clear payload, so an
-	// audit record or an operator can match an entry without the key.
-	HeaderPayloadSHA256 = "Dmz-Payload-Sha256"
 )
 
 // sealFormat versions the sealed box and its additional data.
@@ -61,22 +50,22 @@ func sealerFor(subject string) *seal.Keyring {
 // sealAAD binds a sealed box to its entry's clear metadata: a box moved
 // to another partner's or another event's entry does not open.
 func sealAAD(keyID string, h nats.Header) []byte {
-	return []byte(sealFormat + "\x00" + keyID + "\x00" + h.Get(HeaderPartner) + "\x00" + h.Get(HeaderOriginalID))
+	return []byte(sealFormat + "\x00" + keyID + "\x00" + h.Get(bridge.HeaderPartner) + "\x00" + h.Get(bridge.HeaderOriginalID))
 }
 
 // IsSealed reports whether a stored dead-letter entry is sealed.
-func IsSealed(h nats.Header) bool { return h.Get(HeaderSealKey) != "" }
+func IsSealed(h nats.Header) bool { return h.Get(bridge.HeaderSealKey) != "" }
 
-// SealEntry seals m in place under k: the error detail and partner headers
+// sealEntry seals m in place under k: the error detail and partner headers
 // leave the header and join the payload in one AES-256-GCM box.
-func SealEntry(m *nats.Msg, k *seal.Keyring) {
+func sealEntry(m *nats.Msg, k *seal.Keyring) {
 	var hk []string
 	for name := range m.Header {
 		if strings.HasPrefix(name, partnerHeaderPrefix) {
 			hk = append(hk, name)
 		}
 	}
-	detail := m.Header.Get(HeaderError)
+	detail := m.Header.Get(bridge.HeaderError)
 	buf := make([]byte, 0, len(m.Data)+len(detail)+64*len(hk)+16)
 	buf = appendString(buf, detail)
 	n := 0
@@ -92,19 +81,19 @@ func SealEntry(m *nats.Msg, k *seal.Keyring) {
 		delete(m.Header, name)
 	}
 	buf = append(buf, m.Data...)
-	m.Header.Del(HeaderError)
-	m.Header.Set(HeaderSize, strconv.Itoa(len(m.Data)))
-	m.Header.Set(HeaderPayloadSHA256, PayloadDigest(m.Data))
+	m.Header.Del(bridge.HeaderError)
+	m.Header.Set(bridge.HeaderSize, strconv.Itoa(len(m.Data)))
+	m.Header.Set(bridge.HeaderPayloadSHA256, bridge.PayloadDigest(m.Data))
 	id := k.CurrentID()
 	_, m.Data = k.Seal(sealAAD(id, m.Header), buf)
-	m.Header.Set(HeaderSealKey, id)
+	m.Header.Set(bridge.HeaderSealKey, id)
 }
 
 // OpenEntry returns a sealed entry's header and data as they were before
 // sealing (the seal headers dropped). An entry in clear comes back as is.
 // A nil k fails with seal.ErrNoKey for a sealed entry.
 func OpenEntry(h nats.Header, data []byte, k *seal.Keyring) (nats.Header, []byte, error) {
-	id := h.Get(HeaderSealKey)
+	id := h.Get(bridge.HeaderSealKey)
 	if id == "" {
 		return h, data, nil
 	}
@@ -115,7 +104,7 @@ func OpenEntry(h nats.Header, data []byte, k *seal.Keyring) (nats.Header, []byte
 	out := make(nats.Header, len(h)+4)
 	for name, vs := range h {
 		switch name {
-		case HeaderSealKey, HeaderSize, HeaderPayloadSHA256:
+		case bridge.HeaderSealKey, bridge.HeaderSize, bridge.HeaderPayloadSHA256:
 		default:
 			out[name] = vs
 		}
@@ -125,7 +114,7 @@ func OpenEntry(h nats.Header, data []byte, k *seal.Keyring) (nats.Header, []byte
 		return nil, nil, err
 	}
 	if detail != "" {
-		out.Set(HeaderError, detail)
+		out.Set(bridge.HeaderError, detail)
 	}
 	n, w := binary.Uvarint(rest)
 	if w <= 0 {
@@ -174,6 +163,6 @@ func ResealEntry(h nats.Header, data []byte, k *seal.Keyring) (*nats.Msg, error)
 	for name, vs := range oh {
 		m.Header[name] = append([]string(nil), vs...)
 	}
-	SealEntry(m, k)
+	sealEntry(m, k)
 	return m, nil
 }

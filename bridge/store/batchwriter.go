@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,29 +46,21 @@ type Writer interface {
 	Close(ctx context.Context) error
 }
 
-// BatchWriter group-commits messages: per group of subjects that one
-// stream holds (every partner's ingest subject, or every dead-letter
-// subject) it gathers messages into a JetStream atomic batch of up to
-// MaxMessages, closed after Linger, and calls every message's done only
-// after the commit's PubAck. Under sync_interval: always the server then
-// flushes the whole batch with one fsync instead of one per message.
+// batchWriter group-commits messages: per stream (every partner's ingest
+// subject together, or every dead-letter subject) it gathers messages into
+// a JetStream atomic batch of up to MaxMessages, closed after Linger, and
+// calls each message's done only after the commit's PubAck, so under
+// sync_interval: always one fsync covers the batch. Grouping by stream
+// matters because a stream commits its batches one after the other.
 //
-// Grouping by stream rather than by subject matters: nats-server commits a
-// stream's batches one after the other and each commit has a fixed cost
-// (a staging store is created, flushed and removed), so many partners'
-// small batches queue up behind each other where one larger batch costs
-// little more than a small one.
-//
-// A batch that fails for any reason — refused, timed out, connection lost —
-// is handed message by message to a StoreWriter, which publishes each with
-// its own Nats-Msg-Id until stored. If the batch was in fact committed
-// those copies are recognised as duplicates, so nothing is stored twice and
-// nothing is acknowledged that was not stored.
-type BatchWriter struct {
+// A batch that fails for any reason is handed message by message to a
+// msgWriter, which publishes each with its own Nats-Msg-Id: if the batch
+// was in fact committed the copies are dropped as duplicates.
+type batchWriter struct {
 	nc       *nats.Conn
 	opts     config.Batch
 	log      *slog.Logger
-	fallback *StoreWriter
+	fallback *msgWriter
 	slots    chan struct{}
 	// disabled turns group commit off for good once the server says the
 	// stream does not allow atomic publish.
@@ -110,22 +104,22 @@ type batchGroup struct {
 	sem chan struct{}
 }
 
-// NewBatchWriter group-commits through js's connection; single publishes
-// that a failed batch falls back to go through a StoreWriter on js.
+// newBatchWriter group-commits through js's connection; single publishes
+// that a failed batch falls back to go through a msgWriter on js.
 // groupOf names the batch a subject's messages join; all subjects of one
 // group must belong to one stream (an atomic batch spans one stream). Nil
 // gives every subject a batch of its own.
-func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stallWait time.Duration, groupOf func(string) string, log *slog.Logger) *BatchWriter {
+func newBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stallWait time.Duration, groupOf func(string) string, log *slog.Logger) *batchWriter {
 	opts = opts.WithDefaults()
 	if groupOf == nil {
 		groupOf = func(subject string) string { return subject }
 	}
 	life, cancel := context.WithCancel(context.Background())
-	return &BatchWriter{
+	return &batchWriter{
 		nc:       js.Conn(),
 		opts:     opts,
 		log:      log,
-		fallback: NewStoreWriter(js, window, stallWait, log),
+		fallback: newMsgWriter(js, window, stallWait, log),
 		slots:    make(chan struct{}, maxBatchesInFlight),
 		groups:   map[string]*batchGroup{},
 		groupOf:  groupOf,
@@ -135,7 +129,7 @@ func NewBatchWriter(js jetstream.JetStream, opts config.Batch, window int, stall
 
 // Write queues msg for the next batch on its subject. It blocks while that
 // subject's queue is full, which is how backpressure reaches the source.
-func (w *BatchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
+func (w *batchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)) error {
 	if w.disabled.Load() {
 		return w.fallback.Write(ctx, msg, done)
 	}
@@ -167,7 +161,7 @@ func (w *BatchWriter) Write(ctx context.Context, msg *nats.Msg, done func(error)
 }
 
 // run gathers one group's messages into batches and commits them.
-func (w *BatchWriter) run(g *batchGroup) {
+func (w *batchWriter) run(g *batchGroup) {
 	defer w.loops.Done()
 	var commits sync.WaitGroup
 	defer commits.Wait()
@@ -184,7 +178,7 @@ func (w *BatchWriter) run(g *batchGroup) {
 		add := func(it batchItem) {
 			// The server rejects a whole batch that holds one id twice, so a
 			// redelivered copy joins the entry already in the batch.
-			id := it.msg.Header.Get(HeaderMsgID)
+			id := it.msg.Header.Get(bridge.HeaderMsgID)
 			if i, dup := ids[id]; dup && id != "" {
 				batch[i].extra = append(batch[i].extra, it.done)
 				return
@@ -257,7 +251,7 @@ type sentBatch struct {
 }
 
 // send takes a server-wide batch slot and publishes the batch.
-func (w *BatchWriter) send(batch []*batchEntry) sentBatch {
+func (w *batchWriter) send(batch []*batchEntry) sentBatch {
 	select {
 	case w.slots <- struct{}{}:
 	case <-w.life.Done():
@@ -271,7 +265,7 @@ func (w *BatchWriter) send(batch []*batchEntry) sentBatch {
 }
 
 // settle waits for the commit's PubAck and reports each message's outcome.
-func (w *BatchWriter) settle(batch []*batchEntry, sb sentBatch) {
+func (w *batchWriter) settle(batch []*batchEntry, sb sentBatch) {
 	var err error
 	if sb.err != nil {
 		err = sb.err
@@ -279,9 +273,9 @@ func (w *BatchWriter) settle(batch []*batchEntry, sb sentBatch) {
 		err = w.awaitCommit(batch, sb)
 		<-w.slots
 	}
-	b := Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
+	b := bridge.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 	for tries := 0; isTooManyInflight(err) && tries < 20; tries++ {
-		if !Sleep(w.life, b.Next()) {
+		if !bridge.Sleep(w.life, b.Next()) {
 			break
 		}
 		// Out of order now, but the server refused the batch, so nothing
@@ -336,7 +330,7 @@ type batchAck struct {
 // commit carries a reply subject: the server answers the others only with
 // empty acks, and any failure among them makes the commit fail, so one
 // round trip per batch suffices.
-func (w *BatchWriter) publishBatch(batch []*batchEntry) sentBatch {
+func (w *batchWriter) publishBatch(batch []*batchEntry) sentBatch {
 	id := nuid.Next()
 	last := len(batch) - 1
 	for i, e := range batch {
@@ -368,7 +362,7 @@ func (w *BatchWriter) publishBatch(batch []*batchEntry) sentBatch {
 }
 
 // awaitCommit waits for the commit's PubAck and checks it covers the batch.
-func (w *BatchWriter) awaitCommit(batch []*batchEntry, sb sentBatch) error {
+func (w *batchWriter) awaitCommit(batch []*batchEntry, sb sentBatch) error {
 	defer func() { _ = sb.sub.Unsubscribe() }()
 	ctx, cancel := context.WithTimeout(w.life, w.opts.CommitTimeout)
 	defer cancel()
@@ -396,8 +390,8 @@ func isTooManyInflight(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeTooManyInflight
 }
 
-// BatchStats are the writer's counters since start.
-type BatchStats struct {
+// batchStats are the writer's counters since start.
+type batchStats struct {
 	Batches   int64
 	Committed int64
 	FellBack  int64
@@ -405,14 +399,14 @@ type BatchStats struct {
 
 // Stats reports how many batches were attempted, how many messages they
 // committed and how many went the single-publish way instead.
-func (w *BatchWriter) Stats() BatchStats {
-	return BatchStats{Batches: w.batches.Load(), Committed: w.committed.Load(), FellBack: w.fellBack.Load()}
+func (w *batchWriter) Stats() batchStats {
+	return batchStats{Batches: w.batches.Load(), Committed: w.committed.Load(), FellBack: w.fellBack.Load()}
 }
 
 // Close stops accepting writes, commits what is queued and waits until
 // every accepted write has its outcome. When ctx ends first, pending work
 // gives up and reports an error, so sources redeliver.
-func (w *BatchWriter) Close(ctx context.Context) error {
+func (w *batchWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
@@ -447,7 +441,7 @@ func (w *BatchWriter) Close(ctx context.Context) error {
 // where it is enabled, asynchronous single publishes otherwise.
 func NewWriter(js jetstream.JetStream, cfg config.JetStream, groupOf func(string) string, log *slog.Logger) Writer {
 	if cfg.Batch.Enabled(cfg.Durability) {
-		return NewBatchWriter(js, cfg.Batch, cfg.MaxPending, cfg.StallWait, groupOf, log)
+		return newBatchWriter(js, cfg.Batch, cfg.MaxPending, cfg.StallWait, groupOf, log)
 	}
-	return NewStoreWriter(js, cfg.MaxPending, cfg.StallWait, log)
+	return newMsgWriter(js, cfg.MaxPending, cfg.StallWait, log)
 }

@@ -1,4 +1,4 @@
-package bridge
+package store
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,7 +42,7 @@ func batchOpts() config.Batch {
 
 func testMsg(subject, id string) *nats.Msg {
 	m := nats.NewMsg(subject)
-	m.Header.Set(HeaderMsgID, id)
+	m.Header.Set(bridge.HeaderMsgID, id)
 	m.Data = []byte("payload " + id)
 	return m
 }
@@ -82,9 +85,9 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 }
 
 func TestBatchWriterCommitsEveryMessage(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	batchTestStream(t, js, "BW1", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	stored, failed := writeAll(t, w, []string{"BW1.a", "BW1.b", "BW1.c"}, 3000, "m")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -106,9 +109,9 @@ func TestBatchWriterCommitsEveryMessage(t *testing.T) {
 }
 
 func TestBatchWriterDuplicates(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	batchTestStream(t, js, "BW2", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	// The same 500 ids twice, interleaved, so copies meet inside one batch
 	// and in later batches (where the stream's duplicate window catches
 	// them and the batch falls back to single publishes).
@@ -146,10 +149,10 @@ func TestBatchWriterDuplicates(t *testing.T) {
 }
 
 func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	batchTestStream(t, js, "BW3", false, 0)
 	var logs syncBuffer
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.NewTextHandler(&logs, nil)))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.NewTextHandler(&logs, nil)))
 	stored, failed := writeAll(t, w, []string{"BW3.a"}, 1000, "f")
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -166,9 +169,9 @@ func TestBatchWriterFallsBackWithoutAtomicPublish(t *testing.T) {
 }
 
 func TestBatchWriterNeverAcksWhatIsNotStored(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	batchTestStream(t, js, "BW4", true, 150)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	var ok, bad atomic.Int64
 	for i := range 400 {
 		err := w.Write(context.Background(), testMsg("BW4.a", fmt.Sprintf("l-%d", i)), func(err error) {
@@ -231,9 +234,9 @@ func firstToken(subject string) string {
 // subjects of one stream share batches, and each subject's messages are
 // stored in the order they were written.
 func TestBatchWriterOneBatchPerStreamKeepsSubjectOrder(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	batchTestStream(t, js, "ORD", true, 0)
-	w := NewBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
+	w := newBatchWriter(js, batchOpts(), 64, 5*time.Second, firstToken, slog.New(slog.DiscardHandler))
 	defer w.Close(context.Background())
 	subjects := []string{"ORD.a", "ORD.b", "ORD.c"}
 	const n = 900
@@ -260,7 +263,7 @@ func TestBatchWriterOneBatchPerStreamKeepsSubjectOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		var i int
-		if _, err := fmt.Sscanf(m.Header.Get(HeaderMsgID), "o-%d", &i); err != nil {
+		if _, err := fmt.Sscanf(m.Header.Get(bridge.HeaderMsgID), "o-%d", &i); err != nil {
 			t.Fatal(err)
 		}
 		if prev, ok := last[m.Subject]; ok && i < prev {

@@ -1,21 +1,24 @@
-package bridge
+package intake
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // oneEventSource submits one event with its Run context, as the AMQP and
 // Kafka sources do, and reports what became of it.
 type oneEventSource struct {
-	env       *Envelope
+	env       *bridge.Envelope
 	done      chan error // done's argument, if done is called
 	submitted chan error // Submit's return
 }
 
-func (s *oneEventSource) Run(ctx context.Context, in Intake) error {
+func (s *oneEventSource) Run(ctx context.Context, in bridge.Intake) error {
 	err := in.Submit(ctx, s.env, func(err error) { s.done <- err })
 	s.submitted <- err
 	<-ctx.Done()
@@ -45,20 +48,20 @@ func TestShutdownBoundedByTimeout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			entered, release := make(chan struct{}), make(chan struct{})
-			stage := StageFunc{StageName: "slow", Fn: func(ctx context.Context, _ *Envelope) error {
+			stage := bridge.StageFunc{StageName: "slow", Fn: func(ctx context.Context, _ *bridge.Envelope) error {
 				close(entered)
 				return tc.block(ctx, release)
 			}}
 			p, js, topo, _ := testPipeline(t, &recordingSink{}, stage)
 			p.opts.ShutdownTimeout = timeout
-			src := &oneEventSource{env: &Envelope{ID: "held", Partner: "bank-a", Source: "test", Payload: []byte("x")},
+			src := &oneEventSource{env: &bridge.Envelope{ID: "held", Partner: "bank-a", Source: "test", Payload: []byte("x")},
 				done: make(chan error, 1), submitted: make(chan error, 1)}
 
 			ctx, cancel := context.WithCancel(context.Background())
 			stopped := make(chan struct{})
 			go func() {
 				defer close(stopped)
-				_ = p.Run(ctx, map[string]Source{"bank-a": src})
+				_ = p.Run(ctx, map[string]bridge.Source{"bank-a": src})
 			}()
 			// The event is inside the stage before the shutdown starts.
 			<-entered
@@ -78,8 +81,8 @@ func TestShutdownBoundedByTimeout(t *testing.T) {
 				// Not called yet: let the stuck stage go on. The pipeline is
 				// closed, so Submit must refuse and done stay uncalled.
 				close(release)
-				if err := <-src.submitted; !errors.Is(err, ErrClosed) {
-					t.Fatalf("Submit after the shutdown = %v, want ErrClosed", err)
+				if err := <-src.submitted; !errors.Is(err, store.ErrClosed) {
+					t.Fatalf("Submit after the shutdown = %v, want store.ErrClosed", err)
 				}
 				select {
 				case err := <-src.done:

@@ -1,4 +1,4 @@
-package bridge
+package intake
 
 import (
 	"context"
@@ -10,19 +10,21 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // recordingSink is the ERP side of a pipeline test: it confirms or fails
 // each publish as the test says.
 type recordingSink struct {
 	mu   sync.Mutex
-	got  []*ERPMessage
-	fail func(*ERPMessage) error
+	got  []*bridge.ERPMessage
+	fail func(*bridge.ERPMessage) error
 }
 
-func (s *recordingSink) Publish(_ context.Context, batch []*ERPMessage) []error {
+func (s *recordingSink) Publish(_ context.Context, batch []*bridge.ERPMessage) []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	errs := make([]error, len(batch))
@@ -56,21 +58,15 @@ func (s *recordingSink) ids() []string {
 	return out
 }
 
-func testJetStream(t *testing.T) jetstream.JetStream {
+func testPipeline(t *testing.T, sink bridge.Sink, stages ...bridge.Stage) (*Pipeline, jetstream.JetStream, store.Topology, *bridge.Counters) {
 	t.Helper()
-	_, js := bridgetest.StartJetStream(t, jetstream.WithPublishAsyncMaxPending(64))
-	return js
-}
-
-func testPipeline(t *testing.T, sink Sink, stages ...Stage) (*Pipeline, jetstream.JetStream, Topology, *Counters) {
-	t.Helper()
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
-	topo := NewTopology("T")
+	topo := store.NewTopology("T")
 	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
 		t.Fatal(err)
 	}
-	counters := NewCounters()
+	counters := bridge.NewCounters()
 	p, err := New(Options{
 		JS: js, Topology: topo, JetStream: jsCfg,
 		Forward:  config.Forward{BatchSize: 16, MaxAckPending: 64, AckWait: 5 * time.Second, RetryDelay: 50 * time.Millisecond},
@@ -82,7 +78,7 @@ func testPipeline(t *testing.T, sink Sink, stages ...Stage) (*Pipeline, jetstrea
 	return p, js, topo, counters
 }
 
-func submitAndWait(t *testing.T, p *Pipeline, env *Envelope) error {
+func submitAndWait(t *testing.T, p *Pipeline, env *bridge.Envelope) error {
 	t.Helper()
 	res := make(chan error, 1)
 	if err := p.Submit(context.Background(), env, func(err error) { res <- err }); err != nil {
@@ -99,10 +95,10 @@ func submitAndWait(t *testing.T, p *Pipeline, env *Envelope) error {
 
 func TestSubmitOutcomes(t *testing.T) {
 	transient := errors.New("schema registry unavailable")
-	stage := StageFunc{StageName: "check", Fn: func(_ context.Context, e *Envelope) error {
+	stage := bridge.StageFunc{StageName: "check", Fn: func(_ context.Context, e *bridge.Envelope) error {
 		switch string(e.Payload) {
 		case "reject":
-			return Reject(ReasonSchemaInvalid, "missing field")
+			return bridge.Reject(bridge.ReasonSchemaInvalid, "missing field")
 		case "transient":
 			return transient
 		}
@@ -112,13 +108,13 @@ func TestSubmitOutcomes(t *testing.T) {
 	p, js, topo, counters := testPipeline(t, &recordingSink{}, stage)
 	ctx := context.Background()
 
-	if err := submitAndWait(t, p, &Envelope{ID: "ok-1", Partner: "bank-a", Source: "test", Payload: []byte("good")}); err != nil {
+	if err := submitAndWait(t, p, &bridge.Envelope{ID: "ok-1", Partner: "bank-a", Source: "test", Payload: []byte("good")}); err != nil {
 		t.Fatalf("valid event: done(%v), want nil", err)
 	}
-	if err := submitAndWait(t, p, &Envelope{ID: "bad-1", Partner: "bank-a", Source: "test", Payload: []byte("reject")}); err != nil {
+	if err := submitAndWait(t, p, &bridge.Envelope{ID: "bad-1", Partner: "bank-a", Source: "test", Payload: []byte("reject")}); err != nil {
 		t.Fatalf("rejected event is stored in the DLQ, so done must be nil, got %v", err)
 	}
-	if err := submitAndWait(t, p, &Envelope{ID: "tr-1", Partner: "bank-a", Source: "test", Payload: []byte("transient")}); !errors.Is(err, transient) {
+	if err := submitAndWait(t, p, &bridge.Envelope{ID: "tr-1", Partner: "bank-a", Source: "test", Payload: []byte("transient")}); !errors.Is(err, transient) {
 		t.Fatalf("transient stage failure: done(%v), want the error so the source redelivers", err)
 	}
 
@@ -141,8 +137,8 @@ func TestSubmitOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dead-letter entry missing: %v", err)
 	}
-	if dl.Header.Get(HeaderReason) != ReasonSchemaInvalid || string(dl.Data) != "reject" || dl.Header.Get(HeaderOriginalID) != "bad-1" {
-		t.Fatalf("dead-letter entry wrong: reason %q data %q id %q", dl.Header.Get(HeaderReason), dl.Data, dl.Header.Get(HeaderOriginalID))
+	if dl.Header.Get(bridge.HeaderReason) != bridge.ReasonSchemaInvalid || string(dl.Data) != "reject" || dl.Header.Get(bridge.HeaderOriginalID) != "bad-1" {
+		t.Fatalf("dead-letter entry wrong: reason %q data %q id %q", dl.Header.Get(bridge.HeaderReason), dl.Data, dl.Header.Get(bridge.HeaderOriginalID))
 	}
 	tot := counters.Total()
 	if tot.Received != 3 || tot.Stored != 1 || tot.DeadLettered != 1 {
@@ -153,7 +149,7 @@ func TestSubmitOutcomes(t *testing.T) {
 func TestDuplicateIDStoredOnce(t *testing.T) {
 	p, js, topo, _ := testPipeline(t, &recordingSink{})
 	for range 3 {
-		if err := submitAndWait(t, p, &Envelope{ID: "same", Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
+		if err := submitAndWait(t, p, &bridge.Envelope{ID: "same", Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +162,7 @@ func TestDuplicateIDStoredOnce(t *testing.T) {
 func TestForwarderRetriesUntilSinkRecovers(t *testing.T) {
 	var mu sync.Mutex
 	down := true
-	sink := &recordingSink{fail: func(*ERPMessage) error {
+	sink := &recordingSink{fail: func(*bridge.ERPMessage) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if down {
@@ -178,7 +174,7 @@ func TestForwarderRetriesUntilSinkRecovers(t *testing.T) {
 	// All five are stored before the forwarder starts, so they fail and are
 	// retried as one batch whatever the timing of the writer.
 	for i := range 5 {
-		if err := submitAndWait(t, p, &Envelope{ID: string(rune('a' + i)), Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
+		if err := submitAndWait(t, p, &bridge.Envelope{ID: string(rune('a' + i)), Partner: "bank-a", Source: "test", Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,15 +202,15 @@ func TestSubmitAfterCloseRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = p.Run(ctx, nil)
-	err := p.Submit(context.Background(), &Envelope{ID: "late", Partner: "bank-a", Payload: []byte("x")}, func(error) {
+	err := p.Submit(context.Background(), &bridge.Envelope{ID: "late", Partner: "bank-a", Payload: []byte("x")}, func(error) {
 		t.Error("done must not be called when Submit refuses")
 	})
-	if !errors.Is(err, ErrClosed) {
-		t.Fatalf("Submit after shutdown = %v, want ErrClosed", err)
+	if !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Submit after shutdown = %v, want store.ErrClosed", err)
 	}
 }
 
-func ingestMsgs(t *testing.T, js jetstream.JetStream, topo Topology) uint64 {
+func ingestMsgs(t *testing.T, js jetstream.JetStream, topo store.Topology) uint64 {
 	t.Helper()
 	st, err := js.Stream(context.Background(), topo.IngestStream())
 	if err != nil {
@@ -235,9 +231,9 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
-	js := testJetStream(t)
+	js := bridgetest.JetStream(t, jetstream.WithPublishAsyncMaxPending(64))
 	jsCfg := config.JetStream{Replicas: 1, DuplicateWindow: time.Minute, MaxPending: 64, StallWait: time.Second}
-	topo := NewTopology("T")
+	topo := store.NewTopology("T")
 	if err := topo.EnsureStreams(context.Background(), js, jsCfg); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +243,7 @@ func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, partner := range []string{"bank-a", "dealer-c"} {
-		if err := submitAndWait(t, p, &Envelope{ID: "1", Partner: partner, Source: "test", Payload: []byte(partner)}); err != nil {
+		if err := submitAndWait(t, p, &bridge.Envelope{ID: "1", Partner: partner, Source: "test", Payload: []byte(partner)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -259,7 +255,7 @@ func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := Decode(m.Subject, m.Header, m.Data)
+	env, err := store.Decode(m.Subject, m.Header, m.Data)
 	if err != nil || env.ID != "1" || env.Partner != "dealer-c" {
 		t.Fatalf("decoded %+v, %v; want the partner's own id back", env, err)
 	}
@@ -267,12 +263,12 @@ func TestSameIDFromTwoPartnersBothStored(t *testing.T) {
 
 // receivedRecorder keeps what Received saw of each event.
 type receivedRecorder struct {
-	Observers
+	bridge.Observers
 	mu   sync.Mutex
-	seen map[string]Envelope
+	seen map[string]bridge.Envelope
 }
 
-func (r *receivedRecorder) Received(e *Envelope) {
+func (r *receivedRecorder) Received(e *bridge.Envelope) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen[e.ID] = *e
@@ -283,18 +279,18 @@ func (r *receivedRecorder) Received(e *Envelope) {
 // rejection, as validation records a known type before rejecting), and
 // still see the payload as the partner sent it, not the staged one.
 func TestReceivedSeesTypeAndOriginalPayload(t *testing.T) {
-	stage := StageFunc{StageName: "type", Fn: func(_ context.Context, e *Envelope) error {
+	stage := bridge.StageFunc{StageName: "type", Fn: func(_ context.Context, e *bridge.Envelope) error {
 		e.EventType = "order.created"
 		if string(e.Payload) == "reject" {
-			return Reject(ReasonSchemaInvalid, "missing field")
+			return bridge.Reject(bridge.ReasonSchemaInvalid, "missing field")
 		}
 		e.Payload = []byte("masked")
 		return nil
 	}}
 	p, _, _, _ := testPipeline(t, &recordingSink{}, stage)
-	rec := &receivedRecorder{seen: map[string]Envelope{}}
+	rec := &receivedRecorder{seen: map[string]bridge.Envelope{}}
 	p.obs = rec
-	for _, env := range []*Envelope{
+	for _, env := range []*bridge.Envelope{
 		{ID: "ok", Partner: "bank-a", Source: "test", Payload: []byte("good")},
 		{ID: "bad", Partner: "bank-a", Source: "test", Payload: []byte("reject")},
 	} {
