@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,7 +55,9 @@ type dlqDeps struct {
 }
 
 func defaultDlqDeps() dlqDeps {
-	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr,
+	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: dlq.OpenTrailRecorder, policy: func(c *config.Config) (func(string, string, any) any, error) {
+		return dlq.PartnerPolicies(c, os.Getenv)
+	}, stderr: os.Stderr,
 		getenv: os.Getenv, progressEvery: 3 * time.Second}
 }
 
@@ -149,51 +148,13 @@ func (f *filterFlags) register(cmd *cobra.Command, withID bool) {
 func (f *filterFlags) filter(now time.Time) (dlq.Filter, error) {
 	out := dlq.Filter{Partners: f.partners, Reasons: f.reasons, Types: f.types, IDs: f.ids}
 	var err error
-	if out.Since, err = parseDlqWhen(f.since, now); err != nil {
+	if out.Since, err = dlq.ParseWhen(f.since, now); err != nil {
 		return out, usageError{fmt.Errorf("--since: %w", err)}
 	}
-	if out.Until, err = parseDlqWhen(f.until, now); err != nil {
+	if out.Until, err = dlq.ParseWhen(f.until, now); err != nil {
 		return out, usageError{fmt.Errorf("--until: %w", err)}
 	}
 	return out, nil
-}
-
-// parseDlqWhen accepts an RFC 3339 time, a date, or a duration meaning that
-// long before now.
-func parseDlqWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time, a date (2006-01-02) nor a duration (24h)", s)
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
@@ -229,32 +190,7 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			if err != nil && !errors.Is(err, errLimit) {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if entries == nil {
-					entries = []*dlq.Entry{}
-				}
-				// Error details can quote offending values: masked here
-				// as in show; the payload is never listed.
-				m := displayMasker{}
-				for _, e := range entries {
-					e.Error = m.Text(e.Error, false)
-					for _, h := range m.Headers(e.Headers, false) {
-						e.Headers[h[0]] = h[1]
-					}
-				}
-				return writeJSON(out, entries)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tLAST FAILURE\tPARTNER\tTYPE\tREASON\tATTEMPTS\tID")
-			for _, e := range entries {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, fmtTime(e.Time()), orDash(e.Partner), orDash(e.EventType), orDash(e.Reason), e.Attempts, e.ID)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%d entries\n", len(entries))
-			return nil
+			return dlq.WriteList(cmd.OutOrStdout(), entries, asJSON)
 		},
 	}
 	ff.register(cmd, false)
@@ -264,15 +200,6 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 }
 
 var errLimit = errors.New("limit reached")
-
-// showView is `dlq show --json`.
-type showView struct {
-	*dlq.Entry
-	Masked  bool            `json:"masked"`
-	Payload json.RawMessage `json:"payload,omitempty"`
-	// PayloadText holds a payload that is not JSON (only with --reveal).
-	PayloadText string `json:"payload_text,omitempty"`
-}
 
 func newDlqShowCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var reveal, asJSON bool
@@ -328,65 +255,13 @@ where the data may be seen.`,
 					}
 				}
 			}
-			m := displayMasker{}
+			m := dlq.Display{}
 			if s.Config != nil && deps.policy != nil {
-				if m.policy, err = deps.policy(s.Config); err != nil {
+				if m.Policy, err = deps.policy(s.Config); err != nil {
 					fmt.Fprintf(deps.stderr, "dmzbridge: masking policy partly unavailable (generic masking still applies): %v\n", err)
 				}
 			}
-			payload, shown := m.Payload(e.Partner, e.EventType, e.Payload, reveal)
-			e.Error = m.Text(e.Error, reveal)
-			hdrs := m.Headers(e.Headers, reveal)
-			for _, h := range hdrs {
-				e.Headers[h[0]] = h[1]
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				v := showView{Entry: e, Masked: !reveal}
-				if shown && json.Valid([]byte(payload)) {
-					v.Payload = json.RawMessage(payload)
-				} else if shown {
-					v.PayloadText = payload
-				}
-				return writeJSON(out, v)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', 0)
-			for _, kv := range [][2]string{
-				{"seq", strconv.FormatUint(e.Seq, 10)},
-				{"id", e.ID},
-				{"partner", orDash(e.Partner)},
-				{"source", orDash(e.Source)},
-				{"event type", orDash(e.EventType)},
-				{"reason", orDash(e.Reason)},
-				{"error", orDash(e.Error)},
-				{"failed in", e.FailedIn},
-				{"attempts", strconv.Itoa(e.Attempts)},
-				{"received at", fmtTime(e.ReceivedAt)},
-				{"first failure", fmtTime(e.FirstFailure)},
-				{"last failure", fmtTime(e.LastFailure)},
-				{"traceparent", orDash(e.TraceParent)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(hdrs) > 0 {
-				fmt.Fprintln(out, "headers:")
-				for _, h := range hdrs {
-					fmt.Fprintf(out, "  %s: %s\n", h[0], h[1])
-				}
-			}
-			state := "masked"
-			if reveal {
-				state = "revealed"
-			}
-			if !shown {
-				fmt.Fprintf(out, "payload (%d bytes, not JSON: hidden; --reveal shows it):\n", e.Size)
-				return nil
-			}
-			fmt.Fprintf(out, "payload (%d bytes, %s):\n%s\n", e.Size, state, payload)
-			return nil
+			return dlq.WriteShow(cmd.OutOrStdout(), e, m, reveal, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show sensitive values unmasked")
@@ -423,26 +298,7 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			counts := dlq.Stats(entries)
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if counts == nil {
-					counts = []dlq.Count{}
-				}
-				return writeJSON(out, struct {
-					Total  int         `json:"total"`
-					Counts []dlq.Count `json:"counts"`
-				}{len(entries), counts})
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "PARTNER\tREASON\tCOUNT\tBYTES\tOLDEST\tNEWEST")
-			bytes := 0
-			for _, c := range counts {
-				bytes += c.Bytes
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", orDash(c.Partner), orDash(c.Reason), c.Count, c.Bytes, fmtTime(c.Oldest), fmtTime(c.Newest))
-			}
-			fmt.Fprintf(tw, "TOTAL\t\t%d\t%d\n", len(entries), bytes)
-			return tw.Flush()
+			return dlq.WriteStats(cmd.OutOrStdout(), len(entries), dlq.Stats(entries), asJSON)
 		},
 	}
 	ff.register(cmd, false)
@@ -538,11 +394,7 @@ the audit trail with the operator.`,
 					return err
 				}
 			}
-			verb := "replayed"
-			if dryRun {
-				verb = "checked"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("replay", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				eng.JetStream = s.Config.JetStream
 				return r.Run(ctx, f, eng)
 			})
@@ -592,11 +444,7 @@ recorded in the audit trail with the operator.`,
 					return err
 				}
 			}
-			verb := "purged"
-			if dryRun {
-				verb = "would purge"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("purge", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				if s.Config != nil {
 					eng.JetStream = s.Config.JetStream
 				}
@@ -658,11 +506,7 @@ old_keys.`,
 					return err
 				}
 			}
-			verb := "resealed"
-			if dryRun {
-				verb = "checked"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("reseal", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				eng.JetStream = s.Config.JetStream
 				return dlq.Reseal(ctx, s.Store, rec, dryRun, f, eng)
 			})
@@ -677,60 +521,25 @@ old_keys.`,
 	return cmd
 }
 
-// runEngine runs a replay, purge or reseal, printing results (entries
-// left behind in text mode, every entry as JSON), progress to stderr and
-// a summary. Entries left behind make the exit code 5. An id given with
-// --id that matches nothing is exit code 4.
-func runEngine(cmd *cobra.Command, deps dlqDeps, f dlq.Filter, asJSON bool, verb string, run func(dlq.Engine) (dlq.Summary, error)) error {
-	out := cmd.OutOrStdout()
-	prog := newProgress(deps.stderr, verb, deps.progressEvery)
-	eng := dlq.Engine{Progress: prog.update, ProgressEvery: prog.every}
-	first := true
-	if asJSON {
-		// Streamed, so a million results are never held in memory.
-		fmt.Fprint(out, "{\n  \"results\": [")
+// action names a run in its progress lines.
+func action(name string, dryRun bool) string {
+	if dryRun {
+		return name + " --dry-run"
 	}
-	eng.Report = func(res dlq.Result) {
-		res.Detail = maskText(res.Detail)
-		if asJSON {
-			b, _ := json.MarshalIndent(res, "    ", "  ")
-			if !first {
-				fmt.Fprint(out, ",")
-			}
-			first = false
-			fmt.Fprintf(out, "\n    %s", b)
-			return
-		}
-		switch res.Outcome {
-		case dlq.Replayed, dlq.Purged, dlq.Resealed, dlq.Current:
-		default:
-			line := fmt.Sprintf("%s %d %s %s", res.Outcome, res.Seq, res.Partner, res.ID)
-			if res.Reason != "" {
-				line += " " + res.Reason
-			}
-			if res.Detail != "" {
-				line += ": " + res.Detail
-			}
-			fmt.Fprintln(out, line)
-		}
-	}
+	return name
+}
+
+// runEngine runs a replay, purge or reseal, printing results, progress to
+// stderr and a summary. Entries left behind make the exit code 5. An id
+// given with --id that matches nothing is exit code 4.
+func runEngine(cmd *cobra.Command, deps dlqDeps, f dlq.Filter, asJSON bool, action string, run func(dlq.Engine) (dlq.Summary, error)) error {
+	prog := dlq.NewProgressPrinter(deps.stderr, action, deps.progressEvery)
+	eng := prog.Engine()
+	rep := dlq.NewReport(cmd.OutOrStdout(), asJSON)
+	eng.Report = rep.Result
 	sum, runErr := run(eng)
-	prog.finish()
-	if asJSON {
-		b, _ := json.MarshalIndent(sum, "  ", "  ")
-		end := "\n  ]"
-		if first {
-			end = "]"
-		}
-		fmt.Fprintf(out, "%s,\n  \"summary\": %s\n}\n", end, b)
-	} else {
-		line := fmt.Sprintf("%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d would be purged, %d already gone",
-			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.WouldPurge, sum.Gone)
-		if sum.Resealed+sum.WouldReseal+sum.Current > 0 {
-			line += fmt.Sprintf(", %d resealed, %d would be resealed, %d already under the current key", sum.Resealed, sum.WouldReseal, sum.Current)
-		}
-		fmt.Fprintln(out, line)
-	}
+	prog.Finish()
+	rep.Finish(sum)
 	if runErr != nil {
 		return fmt.Errorf("stopped after %d entries: %w", sum.Selected, runErr)
 	}
