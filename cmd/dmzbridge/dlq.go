@@ -55,10 +55,11 @@ type dlqDeps struct {
 }
 
 func defaultDlqDeps() dlqDeps {
-	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: dlq.OpenTrailRecorder, policy: func(c *config.Config) (func(string, string, any) any, error) {
+	policies := func(c *config.Config) (func(string, string, any) any, error) {
 		return dlq.PartnerPolicies(c, os.Getenv)
-	}, stderr: os.Stderr,
-		getenv: os.Getenv, progressEvery: 3 * time.Second}
+	}
+	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: dlq.OpenTrailRecorder, policy: policies,
+		stderr: os.Stderr, getenv: os.Getenv, progressEvery: 3 * time.Second}
 }
 
 // dlqConn are the connection flags every dlq command shares.
