@@ -179,16 +179,8 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			var entries []*dlq.Entry
-			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
-				if limit > 0 && len(entries) >= limit {
-					return errLimit
-				}
-				e.Payload = nil // listed without payloads
-				entries = append(entries, e)
-				return nil
-			})
-			if err != nil && !errors.Is(err, errLimit) {
+			entries, err := s.Store.ListHeaders(cmd.Context(), f, limit)
+			if err != nil {
 				return err
 			}
 			return dlq.WriteList(cmd.OutOrStdout(), entries, asJSON)
@@ -199,8 +191,6 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many entries, oldest first (0: all)")
 	return cmd
 }
-
-var errLimit = errors.New("limit reached")
 
 func newDlqShowCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var reveal, asJSON bool
@@ -229,32 +219,16 @@ where the data may be seen.`,
 			if err := s.NeedKey(); err != nil {
 				return err
 			}
-			e, err := s.Store.Find(cmd.Context(), args[0])
+			var rec func() (dlq.Recorder, error)
+			if deps.recorder != nil {
+				rec = func() (dlq.Recorder, error) { return deps.openRecorder(cmd.Context(), s, operator) }
+			}
+			e, err := s.Store.Show(cmd.Context(), args[0], reveal, rec)
 			if errors.Is(err, dlq.ErrNotFound) {
 				return codedError{exitNotFound, err}
 			}
 			if err != nil {
 				return err
-			}
-			if e.Sealed {
-				if err := e.Open(s.Store.Keys); err != nil {
-					return err
-				}
-				// Unsealing is recorded: who looked at which entry, and
-				// whether the values were revealed.
-				if deps.recorder != nil {
-					rec, err := deps.recorder(cmd.Context(), s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now)
-					if err != nil {
-						return err
-					}
-					outcome := dlq.Outcome("masked")
-					if reveal {
-						outcome = "revealed"
-					}
-					if err := rec.Record(cmd.Context(), "show", e, dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: outcome}); err != nil {
-						return fmt.Errorf("audit show of entry %d: %w", e.Seq, err)
-					}
-				}
 			}
 			m := dlq.Display{}
 			if s.Config != nil && deps.policy != nil {
@@ -290,16 +264,11 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			var entries []*dlq.Entry
-			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
-				e.Payload, e.Header = nil, nil // counted, not kept
-				entries = append(entries, e)
-				return nil
-			})
+			total, counts, err := s.Store.Count(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
-			return dlq.WriteStats(cmd.OutOrStdout(), len(entries), dlq.Stats(entries), asJSON)
+			return dlq.WriteStats(cmd.OutOrStdout(), total, counts, asJSON)
 		},
 	}
 	ff.register(cmd, false)
@@ -321,6 +290,12 @@ func selection(ff *filterFlags, all bool, now time.Time) (dlq.Filter, error) {
 		return f, usageError{errors.New("--all cannot be combined with --id or filters")}
 	}
 	return f, nil
+}
+
+// openRecorder opens the audit trail of the session's store, recording as
+// the --operator flag or $USER says.
+func (d dlqDeps) openRecorder(ctx context.Context, s *dlq.Session, operator string) (dlq.Recorder, error) {
+	return d.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), d.now)
 }
 
 func operatorName(flag string) string {
@@ -391,7 +366,7 @@ the audit trail with the operator.`,
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
 			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if r.Recorder, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
@@ -441,7 +416,7 @@ recorded in the audit trail with the operator.`,
 			defer s.Close()
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
@@ -503,7 +478,7 @@ old_keys.`,
 			}
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
