@@ -3,10 +3,14 @@ package dlq
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
+	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
 // Recorder is told about every decision on an entry, for the audit trail.
@@ -65,4 +69,14 @@ func (t TrailRecorder) Record(ctx context.Context, action string, e *Entry, r Re
 func (t TrailRecorder) RecordMsg(action string, e *Entry, r Result) (*nats.Msg, error) {
 	rec, key := t.record(action, e, r)
 	return t.Trail.Msg(rec, key)
+}
+
+// OpenTrailRecorder opens the audit trail for the dlq commands, recording
+// as operator.
+func OpenTrailRecorder(ctx context.Context, js jetstream.JetStream, topo store.Topology, cfg *config.Config, operator string, now func() time.Time) (Recorder, error) {
+	trail, err := audit.OpenTrail(ctx, js, topo, cfg, operator, now)
+	if err != nil {
+		return nil, err
+	}
+	return TrailRecorder{Trail: trail, Stream: topo.DeadLetterStream()}, nil
 }

@@ -102,27 +102,3 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Fatalf("serve with an invalid config exited %d, want %d", code, exitConfig)
 	}
 }
-
-func TestDemoRuns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an embedded JetStream")
-	}
-	out, code := runCLI(t, "demo", "--events", "50")
-	if code != exitOK {
-		t.Fatalf("demo exited %d:\n%s", code, out)
-	}
-	// One event in ten is invalid on purpose, one of each reason per
-	// partner; the three type_not_allowed ones are replayed after the
-	// operator allows the type and then reach the ERP too.
-	for _, want := range []string{
-		"summary: sent 150", "dead-lettered 15, arrived at ERP 138",
-		"type_not_allowed 3", "replayed 3 after", "12 left in the dead-letter stream", `"iban": "****`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Fatalf("demo summary wrong:\n%s", out)
-	}
-}

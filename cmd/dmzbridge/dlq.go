@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,8 +55,11 @@ type dlqDeps struct {
 }
 
 func defaultDlqDeps() dlqDeps {
-	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: auditRecorder, policy: policyMasker, stderr: os.Stderr,
-		getenv: os.Getenv, progressEvery: 3 * time.Second}
+	policies := func(c *config.Config) (func(string, string, any) any, error) {
+		return dlq.PartnerPolicies(c, os.Getenv)
+	}
+	return dlqDeps{now: time.Now, stages: app.NewChain, recorder: dlq.OpenTrailRecorder, policy: policies,
+		stderr: os.Stderr, getenv: os.Getenv, progressEvery: 3 * time.Second}
 }
 
 // dlqConn are the connection flags every dlq command shares.
@@ -128,74 +128,6 @@ func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*dlq.Session, error) 
 	return dlq.Connect(ctx, t)
 }
 
-// filterFlags are the selection flags of list, stats, replay and purge.
-type filterFlags struct {
-	partners, reasons, types, ids []string
-	since, until                  string
-}
-
-func (f *filterFlags) register(cmd *cobra.Command, withID bool) {
-	fl := cmd.Flags()
-	fl.StringSliceVar(&f.partners, "partner", nil, "only this partner (repeatable or comma-separated)")
-	fl.StringSliceVar(&f.reasons, "reason", nil, "only this reason code, e.g. schema_invalid, max_attempts")
-	fl.StringSliceVar(&f.types, "type", nil, "only this event type, e.g. order.created")
-	fl.StringVar(&f.since, "since", "", "failed at or after: RFC 3339 time or a duration ago (24h)")
-	fl.StringVar(&f.until, "until", "", "failed before: RFC 3339 time or a duration ago")
-	if withID {
-		fl.StringSliceVar(&f.ids, "id", nil, "only this entry: sequence number or event id (repeatable)")
-	}
-}
-
-func (f *filterFlags) filter(now time.Time) (dlq.Filter, error) {
-	out := dlq.Filter{Partners: f.partners, Reasons: f.reasons, Types: f.types, IDs: f.ids}
-	var err error
-	if out.Since, err = parseDlqWhen(f.since, now); err != nil {
-		return out, usageError{fmt.Errorf("--since: %w", err)}
-	}
-	if out.Until, err = parseDlqWhen(f.until, now); err != nil {
-		return out, usageError{fmt.Errorf("--until: %w", err)}
-	}
-	return out, nil
-}
-
-// parseDlqWhen accepts an RFC 3339 time, a date, or a duration meaning that
-// long before now.
-func parseDlqWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time, a date (2006-01-02) nor a duration (24h)", s)
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var ff filterFlags
 	var asJSON bool
@@ -217,61 +149,17 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			var entries []*dlq.Entry
-			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
-				if limit > 0 && len(entries) >= limit {
-					return errLimit
-				}
-				e.Payload = nil // listed without payloads
-				entries = append(entries, e)
-				return nil
-			})
-			if err != nil && !errors.Is(err, errLimit) {
+			entries, err := s.Store.ListHeaders(cmd.Context(), f, limit)
+			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if entries == nil {
-					entries = []*dlq.Entry{}
-				}
-				// Error details can quote offending values: masked here
-				// as in show; the payload is never listed.
-				m := displayMasker{}
-				for _, e := range entries {
-					e.Error = m.Text(e.Error, false)
-					for _, h := range m.Headers(e.Headers, false) {
-						e.Headers[h[0]] = h[1]
-					}
-				}
-				return writeJSON(out, entries)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tLAST FAILURE\tPARTNER\tTYPE\tREASON\tATTEMPTS\tID")
-			for _, e := range entries {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, fmtTime(e.Time()), orDash(e.Partner), orDash(e.EventType), orDash(e.Reason), e.Attempts, e.ID)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%d entries\n", len(entries))
-			return nil
+			return dlq.WriteList(cmd.OutOrStdout(), entries, asJSON)
 		},
 	}
 	ff.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array for scripts")
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many entries, oldest first (0: all)")
 	return cmd
-}
-
-var errLimit = errors.New("limit reached")
-
-// showView is `dlq show --json`.
-type showView struct {
-	*dlq.Entry
-	Masked  bool            `json:"masked"`
-	Payload json.RawMessage `json:"payload,omitempty"`
-	// PayloadText holds a payload that is not JSON (only with --reveal).
-	PayloadText string `json:"payload_text,omitempty"`
 }
 
 func newDlqShowCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
@@ -301,92 +189,24 @@ where the data may be seen.`,
 			if err := s.NeedKey(); err != nil {
 				return err
 			}
-			e, err := s.Store.Find(cmd.Context(), args[0])
+			var rec func() (dlq.Recorder, error)
+			if deps.recorder != nil {
+				rec = func() (dlq.Recorder, error) { return deps.openRecorder(cmd.Context(), s, operator) }
+			}
+			e, err := s.Store.Show(cmd.Context(), args[0], reveal, rec)
 			if errors.Is(err, dlq.ErrNotFound) {
 				return codedError{exitNotFound, err}
 			}
 			if err != nil {
 				return err
 			}
-			if e.Sealed {
-				if err := e.Open(s.Store.Keys); err != nil {
-					return err
-				}
-				// Unsealing is recorded: who looked at which entry, and
-				// whether the values were revealed.
-				if deps.recorder != nil {
-					rec, err := deps.recorder(cmd.Context(), s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now)
-					if err != nil {
-						return err
-					}
-					outcome := dlq.Outcome("masked")
-					if reveal {
-						outcome = "revealed"
-					}
-					if err := rec.Record(cmd.Context(), "show", e, dlq.Result{Seq: e.Seq, ID: e.ID, Partner: e.Partner, Outcome: outcome}); err != nil {
-						return fmt.Errorf("audit show of entry %d: %w", e.Seq, err)
-					}
-				}
-			}
-			m := displayMasker{}
+			m := dlq.Display{}
 			if s.Config != nil && deps.policy != nil {
-				if m.policy, err = deps.policy(s.Config); err != nil {
+				if m.Policy, err = deps.policy(s.Config); err != nil {
 					fmt.Fprintf(deps.stderr, "dmzbridge: masking policy partly unavailable (generic masking still applies): %v\n", err)
 				}
 			}
-			payload, shown := m.Payload(e.Partner, e.EventType, e.Payload, reveal)
-			e.Error = m.Text(e.Error, reveal)
-			hdrs := m.Headers(e.Headers, reveal)
-			for _, h := range hdrs {
-				e.Headers[h[0]] = h[1]
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				v := showView{Entry: e, Masked: !reveal}
-				if shown && json.Valid([]byte(payload)) {
-					v.Payload = json.RawMessage(payload)
-				} else if shown {
-					v.PayloadText = payload
-				}
-				return writeJSON(out, v)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', 0)
-			for _, kv := range [][2]string{
-				{"seq", strconv.FormatUint(e.Seq, 10)},
-				{"id", e.ID},
-				{"partner", orDash(e.Partner)},
-				{"source", orDash(e.Source)},
-				{"event type", orDash(e.EventType)},
-				{"reason", orDash(e.Reason)},
-				{"error", orDash(e.Error)},
-				{"failed in", e.FailedIn},
-				{"attempts", strconv.Itoa(e.Attempts)},
-				{"received at", fmtTime(e.ReceivedAt)},
-				{"first failure", fmtTime(e.FirstFailure)},
-				{"last failure", fmtTime(e.LastFailure)},
-				{"traceparent", orDash(e.TraceParent)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(hdrs) > 0 {
-				fmt.Fprintln(out, "headers:")
-				for _, h := range hdrs {
-					fmt.Fprintf(out, "  %s: %s\n", h[0], h[1])
-				}
-			}
-			state := "masked"
-			if reveal {
-				state = "revealed"
-			}
-			if !shown {
-				fmt.Fprintf(out, "payload (%d bytes, not JSON: hidden; --reveal shows it):\n", e.Size)
-				return nil
-			}
-			fmt.Fprintf(out, "payload (%d bytes, %s):\n%s\n", e.Size, state, payload)
-			return nil
+			return dlq.WriteShow(cmd.OutOrStdout(), e, m, reveal, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show sensitive values unmasked")
@@ -414,66 +234,16 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			var entries []*dlq.Entry
-			err = s.Store.ScanHeaders(cmd.Context(), f, func(e *dlq.Entry) error {
-				e.Payload, e.Header = nil, nil // counted, not kept
-				entries = append(entries, e)
-				return nil
-			})
+			total, counts, err := s.Store.Count(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
-			counts := dlq.Stats(entries)
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if counts == nil {
-					counts = []dlq.Count{}
-				}
-				return writeJSON(out, struct {
-					Total  int         `json:"total"`
-					Counts []dlq.Count `json:"counts"`
-				}{len(entries), counts})
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "PARTNER\tREASON\tCOUNT\tBYTES\tOLDEST\tNEWEST")
-			bytes := 0
-			for _, c := range counts {
-				bytes += c.Bytes
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", orDash(c.Partner), orDash(c.Reason), c.Count, c.Bytes, fmtTime(c.Oldest), fmtTime(c.Newest))
-			}
-			fmt.Fprintf(tw, "TOTAL\t\t%d\t%d\n", len(entries), bytes)
-			return tw.Flush()
+			return dlq.WriteStats(cmd.OutOrStdout(), total, counts, asJSON)
 		},
 	}
 	ff.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
-}
-
-// selection resolves --id/filters/--all into a filter, refusing an empty
-// selection so that a forgotten flag never touches every entry.
-func selection(ff *filterFlags, all bool, now time.Time) (dlq.Filter, error) {
-	f, err := ff.filter(now)
-	if err != nil {
-		return f, err
-	}
-	if f.Empty() && !all {
-		return f, usageError{errors.New("select entries with --id, --partner, --reason, --type, --since, --until, or --all")}
-	}
-	if !f.Empty() && all {
-		return f, usageError{errors.New("--all cannot be combined with --id or filters")}
-	}
-	return f, nil
-}
-
-func operatorName(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "unknown"
 }
 
 func newDlqReplayCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
@@ -534,15 +304,11 @@ the audit trail with the operator.`,
 				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 			}
 			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if r.Recorder, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
-			verb := "replayed"
-			if dryRun {
-				verb = "checked"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("replay", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				eng.JetStream = s.Config.JetStream
 				return r.Run(ctx, f, eng)
 			})
@@ -588,15 +354,11 @@ recorded in the audit trail with the operator.`,
 			defer s.Close()
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
-			verb := "purged"
-			if dryRun {
-				verb = "would purge"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("purge", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				if s.Config != nil {
 					eng.JetStream = s.Config.JetStream
 				}
@@ -654,15 +416,11 @@ old_keys.`,
 			}
 			var rec dlq.Recorder
 			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.recorder(ctx, s.Store.JetStream(), s.Store.Topology(), s.Config, operatorName(operator), deps.now); err != nil {
+				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
 					return err
 				}
 			}
-			verb := "resealed"
-			if dryRun {
-				verb = "checked"
-			}
-			return runEngine(cmd, deps, f, asJSON, verb, func(eng dlq.Engine) (dlq.Summary, error) {
+			return runEngine(cmd, deps, f, asJSON, action("reseal", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
 				eng.JetStream = s.Config.JetStream
 				return dlq.Reseal(ctx, s.Store, rec, dryRun, f, eng)
 			})
@@ -677,60 +435,25 @@ old_keys.`,
 	return cmd
 }
 
-// runEngine runs a replay, purge or reseal, printing results (entries
-// left behind in text mode, every entry as JSON), progress to stderr and
-// a summary. Entries left behind make the exit code 5. An id given with
-// --id that matches nothing is exit code 4.
-func runEngine(cmd *cobra.Command, deps dlqDeps, f dlq.Filter, asJSON bool, verb string, run func(dlq.Engine) (dlq.Summary, error)) error {
-	out := cmd.OutOrStdout()
-	prog := newProgress(deps.stderr, verb, deps.progressEvery)
-	eng := dlq.Engine{Progress: prog.update, ProgressEvery: prog.every}
-	first := true
-	if asJSON {
-		// Streamed, so a million results are never held in memory.
-		fmt.Fprint(out, "{\n  \"results\": [")
+// action names a run in its progress lines.
+func action(name string, dryRun bool) string {
+	if dryRun {
+		return name + " --dry-run"
 	}
-	eng.Report = func(res dlq.Result) {
-		res.Detail = maskText(res.Detail)
-		if asJSON {
-			b, _ := json.MarshalIndent(res, "    ", "  ")
-			if !first {
-				fmt.Fprint(out, ",")
-			}
-			first = false
-			fmt.Fprintf(out, "\n    %s", b)
-			return
-		}
-		switch res.Outcome {
-		case dlq.Replayed, dlq.Purged, dlq.Resealed, dlq.Current:
-		default:
-			line := fmt.Sprintf("%s %d %s %s", res.Outcome, res.Seq, res.Partner, res.ID)
-			if res.Reason != "" {
-				line += " " + res.Reason
-			}
-			if res.Detail != "" {
-				line += ": " + res.Detail
-			}
-			fmt.Fprintln(out, line)
-		}
-	}
+	return name
+}
+
+// runEngine runs a replay, purge or reseal, printing results, progress to
+// stderr and a summary. Entries left behind make the exit code 5. An id
+// given with --id that matches nothing is exit code 4.
+func runEngine(cmd *cobra.Command, deps dlqDeps, f dlq.Filter, asJSON bool, action string, run func(dlq.Engine) (dlq.Summary, error)) error {
+	prog := dlq.NewProgressPrinter(deps.stderr, action, deps.progressEvery)
+	eng := prog.Engine()
+	rep := dlq.NewReport(cmd.OutOrStdout(), asJSON)
+	eng.Report = rep.Result
 	sum, runErr := run(eng)
-	prog.finish()
-	if asJSON {
-		b, _ := json.MarshalIndent(sum, "  ", "  ")
-		end := "\n  ]"
-		if first {
-			end = "]"
-		}
-		fmt.Fprintf(out, "%s,\n  \"summary\": %s\n}\n", end, b)
-	} else {
-		line := fmt.Sprintf("%d selected: %d replayed, %d purged, %d still rejected, %d failed, %d would replay, %d would be rejected, %d would be purged, %d already gone",
-			sum.Selected, sum.Replayed, sum.Purged, sum.StillRejected, sum.Failed, sum.WouldReplay, sum.WouldReject, sum.WouldPurge, sum.Gone)
-		if sum.Resealed+sum.WouldReseal+sum.Current > 0 {
-			line += fmt.Sprintf(", %d resealed, %d would be resealed, %d already under the current key", sum.Resealed, sum.WouldReseal, sum.Current)
-		}
-		fmt.Fprintln(out, line)
-	}
+	prog.Finish()
+	rep.Finish(sum)
 	if runErr != nil {
 		return fmt.Errorf("stopped after %d entries: %w", sum.Selected, runErr)
 	}

@@ -490,7 +490,7 @@ partners:
 	var during, final bool
 	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
 		var done, total int
-		if _, err := fmt.Sscanf(line, "replayed %d/%d", &done, &total); err != nil || total != n {
+		if _, err := fmt.Sscanf(line, "replay: %d/%d", &done, &total); err != nil || total != n {
 			continue
 		}
 		during = during || (done > 0 && done < n)

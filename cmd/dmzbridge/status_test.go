@@ -212,28 +212,3 @@ func TestStatusUnreachable(t *testing.T) {
 		t.Errorf("404: %v", err)
 	}
 }
-
-// TestStatusFormatting: the edges of the table — a bridge that has not
-// polled yet and has no partners, and durations at each precision.
-func TestStatusFormatting(t *testing.T) {
-	var out bytes.Buffer
-	if err := writeStatus(&out, telemetry.Status{Ready: telemetry.Readiness{Ready: true}}, statusNow); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"bridge:      ready\n", "durability:  -\n", "measured:    never", "(no partners)"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("empty status lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "CERTIFICATE") {
-		t.Errorf("a certificate table without certificates:\n%s", out.String())
-	}
-	for d, want := range map[time.Duration]string{
-		-time.Second: "0s", 1400 * time.Millisecond: "1s", 119 * time.Second: "119s", 5 * time.Minute: "5m",
-		119 * time.Minute: "119m", 3 * time.Hour: "3h", 47 * time.Hour: "47h", 49 * time.Hour: "2d", 400 * 24 * time.Hour: "400d",
-	} {
-		if got := roundAge(d); got != want {
-			t.Errorf("roundAge(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -1,4 +1,4 @@
-package main
+package dlq
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestDisplayMaskerRules(t *testing.T) {
-	m := displayMasker{}
+	m := Display{}
 	cases := []struct {
 		name, in string
 		hidden   []string
@@ -46,7 +46,7 @@ func TestDisplayMaskerRules(t *testing.T) {
 		t.Errorf("--reveal of a non-JSON payload: %q %v", out, ok)
 	}
 	h := m.Headers(map[string]string{"Authorization": "Bearer abc", "X-Trace": "call +49 30 1234567"}, false)
-	if h[0][1] != redacted || strings.Contains(h[1][1], "1234567") {
+	if h[0][1] != Redacted || strings.Contains(h[1][1], "1234567") {
 		t.Errorf("headers not masked: %v", h)
 	}
 }
@@ -67,7 +67,7 @@ func FuzzDisplayMask(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, ok := displayMasker{}.Payload("p", "t", wrapped, false)
+		out, ok := Display{}.Payload("p", "t", wrapped, false)
 		if !ok {
 			t.Fatalf("valid JSON not shown: %s", wrapped)
 		}
@@ -75,8 +75,41 @@ func FuzzDisplayMask(f *testing.F) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("masked output is not JSON: %v\n%s", err, out)
 		}
-		if got["password"] != redacted {
+		if got["password"] != Redacted {
 			t.Fatalf("password value %q survived: %v", secret, got["password"])
 		}
 	})
+}
+
+// TestDisplayRules: the two rules bridge/mask has no detector for — field
+// names that mark personal or secret data, and international phone
+// numbers in free text.
+func TestDisplayRules(t *testing.T) {
+	keys := []struct {
+		key       string
+		sensitive bool
+	}{
+		{"IBAN", true}, {"payerIban", true}, {"cardNumber", true}, {"pan", true}, {"cvv", true},
+		{"e-mail", true}, {"Mobile", true}, {"vat_id", true}, {"date_of_birth", true},
+		{"X-Api-Key", true}, {"api_key", true}, {"Authorization", true}, {"client_secret", true},
+		{"amount", false}, {"order", false}, {"company", false}, {"spanner", false}, {"shipment", false},
+	}
+	for _, tc := range keys {
+		if got := sensitiveKey.MatchString(tc.key); got != tc.sensitive {
+			t.Errorf("sensitive(%q) = %v, want %v", tc.key, got, tc.sensitive)
+		}
+	}
+	texts := []struct{ in, want string }{
+		{"call +49 30 1234567 now", "call " + Redacted + " now"},
+		{"+44 20 7946-0958", Redacted},
+		{"+1.555.010.9999", Redacted},
+		{"order 2026-11-23 qty 1234567", "order 2026-11-23 qty 1234567"}, // no +: a date, an amount
+		{"+12345", "+12345"},                                             // too short for a phone number
+		{"", ""},
+	}
+	for _, tc := range texts {
+		if got := MaskText(tc.in); got != tc.want {
+			t.Errorf("MaskText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"encoding/json"
@@ -10,37 +10,37 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
 
-// demoInvalidEvery makes every n-th event of a partner invalid, cycling
+// invalidEvery makes every n-th event of a partner invalid, cycling
 // through the rejection reasons.
-const demoInvalidEvery = 10
+const invalidEvery = 10
 
-var demoRejections = []string{
+var rejections = []string{
 	bridge.ReasonSchemaInvalid, bridge.ReasonMalformed, bridge.ReasonTooLarge,
 	bridge.ReasonUnknownType, bridge.ReasonTypeNotAllowed,
 }
 
-// demoMaxBytes is every demo partner's message size limit.
-const demoMaxBytes = 8192
+// maxBytes is every demo partner's message size limit.
+const maxBytes = 8192
 
-// demoEvent returns event i of partner p: its event type and body, and the
+// event returns event i of partner p: its event type and body, and the
 // reason it must be rejected for ("" when valid).
-func demoEvent(p demoPartner, pi, i int) (eventType string, body []byte, reason string) {
+func event(p partner, pi, i int) (eventType string, body []byte, reason string) {
 	eventType = p.eventType
-	doc := demoDoc(p.eventType, i)
-	if i%demoInvalidEvery == demoInvalidEvery-1 {
-		reason = demoRejections[(i/demoInvalidEvery+pi)%len(demoRejections)]
+	doc := document(p.eventType, i)
+	if i%invalidEvery == invalidEvery-1 {
+		reason = rejections[(i/invalidEvery+pi)%len(rejections)]
 	}
 	switch reason {
 	case bridge.ReasonSchemaInvalid:
 		doc["currency"] = "euro"
 		delete(doc, "order_ref")
 	case bridge.ReasonTooLarge:
-		doc["padding"] = strings.Repeat("x", demoMaxBytes)
+		doc["padding"] = strings.Repeat("x", maxBytes)
 	case bridge.ReasonUnknownType:
 		eventType = "parcel.lost"
 	case bridge.ReasonTypeNotAllowed:
 		eventType = "invoice.issued"
-		doc = demoDoc(eventType, i)
+		doc = document(eventType, i)
 	}
 	if p.typeSource == "json" {
 		doc["type"] = eventType
@@ -52,15 +52,15 @@ func demoEvent(p demoPartner, pi, i int) (eventType string, body []byte, reason 
 	return eventType, body, reason
 }
 
-var demoIBANs = []string{"DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606", "NL91ABNA0417164300"}
+var ibans = []string{"DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606", "NL91ABNA0417164300"}
 
-func demoDoc(eventType string, i int) map[string]any {
+func document(eventType string, i int) map[string]any {
 	ts := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute).Format(time.RFC3339)
 	switch eventType {
 	case "payment.received":
 		return map[string]any{
 			"payment_id": fmt.Sprintf("PAY-%06d", i), "booked_at": ts, "amount": 100 + i, "currency": "EUR",
-			"payer": map[string]any{"name": "Muster Handel GmbH", "iban": demoIBANs[i%len(demoIBANs)],
+			"payer": map[string]any{"name": "Muster Handel GmbH", "iban": ibans[i%len(ibans)],
 				"email": fmt.Sprintf("ap%d@muster.example", i%7), "phone": "+49 30 1234567", "tax_id": "DE123456789"},
 			"remittance_info": fmt.Sprintf("INV-%06d; refunds to DE89 3704 0044 0532 0130 00, contact billing@muster.example", i),
 			"invoice_refs":    []string{fmt.Sprintf("INV-%06d", i)},
@@ -93,17 +93,17 @@ func demoDoc(eventType string, i int) map[string]any {
 	}
 }
 
-// demoReasons counts dead letters by reason for the summary.
-type demoReasons struct {
+// reasonCounter counts dead letters by reason for the summary.
+type reasonCounter struct {
 	mu sync.Mutex
 	n  map[string]int
 }
 
-func (d *demoReasons) Received(*bridge.Envelope)                 {}
-func (d *demoReasons) Stored(*bridge.Envelope)                   {}
-func (d *demoReasons) Forwarded(*bridge.Envelope, time.Duration) {}
-func (d *demoReasons) ForwardFailed(*bridge.Envelope, error)     {}
-func (d *demoReasons) DeadLettered(_ *bridge.Envelope, r *bridge.Rejection) {
+func (d *reasonCounter) Received(*bridge.Envelope)                 {}
+func (d *reasonCounter) Stored(*bridge.Envelope)                   {}
+func (d *reasonCounter) Forwarded(*bridge.Envelope, time.Duration) {}
+func (d *reasonCounter) ForwardFailed(*bridge.Envelope, error)     {}
+func (d *reasonCounter) DeadLettered(_ *bridge.Envelope, r *bridge.Rejection) {
 	d.mu.Lock()
 	if d.n == nil {
 		d.n = map[string]int{}
@@ -112,11 +112,11 @@ func (d *demoReasons) DeadLettered(_ *bridge.Envelope, r *bridge.Rejection) {
 	d.mu.Unlock()
 }
 
-func (d *demoReasons) String() string {
+func (d *reasonCounter) String() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var parts []string
-	for _, r := range demoRejections {
+	for _, r := range rejections {
 		parts = append(parts, fmt.Sprintf("%s %d", r, d.n[r]))
 	}
 	return strings.Join(parts, ", ")

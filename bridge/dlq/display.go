@@ -1,26 +1,29 @@
-package main
+package dlq
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/mask"
 )
 
-// redacted replaces a value `dlq show` hides.
-const redacted = "[REDACTED]"
+// Redacted replaces a value `dlq show` hides.
+const Redacted = "[REDACTED]"
 
-// displayMasker masks an entry's payload for display. The partner's
-// masking policy from the config applies when one is configured (see
-// policyMasker); the generic rules below always apply on top, because a
-// dead-letter entry that failed at intake holds the payload as received,
-// before any policy ran.
-type displayMasker struct {
-	policy func(partner, eventType string, doc any) any
+// Display masks an entry for an operator's eyes (`dlq show`, `dlq list
+// --json`, replay details). The partner's masking policy from the config
+// applies when one is set (see PartnerPolicies); the generic rules below
+// always apply on top, because a dead-letter entry that failed at intake
+// holds the payload as received, before any policy ran.
+type Display struct {
+	// Policy applies the partner's own masking policy; nil: none.
+	Policy func(partner, eventType string, doc any) any
 }
 
 // sensitiveKey matches field and header names whose values are personal
@@ -42,11 +45,13 @@ var detectors = func() *mask.Policy {
 // amount.
 var phone = regexp.MustCompile(`\+[0-9](?:[ ()/.-]?[0-9]){6,14}`)
 
-func maskText(s string) string {
+// MaskText masks the values the detectors and the phone pattern find in
+// free text.
+func MaskText(s string) string {
 	if m, ok := detectors.Apply("", s).(mask.Masked); ok {
 		s = string(m)
 	}
-	return phone.ReplaceAllString(s, redacted)
+	return phone.ReplaceAllString(s, Redacted)
 }
 
 // maskTree redacts every value under a sensitive key and sensitive
@@ -71,9 +76,9 @@ func maskTree(v any) any {
 		}
 		return x
 	case string:
-		return maskText(x)
+		return MaskText(x)
 	case json.Number:
-		if m := maskText(x.String()); m != x.String() {
+		if m := MaskText(x.String()); m != x.String() {
 			return m
 		}
 		return x
@@ -99,14 +104,14 @@ func redactAll(v any) any {
 	case nil:
 		return nil
 	default:
-		return redacted
+		return Redacted
 	}
 }
 
 // Payload returns the payload for display: indented JSON, masked unless
 // reveal. A payload that is not JSON cannot be masked field by field and is
 // shown only with reveal.
-func (m displayMasker) Payload(partner, eventType string, payload []byte, reveal bool) (string, bool) {
+func (m Display) Payload(partner, eventType string, payload []byte, reveal bool) (string, bool) {
 	if reveal {
 		// Revealed means as stored, byte for byte: field order and
 		// number spelling included.
@@ -116,17 +121,12 @@ func (m displayMasker) Payload(partner, eventType string, payload []byte, reveal
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil || dec.More() {
-		if reveal {
-			return string(payload), true
-		}
 		return "", false
 	}
-	if !reveal {
-		if m.policy != nil {
-			doc = m.policy(partner, eventType, doc)
-		}
-		doc = maskTree(doc)
+	if m.Policy != nil {
+		doc = m.Policy(partner, eventType, doc)
 	}
+	doc = maskTree(doc)
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return "", false
@@ -135,7 +135,7 @@ func (m displayMasker) Payload(partner, eventType string, payload []byte, reveal
 }
 
 // Headers returns the partner headers for display, sorted by name.
-func (m displayMasker) Headers(h map[string]string, reveal bool) [][2]string {
+func (m Display) Headers(h map[string]string, reveal bool) [][2]string {
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		keys = append(keys, k)
@@ -146,9 +146,9 @@ func (m displayMasker) Headers(h map[string]string, reveal bool) [][2]string {
 		v := h[k]
 		if !reveal {
 			if sensitiveKey.MatchString(k) {
-				v = redacted
+				v = Redacted
 			} else {
-				v = maskText(v)
+				v = MaskText(v)
 			}
 		}
 		out = append(out, [2]string{k, v})
@@ -158,9 +158,33 @@ func (m displayMasker) Headers(h map[string]string, reveal bool) [][2]string {
 
 // Text masks free text such as a validator's error detail, which may quote
 // the offending value.
-func (m displayMasker) Text(s string, reveal bool) string {
+func (m Display) Text(s string, reveal bool) string {
 	if reveal {
 		return s
 	}
-	return strings.TrimSpace(maskText(s))
+	return strings.TrimSpace(MaskText(s))
+}
+
+// PartnerPolicies compiles every partner's masking policy from the config,
+// so an operator sees what the pipeline would mask. A policy that cannot be
+// compiled here (its HMAC key variable is not set for the operator) is
+// reported and left out; the generic rules still apply.
+func PartnerPolicies(cfg *config.Config, getenv func(string) string) (func(partner, eventType string, doc any) any, error) {
+	policies := map[string]*mask.Policy{}
+	var errs []error
+	for i, p := range cfg.Partners {
+		pol, err := mask.Compile("partners["+strconv.Itoa(i)+"].masking", p.Masking, getenv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		policies[p.Name] = pol
+	}
+	apply := func(partner, eventType string, doc any) any {
+		if pol, ok := policies[partner]; ok {
+			return pol.Apply(eventType, doc)
+		}
+		return doc
+	}
+	return apply, errors.Join(errs...)
 }
