@@ -103,3 +103,13 @@ func (s *ForwarderStates) Err() error {
 	}
 	return errors.New(strings.Join(down, "; "))
 }
+
+// forget drops a removed partner, so it no longer counts for readiness.
+func (s *ForwarderStates) forget(partner string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, partner)
+}
