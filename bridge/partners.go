@@ -188,3 +188,20 @@ func (p *Pipeline) RunningPartners() []string {
 	}
 	return out
 }
+
+// StopSource stops a partner's source: it stops taking messages and
+// returns once what it took in is handed on. Its forwarder runs on (see
+// RemovePartner).
+func (p *Pipeline) StopSource(partner string) error {
+	r, err := p.lockRuns()
+	if err != nil {
+		return err
+	}
+	h := r.sources[partner]
+	delete(r.sources, partner)
+	r.mu.Unlock()
+	if h != nil {
+		h.stop()
+	}
+	return nil
+}
