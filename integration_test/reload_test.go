@@ -449,3 +449,148 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("audit trail of the reload: %+v", recs)
 	}
 }
+
+// TestReloadRefused gives reload an invalid config, a change that needs a
+// restart and an incompatible schema version, each together with changes
+// that would be valid (a new partner, new masking): every reload is
+// refused with its reason, and the running bridge is unchanged.
+func TestReloadRefused(t *testing.T) {
+	e := newReloadEnv(t)
+	good := e.writeConfig(e.partnerYAML("masky", rlMaskRedact))
+	e.start(good)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	n := 0
+	send := func() string {
+		id := fmt.Sprintf("masky-%03d", n)
+		n++
+		e.publish(ctx, "masky", id, rlOrder(id, "m@dealer.example", false))
+		return id
+	}
+	// checkUnchanged: masky's events still follow the old masking (email
+	// redacted, not dropped), and the partner the refused config added
+	// never started.
+	checkUnchanged := func(step string) {
+		id := send()
+		e.waitAccounted(ctx, map[string]bool{id: true})
+		e.mu.Lock()
+		body, ok := e.atERP[id]
+		e.mu.Unlock()
+		if !ok {
+			t.Fatalf("%s: %s not forwarded", step, id)
+		}
+		ce, err := cloudevents.Parse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(ce.Data, []byte(`"email"`)) || bytes.Contains(ce.Data, []byte("m@dealer.example")) {
+			t.Errorf("%s: masking changed: %s", step, ce.Data)
+		}
+		if _, err := e.pjs.Consumer(ctx, "RL_PARTNERS", "rl-newbie"); err == nil {
+			t.Errorf("%s: the refused partner newbie was started", step)
+		}
+	}
+	checkUnchanged("before")
+
+	valid := []string{e.partnerYAML("masky", rlMaskDrop), e.partnerYAML("newbie", "")}
+	steps := []struct {
+		name    string
+		prepare func()
+		want    string
+	}{
+		{"invalid config", func() {
+			y := strings.Replace(e.writeConfig(valid...), "retry_delay: 200ms", "retry_delay: 200ms\n  batch_sise: 5", 1)
+			if err := os.WriteFile(e.cfgPath, []byte(y), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "batch_sise"},
+		{"needs restart", func() {
+			y := strings.Replace(e.writeConfig(valid...), "retry_delay: 200ms", "retry_delay: 300ms", 1)
+			if err := os.WriteFile(e.cfgPath, []byte(y), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "forward cannot change while the bridge runs"},
+		{"incompatible schema", func() {
+			e.writeConfig(valid...)
+			v1, err := os.ReadFile(filepath.Join(e.schemasDir, "order.created.v1.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v2 := bytes.Replace(v1, []byte(`"required": ["order_id", "created_at", "customer", "currency", "lines", "total"]`),
+				[]byte(`"required": ["order_id", "created_at", "customer", "currency", "lines", "total", "payment"]`), 1)
+			v2 = bytes.Replace(v2, []byte("order.created/v1.json"), []byte("order.created/v2.json"), 1)
+			if bytes.Equal(v1, v2) {
+				t.Fatal("v2 not derived from v1")
+			}
+			e.writeSchema("order.created.v2.json", v2)
+		}, "/required"},
+	}
+	for _, s := range steps {
+		s.prepare()
+		code, st := e.reload("bob")
+		if code != http.StatusConflict || st.Outcome != telemetry.ReloadRefused || !strings.Contains(st.Error, s.want) ||
+			!strings.Contains(st.Error, "nothing changed") {
+			t.Fatalf("%s: reload answered %d %+v, want refused naming %q", s.name, code, st, s.want)
+		}
+		t.Logf("%s: %s", s.name, st.Error)
+		checkUnchanged(s.name)
+	}
+
+	// /status and /metrics report the last reload.
+	resp, err := http.Get(e.rb.b.AdminURL() + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status telemetry.Status
+	err = json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.LastReload == nil || status.LastReload.Outcome != telemetry.ReloadRefused || !strings.Contains(status.LastReload.Error, "/required") {
+		t.Errorf("status last_reload: %+v", status.LastReload)
+	}
+	resp, err = http.Get(e.rb.b.AdminURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics bytes.Buffer
+	_, _ = metrics.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`dmzbridge_reload_total{environment="test",outcome="refused"} 3`, `dmzbridge_config_last_reload_success{environment="test"} 0`} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// Fixing the schema makes the same reload go through.
+	if err := os.Remove(filepath.Join(e.schemasDir, "order.created.v2.json")); err != nil {
+		t.Fatal(err)
+	}
+	if code, st := e.reload("bob"); code != http.StatusOK {
+		t.Fatalf("valid reload refused: %+v", st)
+	}
+	id := send()
+	e.waitAccounted(ctx, map[string]bool{id: true})
+	e.mu.Lock()
+	body := e.atERP[id]
+	e.mu.Unlock()
+	if ce, err := cloudevents.Parse(body); err != nil || bytes.Contains(ce.Data, []byte(`"email"`)) {
+		t.Errorf("after the valid reload the email is not dropped: %s", body)
+	}
+
+	time.Sleep(time.Second) // the audit writer's flush interval
+	recs, err := audit.Query(ctx, e.rb.b.JetStream(), e.rb.b.Topology(), audit.Filter{Action: audit.ActionReload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, r := range recs {
+		outcomes = append(outcomes, r.Outcome+"/"+r.Reason)
+	}
+	want := "refused/invalid_config refused/needs_restart refused/incompatible_schema applied/"
+	if strings.Join(outcomes, " ") != want {
+		t.Errorf("audit trail of reloads: %q, want %q", strings.Join(outcomes, " "), want)
+	}
+}
