@@ -149,3 +149,54 @@ partners:
 	}
 	waitFor("shop removed", func(st telemetry.Status) bool { return len(st.Partners) == 1 })
 }
+
+// TestConfigCheckSchemaCompatibility: config check runs the schema check
+// on schemas_dir; a compatible newest version is a note, an incompatible
+// one an error with its JSON pointer and rule (exit code 3).
+func TestConfigCheckSchemaCompatibility(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("..", "..", "schemas", "order.created.v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := func(from, to string) []byte {
+		b := bytes.Replace(v1, []byte(from), []byte(to), 1)
+		if bytes.Equal(b, v1) {
+			t.Fatalf("%q not in v1", from)
+		}
+		return bytes.Replace(b, []byte("order.created/v1.json"), []byte("order.created/v2.json"), 1)
+	}
+	cases := []struct {
+		name     string
+		v2       []byte
+		wantCode int
+		want     string
+	}{
+		{"compatible", v2(`"partner": {"type": "string"},`, `"partner": {"type": "string"}, "gift_wrap": {"type": "boolean"},`),
+			exitOK, "note: schemas_dir: schema order.created v1 → v2: compatible (backward)"},
+		{"incompatible", v2(`"lines", "total"]`, `"lines", "total", "payment"]`),
+			exitConfig, "order.created.v2.json#/required: required-added (backward)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range map[string][]byte{"order.created.v1.json": v1, "order.created.v2.json": tc.v2} {
+				if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := writeFile(t, "bridge.yaml", `environment: test
+jetstream: {embedded: true, store_dir: /tmp/x}
+schemas_dir: `+dir+`
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - name: dealer-c
+    inbound: {type: nats, options: {url: "nats://p:4222", subject: "dealer.>"}}
+    allowed_types: [order.created]
+`)
+			out, code := runCLI(t, "config", "check", cfg)
+			if code != tc.wantCode || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s", code, tc.wantCode, tc.want, out)
+			}
+		})
+	}
+}
