@@ -17,7 +17,10 @@ type partnerRuns struct {
 	swg, fwg       *sync.WaitGroup
 	sources        map[string]*runHandle
 	forwarders     map[string]*runHandle
-	stopped        bool
+	// draining holds removed partners whose forwarder still drains; such
+	// a partner cannot be added again until it is done.
+	draining map[string]bool
+	stopped  bool
 }
 
 type runHandle struct {
@@ -86,6 +89,9 @@ func (p *Pipeline) AddPartner(partner string, src Source) error {
 	if _, ok := r.forwarders[partner]; ok {
 		return fmt.Errorf("partner %s already runs", partner)
 	}
+	if r.draining[partner] {
+		return fmt.Errorf("partner %s is still draining after its removal; add it again once it has stopped", partner)
+	}
 	p.opts.Forwarders.set(partner, StateConnecting, nil)
 	p.startForwarder(partner)
 	if src != nil {
@@ -140,6 +146,9 @@ func (p *Pipeline) RemovePartner(ctx context.Context, partner string) error {
 	src, fwd := r.sources[partner], r.forwarders[partner]
 	delete(r.sources, partner)
 	delete(r.forwarders, partner)
+	if fwd != nil {
+		r.draining[partner] = true
+	}
 	r.mu.Unlock()
 	if src != nil {
 		src.stop()
@@ -150,6 +159,9 @@ func (p *Pipeline) RemovePartner(ctx context.Context, partner string) error {
 	defer func() {
 		fwd.stop()
 		p.opts.Forwarders.forget(partner)
+		r.mu.Lock()
+		delete(r.draining, partner)
+		r.mu.Unlock()
 	}()
 	return p.waitDrained(ctx, partner)
 }
@@ -173,6 +185,16 @@ func (p *Pipeline) waitDrained(ctx context.Context, partner string) error {
 			return fmt.Errorf("partner %s not drained: %w; its unconfirmed events stay in the ingest stream", partner, ctx.Err())
 		}
 	}
+}
+
+// Draining reports whether a removed partner's forwarder still drains.
+func (p *Pipeline) Draining(partner string) bool {
+	r, err := p.lockRuns()
+	if err != nil {
+		return false
+	}
+	defer r.mu.Unlock()
+	return r.draining[partner]
 }
 
 // RunningPartners lists the partners whose forwarder runs.

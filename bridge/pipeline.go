@@ -200,7 +200,7 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]Source) error {
 
 	var fwg, swg sync.WaitGroup
 	runs := &partnerRuns{srcCtx: ctx, fwdCtx: fwdCtx, swg: &swg, fwg: &fwg,
-		sources: map[string]*runHandle{}, forwarders: map[string]*runHandle{}}
+		sources: map[string]*runHandle{}, forwarders: map[string]*runHandle{}, draining: map[string]bool{}}
 	runs.mu.Lock()
 	p.runs.Store(runs)
 	for _, partner := range p.opts.Partners {

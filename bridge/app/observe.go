@@ -99,6 +99,7 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 		return nil, err
 	}
 	o.metrics.SetDurability(b.cfg.JetStream.Durability)
+	o.metrics.ConfigLoaded()
 	if o.tracing, err = telemetry.NewTracing(ctx, b.cfg.Tracing, opts.SpanExporter); err != nil {
 		return nil, err
 	}

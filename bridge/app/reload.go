@@ -173,6 +173,11 @@ func (b *Bridge) reloadLocked(ctx context.Context) (Diff, error) {
 	if d.Empty() {
 		return d, nil
 	}
+	for _, name := range d.Added {
+		if b.pipeline.Draining(name) {
+			return d, &reloadError{reasonInvalidConfig, fmt.Errorf("partner %s is still draining after its removal; reload again once it has stopped (nothing changed)", name)}
+		}
+	}
 	// Build everything before touching anything, so a failure here
 	// changes nothing.
 	var rules *ruleSet

@@ -76,6 +76,14 @@ func (m *Metrics) Reloaded(st ReloadStatus) {
 	r.gauge.Record(ctx, ok)
 }
 
+// ConfigLoaded sets dmzbridge_config_last_reload_success to 1 for the
+// configuration the bridge started with, as an alert on it expects.
+func (m *Metrics) ConfigLoaded() {
+	if r := m.reloadInstruments(); r.err == nil {
+		r.gauge.Record(context.Background(), 1)
+	}
+}
+
 // LastReload is the last reload's outcome, nil before the first.
 func (m *Metrics) LastReload() *ReloadStatus {
 	r := &m.reload
