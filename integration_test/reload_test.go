@@ -322,7 +322,20 @@ func TestReloadUnderLoad(t *testing.T) {
 			time.Sleep(25 * time.Millisecond)
 		}
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// The reload comes once every unchanged partner flows, so their
+	// normal pace is measured before it.
+	eventually(t, 60*time.Second, "every unchanged partner flowing", func() (bool, string) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		state := ""
+		ok := true
+		for _, p := range []string{"steady", "amqpco", "kafkaco"} {
+			n := len(e.arrivals[p])
+			ok = ok && n >= 20
+			state += fmt.Sprintf("%s %d; ", p, n)
+		}
+		return ok, state
+	})
 
 	// The new config: newbie added, leaver removed, masky's masking
 	// changed; and order.created v2 with an optional gift_wrap (compatible).
@@ -470,7 +483,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	// The unchanged partners' flow: their largest gap between arrivals
 	// around the reload, against the normal gap before it. A pause means
 	// a partner was stopped; a forward batch of its own latency is not.
-	// The bound is generous for a shared machine.
+	// The bound is generous for a shared machine (and -race).
 	for _, p := range []string{"steady", "amqpco", "kafkaco"} {
 		var worst, normal time.Duration
 		arr := e.arrivals[p]
@@ -483,7 +496,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}
 		t.Logf("partner %s: %d forwarded, largest gap %v around the reload (%v before it)", p, len(arr), worst, normal)
-		if len(arr) == 0 || worst > time.Second+normal {
+		if len(arr) == 0 || worst > 2*time.Second+2*normal {
 			t.Errorf("unchanged partner %s paused %v during the reload", p, worst)
 		}
 	}
