@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -90,6 +91,9 @@ type Options struct {
 	// SpanExporter receives the bridge's spans instead of the configured
 	// OTLP exporter (tests).
 	SpanExporter sdktrace.SpanExporter
+	// Reload loads and checks the configuration again, as config check
+	// does, for a reload (SIGHUP, POST /reload); nil offers no reload.
+	Reload func() (*config.Config, error)
 }
 
 // Bridge is a configured, connected bridge ready to Run.
@@ -110,6 +114,16 @@ type Bridge struct {
 	// forwarders is each partner's forwarder state, for readiness,
 	// status and metrics.
 	forwarders *forward.States
+
+	reg *bridge.Registry
+	// live is the configuration in effect: cfg, or the last reloaded one.
+	// Fields a reload cannot change are read from cfg.
+	live atomic.Pointer[config.Config]
+	// rules are the chain and normalizer each event is judged by; a
+	// reload swaps them whole (reload.go).
+	rules       atomic.Pointer[ruleSet]
+	fixedStages bool
+	reload      reloadState
 }
 
 // Start connects JetStream (starting the embedded server if configured),
@@ -137,7 +151,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		partners[i] = p.Name
 	}
 	b := &Bridge{cfg: cfg, log: log, sink: sink, sources: sources, topo: store.NewTopology(cfg.JetStream.StreamPrefix),
-		dlLog: bridge.NewDeadLetterLog(log), forwarders: forward.NewStates(partners)}
+		dlLog: bridge.NewDeadLetterLog(log), forwarders: forward.NewStates(partners), reg: reg}
+	b.live.Store(cfg)
+	b.reload.load = opts.Reload
+	if b.reload.schemas, err = schemasDigest(cfg); err != nil {
+		return nil, err
+	}
 	if keys == nil {
 		// Config validation refuses this in prod.
 		log.Warn("dead-letter entries are stored in clear: no sealing key is configured (dead_letter.seal_key_env or seal_key_file)", "environment", cfg.Environment)
@@ -162,25 +181,17 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 		b.Close()
 		return nil, err
 	}
-	stages := opts.Stages
-	if stages == nil {
-		chain, err := NewChain(cfg)
-		if err != nil {
-			b.Close()
-			return nil, err
-		}
-		stages = chain.Intake
-	}
-	normalize, err := Normalizer(cfg)
+	rules, err := b.buildRules(cfg, opts.Stages)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
-	// Recovered inside the spans, so a panicking stage's span still ends.
-	stages, normalize = b.decorate(intake.RecoverStages(stages), normalize)
+	b.fixedStages = opts.Stages != nil
+	b.rules.Store(rules)
 	b.pipeline, err = intake.New(intake.Options{
-		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward, Retry: cfg.RetryFor,
-		Partners: partners, Stages: stages, Sink: b.sink, Normalize: normalize,
+		JS: b.js, Topology: b.topo, JetStream: cfg.JetStream, Forward: cfg.Forward,
+		Retry:    func(partner string) config.Retry { return b.live.Load().RetryFor(partner) },
+		Partners: partners, Stages: []bridge.Stage{currentRules{b}}, Sink: b.sink, Normalize: b.normalize,
 		SoleConsumer: cfg.JetStream.Embedded, ShutdownTimeout: cfg.ShutdownTimeout, Forwarders: b.forwarders,
 		Observer: bridge.Observers(append(append(extra, b.dlLog), opts.Observers...)), Logger: log,
 	})
@@ -227,7 +238,9 @@ func logDurability(log *slog.Logger, js config.JetStream) {
 // Run serves until ctx ends, then drains and stops.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info("dmzbridge running", "environment", b.cfg.Environment, "partners", len(b.sources), "erp", b.cfg.ERP.Sink.Type)
+	b.startReloads(ctx)
 	err := b.pipeline.Run(ctx, b.sources)
+	b.stopReloads()
 	b.stopObservability()
 	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/policy"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
 )
@@ -30,6 +31,45 @@ type observability struct {
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
 	stopOnce   sync.Once
+
+	// What the poller watches, kept so a reload can add and remove
+	// partners: each partner's connectors and certificates, and the ERP's
+	// and the config's own.
+	poller       *telemetry.Poller
+	partnerConns map[string][]telemetry.NamedConnector
+	partnerCerts map[string][]telemetry.CertFile
+	fixedConns   []telemetry.NamedConnector
+	fixedCerts   []telemetry.CertFile
+}
+
+// wrapSource decorates a partner's source: trace context and spans around
+// its intake, its rate limit outside them (so the intake span shows the
+// wait), and registers it and its forwarder with the poller.
+func (b *Bridge) wrapSource(p config.Partner, src bridge.Source) bridge.Source {
+	o := b.obs
+	o.partnerConns[p.Name] = []telemetry.NamedConnector{
+		{Partner: p.Name, Role: "inbound", Connector: p.Inbound.Type, Impl: src},
+		{Partner: p.Name, Role: telemetry.RoleForwarder, Connector: "jetstream", Impl: b.forwarders.Reporter(p.Name)}}
+	o.partnerCerts[p.Name] = reportedCerts("partner:"+p.Name, src)
+	partner, connector := p.Name, p.Inbound.Type
+	return policy.NewRateLimited(o.tracing.Source(src), p.RateLimit.PerSecond, p.RateLimit.Burst,
+		func(*bridge.Envelope) { o.metrics.Throttled(partner, connector) })
+}
+
+// targets is what the poller watches for cfg's partners.
+func (o *observability) targets(cfg *config.Config) ([]string, []telemetry.NamedConnector, []telemetry.CertFile) {
+	partners := make([]string, 0, len(cfg.Partners))
+	var conns []telemetry.NamedConnector
+	var certs []telemetry.CertFile
+	for _, p := range cfg.Partners {
+		partners = append(partners, p.Name)
+		conns = append(conns, o.partnerConns[p.Name]...)
+		certs = append(certs, o.partnerCerts[p.Name]...)
+	}
+	conns = append(conns, o.fixedConns...)
+	certs = append(certs, o.fixedCerts...)
+	certs = append(certs, telemetry.ConfigCertFiles(cfg)...)
+	return partners, conns, dedupCerts(certs)
 }
 
 func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge.Observer, error) {
@@ -59,6 +99,7 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 		return nil, err
 	}
 	o.metrics.SetDurability(b.cfg.JetStream.Durability)
+	o.metrics.ConfigLoaded()
 	if o.tracing, err = telemetry.NewTracing(ctx, b.cfg.Tracing, opts.SpanExporter); err != nil {
 		return nil, err
 	}
@@ -66,34 +107,29 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	// Decorate the connectors: trace context and spans around each
 	// partner's intake, the partner's rate limit outside it (so the intake
 	// span shows the wait), and a forward span around the ERP sink.
-	var conns []telemetry.NamedConnector
-	var certs []telemetry.CertFile
+	o.partnerConns = map[string][]telemetry.NamedConnector{}
+	o.partnerCerts = map[string][]telemetry.CertFile{}
 	for _, p := range b.cfg.Partners {
 		src, ok := b.sources[p.Name]
 		if !ok {
 			continue
 		}
-		conns = append(conns, telemetry.NamedConnector{Partner: p.Name, Role: "inbound", Connector: p.Inbound.Type, Impl: src},
-			telemetry.NamedConnector{Partner: p.Name, Role: telemetry.RoleForwarder, Connector: "jetstream", Impl: b.forwarders.Reporter(p.Name)})
-		certs = append(certs, reportedCerts("partner:"+p.Name, src)...)
-		partner, connector := p.Name, p.Inbound.Type
-		b.sources[p.Name] = policy.NewRateLimited(o.tracing.Source(src), p.RateLimit.PerSecond, p.RateLimit.Burst,
-			func(*bridge.Envelope) { o.metrics.Throttled(partner, connector) })
+		b.sources[p.Name] = b.wrapSource(p, src)
 	}
+	var conns []telemetry.NamedConnector
+	var certs []telemetry.CertFile
 	// The poller gets the wrapped sink: a sink that reports no state of its
 	// own gets one from Ready() there, where the raw sink would always
 	// count as up.
 	certs = append(certs, reportedCerts("erp", b.sink)...)
 	b.sink = o.tracing.Sink(b.sink)
 	conns = append(conns, telemetry.NamedConnector{Role: "erp", Connector: b.cfg.ERP.Sink.Type, Impl: b.sink})
-	certs = append(certs, telemetry.ConfigCertFiles(b.cfg)...)
 
-	partners := make([]string, len(b.cfg.Partners))
-	for i, p := range b.cfg.Partners {
-		partners[i] = p.Name
-	}
+	o.fixedConns, o.fixedCerts = conns, certs
+	partners, conns, certs := o.targets(b.cfg)
 	poller := &telemetry.Poller{JS: b.js, Topology: b.topo, Partners: partners, Connectors: conns,
-		Certs: dedupCerts(certs), Metrics: o.metrics, Log: b.log}
+		Certs: certs, Metrics: o.metrics, Log: b.log}
+	o.poller = poller
 	if b.embedded != nil {
 		poller.StoreLimit = b.embedded.MaxStore()
 	}
@@ -102,7 +138,7 @@ func (b *Bridge) startObservability(ctx context.Context, opts Options) ([]bridge
 	o.stopPoller, o.pollerDone = cancel, make(chan struct{})
 	go func() { defer close(o.pollerDone); poller.Run(pctx) }()
 
-	o.admin = &telemetry.Admin{Metrics: o.metrics, Log: b.log, Checks: []telemetry.Check{
+	o.admin = &telemetry.Admin{Metrics: o.metrics, Log: b.log, Reload: b.Reload, Checks: []telemetry.Check{
 		{Name: "jetstream", Fn: func(ctx context.Context) error {
 			if st := b.nc.Status(); st != nats.CONNECTED {
 				return fmt.Errorf("connection is %v", st)

@@ -27,7 +27,13 @@ const (
 	ActionDeadLettered = "dead_lettered"
 	ActionReplayed     = "replayed"
 	ActionPurged       = "purged"
+	// ActionReload is a configuration reload; its Partner is BridgePartner.
+	ActionReload = "reload"
 )
+
+// BridgePartner stands for the bridge itself in records of bridge-wide
+// actions; a partner name cannot start with '_'.
+const BridgePartner = "_bridge"
 
 // Outcomes of the pipeline's own decisions; dead-letter records carry the
 // rejection's reason code as outcome instead.
@@ -57,6 +63,8 @@ type Record struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// Operator is the person behind a CLI action (replay, purge).
 	Operator string `json:"operator,omitempty"`
+	// Changes summarizes a reload: fields and partners, never values.
+	Changes string `json:"changes,omitempty"`
 }
 
 // AppendJSON appends the record as one JSON object, the same fields,
@@ -85,6 +93,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	}
 	b = appendOptional(b, `,"trace_id":`, r.TraceID)
 	b = appendOptional(b, `,"operator":`, r.Operator)
+	b = appendOptional(b, `,"changes":`, r.Changes)
 	return append(b, '}')
 }
 

@@ -105,3 +105,17 @@ func (s *States) Err() error {
 	}
 	return errors.New(strings.Join(down, "; "))
 }
+
+// Forget drops a removed partner, so it no longer counts for readiness.
+func (s *States) Forget(partner string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, partner)
+}
+
+// Starting marks a partner added at runtime as connecting, so readiness
+// waits for its forwarder as it does at startup.
+func (s *States) Starting(partner string) { s.set(partner, bridge.StateConnecting, nil) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
@@ -56,6 +57,9 @@ type Pipeline struct {
 	log    *slog.Logger
 	obs    bridge.Observer
 	writer store.Writer
+	// runs is set by Run: each partner's source and forwarder
+	// (partners.go).
+	runs atomic.Pointer[partnerRuns]
 }
 
 // New checks the options and prepares the pipeline; streams must exist
@@ -178,26 +182,23 @@ func (p *Pipeline) Run(ctx context.Context, sources map[string]bridge.Source) er
 	fwdCtx, stopForwarders := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopForwarders()
 
-	var fwg sync.WaitGroup
+	var fwg, swg sync.WaitGroup
+	runs := &partnerRuns{srcCtx: ctx, fwdCtx: fwdCtx, swg: &swg, fwg: &fwg,
+		sources: map[string]*runHandle{}, forwarders: map[string]*runHandle{}, draining: map[string]bool{}}
+	runs.mu.Lock()
+	p.runs.Store(runs)
 	for _, partner := range p.opts.Partners {
-		fwg.Add(1)
-		go func() {
-			defer fwg.Done()
-			forward.Run(fwdCtx, p.forwardConfig(partner), partner)
-		}()
+		p.startForwarder(partner)
 	}
-
-	var swg sync.WaitGroup
 	for partner, src := range sources {
-		swg.Add(1)
-		go func() {
-			defer swg.Done()
-			if err := src.Run(ctx, p); err != nil && ctx.Err() == nil {
-				p.log.Error("inbound connector stopped", "partner", partner, "err", err)
-			}
-		}()
+		p.startSource(partner, src)
 	}
+	runs.mu.Unlock()
 	<-ctx.Done()
+	// No partner starts or stops once the drain begins.
+	runs.mu.Lock()
+	runs.stopped = true
+	runs.mu.Unlock()
 	p.log.Info("shutting down: stopping intake", "timeout", p.opts.ShutdownTimeout)
 	stopCtx, cancel := context.WithTimeout(context.Background(), p.opts.ShutdownTimeout)
 	defer cancel()

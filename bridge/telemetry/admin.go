@@ -60,6 +60,8 @@ type Status struct {
 	ERP        []ConnectorState `json:"erp"`
 	Certs      []CertExpiry     `json:"certificates"`
 	Store      StoreStatus      `json:"store"`
+	// LastReload is the last configuration reload; absent before one.
+	LastReload *ReloadStatus `json:"last_reload,omitempty"`
 }
 
 // StoreStatus is how full the JetStream store is.
@@ -75,6 +77,8 @@ type Admin struct {
 	Metrics *Metrics
 	Checks  []Check
 	Log     *slog.Logger
+	// Reload serves POST /reload; nil answers that reload is not offered.
+	Reload ReloadFunc
 }
 
 // Readiness runs the checks. Partner connectors are listed but do not make
@@ -101,7 +105,7 @@ func (a *Admin) Readiness(ctx context.Context) Readiness {
 func (a *Admin) StatusReport(ctx context.Context) Status {
 	g := a.Metrics.Gauges()
 	st := Status{At: g.At, Durability: a.Metrics.Durability(), Ready: a.Readiness(ctx), Certs: g.Certificates,
-		Store: StoreStatus{Streams: g.Streams, Account: g.Account}}
+		Store: StoreStatus{Streams: g.Streams, Account: g.Account}, LastReload: a.Metrics.LastReload()}
 	forwarders := map[string]string{}
 	for _, c := range g.Connectors {
 		if c.Role == RoleForwarder {
@@ -147,6 +151,7 @@ func (a *Admin) Handler() http.Handler {
 		writeJSON(w, code, rd)
 	})
 	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("POST /reload", a.reloadHandler)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.StatusReport(r.Context()))
 	})

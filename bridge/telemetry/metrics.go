@@ -49,6 +49,8 @@ type Metrics struct {
 	receivedBy sync.Map // partner -> *atomic.Int64
 	// labelSets caches the counters' attribute sets (see cachedAttrs).
 	labelSets sync.Map // labelKey -> metric.MeasurementOption
+	// reload holds the reload instruments and the last outcome (reload.go).
+	reload reloads
 }
 
 // Gauges are the values a poller measures outside the message flow.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,6 +131,18 @@ type Poller struct {
 
 	lastCount map[string]int64
 	lastAt    time.Time
+
+	// targetsMu guards Partners, Connectors and Certs once Run started
+	// (a reload replaces them, see SetTargets).
+	targetsMu sync.Mutex
+}
+
+// SetTargets replaces what is polled, for a reload that adds or removes
+// partners.
+func (p *Poller) SetTargets(partners []string, conns []NamedConnector, certs []CertFile) {
+	p.targetsMu.Lock()
+	defer p.targetsMu.Unlock()
+	p.Partners, p.Connectors, p.Certs = partners, conns, certs
 }
 
 // Run polls until ctx ends.
@@ -151,6 +164,8 @@ func (p *Poller) Run(ctx context.Context) {
 
 // Poll measures once.
 func (p *Poller) Poll(ctx context.Context) {
+	p.targetsMu.Lock()
+	defer p.targetsMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	now := time.Now()

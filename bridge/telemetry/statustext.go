@@ -206,3 +206,25 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// RequestReload asks the bridge behind the admin listener at base to
+// reload (POST /reload) and returns its answer. An error means no reload
+// outcome was read; a refused reload is an outcome, not an error.
+func RequestReload(ctx context.Context, base, operator string, timeout time.Duration) (ReloadStatus, error) {
+	var st ReloadStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/reload", nil)
+	if err != nil {
+		return st, fmt.Errorf("admin URL %q: %w", base, err)
+	}
+	req.Header.Set(OperatorHeader, operator)
+	client := &http.Client{Timeout: timeout}
+	resp, err := client.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("bridge not reachable at %s (is dmzbridge serve running, and is this its admin.listen?): %w", base, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxStatusBytes)).Decode(&st); err != nil || st.Outcome == "" {
+		return st, fmt.Errorf("%s answered %s without a reload outcome; is it a dmzbridge admin listener of this version?", base, resp.Status)
+	}
+	return st, nil
+}

@@ -97,10 +97,30 @@ func checkFile(path string, opts config.InspectOptions) *config.Report {
 	rep := config.Inspect(path, opts)
 	if rep.Config != nil {
 		rep.Errors.Merge("", app.Check(rep.Config, app.Registry()))
+		// The compatibility check of each type's newest schema version, as
+		// a reload runs it: only when the schemas themselves compiled.
+		if !hasProblemAt(rep.Errors, "schemas_dir") {
+			notes, err := app.SchemaCheck(rep.Config)
+			for _, n := range notes {
+				rep.Notes.Add("schemas_dir", "%s", n)
+			}
+			if err != nil {
+				rep.Errors.Add("schemas_dir", "%v", err)
+			}
+		}
 	}
 	// Problems come from several passes; in path order they read like the file.
 	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Path < rep.Errors[j].Path })
 	return rep
+}
+
+func hasProblemAt(errs config.FieldErrors, path string) bool {
+	for _, e := range errs {
+		if e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func writeIndented(w io.Writer, s string) {

@@ -46,7 +46,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newServeCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newDlqCmd(defaultDlqDeps()))
 	root.AddCommand(newAuditCmd(), newSchemaCmd())
-	root.AddCommand(newStatusCmd(time.Now))
+	root.AddCommand(newStatusCmd(time.Now), newReloadCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newBenchBrokersCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
