@@ -1,6 +1,7 @@
 package jsontext
 
 import (
+	"bytes"
 	"hash/maphash"
 	"math"
 	"strconv"
@@ -143,8 +144,16 @@ type frame struct {
 // Read returns the payload's tape, or an *Error saying what is wrong and
 // where, never quoting the payload.
 func (r *TapeReader) Read(payload []byte) (*Tape, error) {
-	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
-	r.names.reset(payload)
+	toks := r.tape.toks[:0]
+	n, names := tokenBound(payload)
+	if cap(toks) < n {
+		// One allocation of the right size: growing by appending copies
+		// the tape over and over, and a pooled reader's tape is dropped at
+		// every collection, so a large payload would pay for it each time.
+		toks = make([]tok, 0, n)
+	}
+	r.tape = Tape{src: payload, toks: toks}
+	r.names.reset(payload, names)
 	r.stack = r.stack[:0]
 	r.err = nil
 	r.lim = r.Limits.withDefaults()
@@ -167,6 +176,28 @@ func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	}
 	return &r.tape, nil
 }
+
+// tokenBound is an upper bound on the tokens of a JSON text, from counts
+// of its structural bytes: a name is followed by a colon, and an
+// object's members and an array's elements but the first are each
+// preceded by a comma. So tokens (names and values) are at most 1 +
+// commas + arrays + 2·colons, and at most 1 + 2·commas + arrays +
+// 2·objects. Every token but the last takes two bytes of text at least
+// (a value and its comma, a name and its colon, an opener and its
+// closer), so there are at most len/2+1. The smallest of the three is
+// kept: structural bytes inside strings only add to the first two, and
+// the third caps what a string full of them can make the reader reserve.
+// names bounds the member names likewise: a colon each, and five bytes
+// each at least ("":0,). For a text that is not JSON both are only hints.
+// bytes.Count is vectorized: four passes cost little next to reading.
+func tokenBound(b []byte) (tokens, names int) {
+	commas, colons := bytes.Count(b, comma), bytes.Count(b, colon)
+	arrays, objects := bytes.Count(b, openArray), bytes.Count(b, openObject)
+	tokens = 1 + arrays + min(commas+2*colons, 2*commas+2*objects)
+	return min(tokens, len(b)/2+1), min(colons, len(b)/5+1)
+}
+
+var comma, colon, openArray, openObject = []byte{','}, []byte{':'}, []byte{'['}, []byte{'{'}
 
 // fail records the first error, at byte i of the text, and returns false.
 func (r *TapeReader) fail(i int, limit bool, msg string) bool {
@@ -447,6 +478,10 @@ type nameTracker struct {
 	hashed  []uint64 // large objects' names: hash<<32 | index in names
 	scratch []uint64 // for the radix sort
 	seed    maphash.Seed
+	// bound is an upper bound on the text's names (see tokenBound): a large
+	// object reserves room for it at once rather than growing (and
+	// copying) its lists name by name.
+	bound int
 }
 
 // nameSpan is a name's value, src[start:end] or copies[start:end] when
@@ -464,7 +499,8 @@ type nameFrame struct {
 	hashed int    // its first entry in hashed, or -1 while it is small
 }
 
-func (t *nameTracker) reset(src []byte) {
+func (t *nameTracker) reset(src []byte, bound int) {
+	t.bound = bound
 	t.frames = t.frames[:0]
 	t.src = src
 	t.names = t.names[:0]
@@ -530,6 +566,12 @@ func (t *nameTracker) name(start, end int, value []byte, tok int) bool {
 	f.seen |= bit
 	t.names = append(t.names, n)
 	if len(t.names)-f.start > 64 {
+		if cap(t.names) < t.bound {
+			t.names = append(make([]nameSpan, 0, t.bound), t.names...)
+		}
+		if cap(t.hashed) < len(t.hashed)+t.bound {
+			t.hashed = append(make([]uint64, 0, len(t.hashed)+t.bound), t.hashed...)
+		}
 		f.hashed = len(t.hashed)
 		for j := f.start; j < len(t.names); j++ {
 			t.hash(j, t.bytes(t.names[j]))
