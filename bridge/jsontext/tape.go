@@ -133,6 +133,7 @@ type TapeReader struct {
 	badUTF8 int     // the first invalid UTF-8 byte, or -1
 	err     *Error
 	nameBuf []byte
+	sized   bool // the tape was sized to the text (see grow)
 }
 
 // frame is an open container: its token, how many children it has read,
@@ -144,16 +145,9 @@ type frame struct {
 // Read returns the payload's tape, or an *Error saying what is wrong and
 // where, never quoting the payload.
 func (r *TapeReader) Read(payload []byte) (*Tape, error) {
-	toks := r.tape.toks[:0]
-	n, names := tokenBound(payload)
-	if cap(toks) < n {
-		// One allocation of the right size: growing by appending copies
-		// the tape over and over, and a pooled reader's tape is dropped at
-		// every collection, so a large payload would pay for it each time.
-		toks = make([]tok, 0, n)
-	}
-	r.tape = Tape{src: payload, toks: toks}
-	r.names.reset(payload, names)
+	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
+	r.sized = false
+	r.names.reset(payload)
 	r.stack = r.stack[:0]
 	r.err = nil
 	r.lim = r.Limits.withDefaults()
@@ -177,6 +171,23 @@ func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	return &r.tape, nil
 }
 
+// grow makes room on a full tape. The first time in a text it reserves
+// room for all of it at once (tokenBound): growing by appending copies the
+// tape over and over, and a pooled reader's tape is dropped at every
+// collection, so a large payload would pay for that each time. Counting
+// waits until a full tape has a thousand tokens, so a text that fits the
+// tape it was given, is small, or is refused early costs no count and
+// reserves nothing for what it will never hold.
+func (r *TapeReader) grow() {
+	toks := r.tape.toks
+	n := 2*cap(toks) + 16
+	if !r.sized && len(toks) >= 1024 {
+		r.sized = true
+		n = max(n, tokenBound(r.tape.src))
+	}
+	r.tape.toks = append(make([]tok, 0, n), toks...)
+}
+
 // tokenBound is an upper bound on the tokens of a JSON text, from counts
 // of its structural bytes: a name is followed by a colon, and an
 // object's members and an array's elements but the first are each
@@ -187,14 +198,19 @@ func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 // closer), so there are at most len/2+1. The smallest of the three is
 // kept: structural bytes inside strings only add to the first two, and
 // the third caps what a string full of them can make the reader reserve.
-// names bounds the member names likewise: a colon each, and five bytes
-// each at least ("":0,). For a text that is not JSON both are only hints.
-// bytes.Count is vectorized: four passes cost little next to reading.
-func tokenBound(b []byte) (tokens, names int) {
+// For a text that is not JSON it is only a hint. bytes.Count is
+// vectorized: four passes cost little next to reading the text.
+func tokenBound(b []byte) int {
 	commas, colons := bytes.Count(b, comma), bytes.Count(b, colon)
 	arrays, objects := bytes.Count(b, openArray), bytes.Count(b, openObject)
-	tokens = 1 + arrays + min(commas+2*colons, 2*commas+2*objects)
-	return min(tokens, len(b)/2+1), min(colons, len(b)/5+1)
+	tokens := 1 + arrays + min(commas+2*colons, 2*commas+2*objects)
+	return min(tokens, len(b)/2+1)
+}
+
+// nameBound is an upper bound on the member names of a JSON text: a colon
+// each, and five bytes each at least ("":0,).
+func nameBound(b []byte) int {
+	return min(bytes.Count(b, colon), len(b)/5+1)
 }
 
 var comma, colon, openArray, openObject = []byte{','}, []byte{':'}, []byte{'['}, []byte{'{'}
@@ -248,6 +264,9 @@ func (r *TapeReader) value(i int) (int, bool) {
 }
 
 func (r *TapeReader) push(t tok) {
+	if len(r.tape.toks) == cap(r.tape.toks) {
+		r.grow()
+	}
 	t.next = uint32(len(r.tape.toks) + 1)
 	r.tape.toks = append(r.tape.toks, t)
 }
@@ -478,9 +497,9 @@ type nameTracker struct {
 	hashed  []uint64 // large objects' names: hash<<32 | index in names
 	scratch []uint64 // for the radix sort
 	seed    maphash.Seed
-	// bound is an upper bound on the text's names (see tokenBound): a large
-	// object reserves room for it at once rather than growing (and
-	// copying) its lists name by name.
+	// bound is an upper bound on the text's names (nameBound), or -1
+	// until a large object needs it: it then reserves room for them at
+	// once rather than growing (and copying) its lists name by name.
 	bound int
 }
 
@@ -499,8 +518,8 @@ type nameFrame struct {
 	hashed int    // its first entry in hashed, or -1 while it is small
 }
 
-func (t *nameTracker) reset(src []byte, bound int) {
-	t.bound = bound
+func (t *nameTracker) reset(src []byte) {
+	t.bound = -1
 	t.frames = t.frames[:0]
 	t.src = src
 	t.names = t.names[:0]
@@ -566,6 +585,9 @@ func (t *nameTracker) name(start, end int, value []byte, tok int) bool {
 	f.seen |= bit
 	t.names = append(t.names, n)
 	if len(t.names)-f.start > 64 {
+		if t.bound < 0 {
+			t.bound = nameBound(t.src)
+		}
 		if cap(t.names) < t.bound {
 			t.names = append(make([]nameSpan, 0, t.bound), t.names...)
 		}

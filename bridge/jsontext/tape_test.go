@@ -196,7 +196,7 @@ func checkAgainstStdlib(t *testing.T, b []byte, mustRead bool) {
 	if got := tp.Value(0); !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: tape %#v, encoding/json %#v", b, got, want)
 	}
-	if n, _ := tokenBound(b); len(tp.toks) > n {
+	if n := tokenBound(b); len(tp.toks) > n {
 		t.Fatalf("%q: %d tokens, over the bound %d the tape is sized to", b, len(tp.toks), n)
 	}
 }
@@ -226,7 +226,7 @@ func TestTokenBound(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.text, err)
 		}
-		n, _ := tokenBound([]byte(tc.text))
+		n := tokenBound([]byte(tc.text))
 		if got := len(tp.toks); got > n || n > got+tc.slack {
 			t.Errorf("%.60s: %d tokens, bound %d (slack %d)", tc.text, got, n, tc.slack)
 		}
