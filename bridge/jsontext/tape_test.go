@@ -421,3 +421,29 @@ func FuzzTapeLimits(f *testing.F) {
 		walk(0, 1, false)
 	})
 }
+
+// TestLargeTextsMatchStdlib: texts past the thousand tokens at which the
+// tape is sized to the text (see grow), each density, read as
+// encoding/json reads them and within the bound.
+func TestLargeTextsMatchStdlib(t *testing.T) {
+	var records, keys strings.Builder
+	records.WriteString(`{"lines":[`)
+	keys.WriteString(`{`)
+	for i := range 3000 {
+		if i > 0 {
+			records.WriteByte(',')
+			keys.WriteByte(',')
+		}
+		records.WriteString(`{"sku":"SKU-` + strconv.Itoa(i) + `","qty":2,"ok":true,"t":"a,b:[{"}`)
+		keys.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i))
+	}
+	records.WriteString(`]}`)
+	keys.WriteString(`}`)
+	nest := strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40)
+	for _, text := range []string{
+		records.String(), keys.String(),
+		`{"a":[` + strings.Repeat(nest+",", 200) + nest + `]}`,
+	} {
+		checkAgainstStdlib(t, []byte(text), true)
+	}
+}
