@@ -23,6 +23,10 @@ type nameTracker struct {
 	hashed  []uint64 // large objects' names: hash<<32 | index in names
 	scratch []uint64 // for the radix sort
 	seed    maphash.Seed
+	// bound is an upper bound on the text's names (nameBound), or -1
+	// until a large object needs it: it then reserves room for them at
+	// once rather than growing (and copying) its lists name by name.
+	bound int
 }
 
 // nameSpan is a name's value, src[start:end] or copies[start:end] when
@@ -41,6 +45,7 @@ type nameFrame struct {
 }
 
 func (t *nameTracker) reset(src []byte) {
+	t.bound = -1
 	t.frames = t.frames[:0]
 	t.src = src
 	t.names = t.names[:0]
@@ -106,6 +111,15 @@ func (t *nameTracker) name(start, end int, value []byte, tok int) bool {
 	f.seen |= bit
 	t.names = append(t.names, n)
 	if len(t.names)-f.start > 64 {
+		if t.bound < 0 {
+			t.bound = nameBound(t.src)
+		}
+		if cap(t.names) < t.bound {
+			t.names = append(make([]nameSpan, 0, t.bound), t.names...)
+		}
+		if cap(t.hashed) < len(t.hashed)+t.bound {
+			t.hashed = append(make([]uint64, 0, len(t.hashed)+t.bound), t.hashed...)
+		}
 		f.hashed = len(t.hashed)
 		for j := f.start; j < len(t.names); j++ {
 			t.hash(j, t.bytes(t.names[j]))

@@ -1,6 +1,7 @@
 package jsontext
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -130,6 +131,7 @@ type TapeReader struct {
 	badUTF8 int     // the first invalid UTF-8 byte, or -1
 	err     *Error
 	nameBuf []byte
+	sized   bool // the tape was sized to the text (see grow)
 }
 
 // frame is an open container: its token, how many children it has read,
@@ -142,6 +144,7 @@ type frame struct {
 // where, never quoting the payload.
 func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	r.tape = Tape{src: payload, toks: r.tape.toks[:0]}
+	r.sized = false
 	r.names.reset(payload)
 	r.stack = r.stack[:0]
 	r.err = nil
@@ -165,6 +168,50 @@ func (r *TapeReader) Read(payload []byte) (*Tape, error) {
 	}
 	return &r.tape, nil
 }
+
+// grow makes room on a full tape. The first time in a text it reserves
+// room for all of it at once (tokenBound): growing by appending copies the
+// tape over and over, and a pooled reader's tape is dropped at every
+// collection, so a large payload would pay for that each time. Counting
+// waits until a full tape has a thousand tokens, so a text that fits the
+// tape it was given, is small, or is refused early costs no count and
+// reserves nothing for what it will never hold.
+func (r *TapeReader) grow() {
+	toks := r.tape.toks
+	n := 2*cap(toks) + 16
+	if !r.sized && len(toks) >= 1024 {
+		r.sized = true
+		n = max(n, tokenBound(r.tape.src))
+	}
+	r.tape.toks = append(make([]tok, 0, n), toks...)
+}
+
+// tokenBound is an upper bound on the tokens of a JSON text, from counts
+// of its structural bytes: a name is followed by a colon, and an
+// object's members and an array's elements but the first are each
+// preceded by a comma. So tokens (names and values) are at most 1 +
+// commas + arrays + 2·colons, and at most 1 + 2·commas + arrays +
+// 2·objects. Every token but the last takes two bytes of text at least
+// (a value and its comma, a name and its colon, an opener and its
+// closer), so there are at most len/2+1. The smallest of the three is
+// kept: structural bytes inside strings only add to the first two, and
+// the third caps what a string full of them can make the reader reserve.
+// For a text that is not JSON it is only a hint. bytes.Count is
+// vectorized: four passes cost little next to reading the text.
+func tokenBound(b []byte) int {
+	commas, colons := bytes.Count(b, comma), bytes.Count(b, colon)
+	arrays, objects := bytes.Count(b, openArray), bytes.Count(b, openObject)
+	tokens := 1 + arrays + min(commas+2*colons, 2*commas+2*objects)
+	return min(tokens, len(b)/2+1)
+}
+
+// nameBound is an upper bound on the member names of a JSON text: a colon
+// each, and five bytes each at least ("":0,).
+func nameBound(b []byte) int {
+	return min(bytes.Count(b, colon), len(b)/5+1)
+}
+
+var comma, colon, openArray, openObject = []byte{','}, []byte{':'}, []byte{'['}, []byte{'{'}
 
 // fail records the first error, at byte i of the text, and returns false.
 func (r *TapeReader) fail(i int, limit bool, msg string) bool {
@@ -215,6 +262,9 @@ func (r *TapeReader) value(i int) (int, bool) {
 }
 
 func (r *TapeReader) push(t tok) {
+	if len(r.tape.toks) == cap(r.tape.toks) {
+		r.grow()
+	}
 	t.next = uint32(len(r.tape.toks) + 1)
 	r.tape.toks = append(r.tape.toks, t)
 }

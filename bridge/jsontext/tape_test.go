@@ -196,6 +196,41 @@ func checkAgainstStdlib(t *testing.T, b []byte, mustRead bool) {
 	if got := tp.Value(0); !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: tape %#v, encoding/json %#v", b, got, want)
 	}
+	if n := tokenBound(b); len(tp.toks) > n {
+		t.Fatalf("%q: %d tokens, over the bound %d the tape is sized to", b, len(tp.toks), n)
+	}
+}
+
+// TestTokenBound: the bound the tape is sized to holds every token, and
+// for dense shapes it is close, so sizing up front does not reserve much
+// more than the tape uses.
+func TestTokenBound(t *testing.T) {
+	for _, tc := range []struct {
+		text  string
+		slack int // how far over the real count the bound may be
+	}{
+		// A root array is counted as the root and as an array.
+		{`1`, 0}, {`[]`, 1}, {`{}`, 0}, {`[[[[]]]]`, 1}, {`[1,2,3]`, 1}, {`{"a":1}`, 0},
+		{`{"a":1,"b":[1,{"c":null}],"d":"x"}`, 1},
+		{`{"a":1,"b":2,"c":3,"d":4,"e":5}`, 0},
+		{`[{"sku":"A","qty":2},{"sku":"B","qty":3}]`, 2},
+		{`{"s":"a,b:c[d{"}`, 7}, // structural bytes in strings only add to it
+		{strings.Repeat(`[`, 60) + strings.Repeat(`]`, 60), 1},
+		// Empty arrays are counted as arrays that have a first element:
+		// the worst case, about twice the tokens.
+		{`{"a":[` + strings.Repeat(`[[]],`, 50) + `[[]]]}`, 51},
+		{`[` + strings.Repeat(`[],`, 50) + `[]]`, 52},
+	} {
+		r := TapeReader{}
+		tp, err := r.Read([]byte(tc.text))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.text, err)
+		}
+		n := tokenBound([]byte(tc.text))
+		if got := len(tp.toks); got > n || n > got+tc.slack {
+			t.Errorf("%.60s: %d tokens, bound %d (slack %d)", tc.text, got, n, tc.slack)
+		}
+	}
 }
 
 // detailPattern: an error is a fixed message, a byte offset and a path of
@@ -385,4 +420,30 @@ func FuzzTapeLimits(f *testing.F) {
 		}
 		walk(0, 1, false)
 	})
+}
+
+// TestLargeTextsMatchStdlib: texts past the thousand tokens at which the
+// tape is sized to the text (see grow), each density, read as
+// encoding/json reads them and within the bound.
+func TestLargeTextsMatchStdlib(t *testing.T) {
+	var records, keys strings.Builder
+	records.WriteString(`{"lines":[`)
+	keys.WriteString(`{`)
+	for i := range 3000 {
+		if i > 0 {
+			records.WriteByte(',')
+			keys.WriteByte(',')
+		}
+		records.WriteString(`{"sku":"SKU-` + strconv.Itoa(i) + `","qty":2,"ok":true,"t":"a,b:[{"}`)
+		keys.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i))
+	}
+	records.WriteString(`]}`)
+	keys.WriteString(`}`)
+	nest := strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40)
+	for _, text := range []string{
+		records.String(), keys.String(),
+		`{"a":[` + strings.Repeat(nest+",", 200) + nest + `]}`,
+	} {
+		checkAgainstStdlib(t, []byte(text), true)
+	}
 }

@@ -95,21 +95,36 @@ func hostileStage(t testing.TB) *Stage {
 
 // BenchmarkHostile runs each shape through the stage; MB/s per core is
 // the figure to compare: no hostile shape may be slower per byte than the
-// valid event.
+// valid event of the same size. MB/cpu-s is the same per CPU second of
+// the process, the steadier figure on a machine shared with other work.
+// The first line is the yardstick a partner really sends, a 1 KB payment
+// through its schema and masking; the shapes go through an open schema
+// without masking, since most are refused before either.
 //
 //	go test -run '^$' -bench BenchmarkHostile -cpu 1 ./bridge/validate/
 func BenchmarkHostile(b *testing.B) {
+	b.Run("valid payment 1 KB, schema and masking", func(b *testing.B) {
+		benchStage(b, newStage(b, testConfig(bank())), "payment.received", benchEvent)
+	})
 	st := hostileStage(b)
 	for _, sh := range hostileShapes() {
 		b.Run(strings.ReplaceAll(sh.name, " ", "_"), func(b *testing.B) {
-			payload := []byte(sh.payload)
-			h := map[string]string{"Event-Type": "open.event"}
-			b.SetBytes(int64(len(payload)))
-			b.ReportAllocs()
-			for b.Loop() {
-				env := bridge.Envelope{Partner: "bank-a", Headers: h, Payload: payload}
-				_ = st.Process(context.Background(), &env)
-			}
+			benchStage(b, st, "open.event", sh.payload)
 		})
+	}
+}
+
+func benchStage(b *testing.B, st *Stage, eventType, payload string) {
+	data := []byte(payload)
+	h := map[string]string{"Event-Type": eventType}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		env := bridge.Envelope{Partner: "bank-a", Headers: h, Payload: data}
+		_ = st.Process(context.Background(), &env)
+	}
+	if cpu := cpuTime() - cpu; cpu > 0 {
+		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
 	}
 }
