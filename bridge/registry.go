@@ -40,6 +40,14 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry.
+// defaultRegistry holds the connectors linked into the binary: each
+// connector package adds itself when it is imported, so bridge never
+// imports a connector and the binary chooses which it ships.
+var defaultRegistry = NewRegistry()
+
+// Default is the registry of the connectors linked into this binary.
+func Default() *Registry { return defaultRegistry }
+
 func NewRegistry() *Registry {
 	return &Registry{sources: map[string]SourceFactory{}, sinks: map[string]SinkFactory{}}
 }

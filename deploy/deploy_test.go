@@ -22,6 +22,11 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+
+	// The connectors the example configs use: each registers itself.
+	_ "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	_ "github.com/dmzbridge/dmzbridge/connectors/kafka"
+	_ "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
 // readYAMLDocs parses every document of a YAML file into generic maps.

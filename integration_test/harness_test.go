@@ -24,6 +24,11 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+
+	// The connectors the tests run: each registers itself.
+	_ "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	_ "github.com/dmzbridge/dmzbridge/connectors/kafka"
+	_ "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
 const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"

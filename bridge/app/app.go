@@ -23,19 +23,12 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge/intake"
 	"github.com/dmzbridge/dmzbridge/bridge/seal"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
-	amqpconn "github.com/dmzbridge/dmzbridge/connectors/amqp"
-	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
-	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
-// Registry returns every connector the binary ships.
-func Registry() *bridge.Registry {
-	r := bridge.NewRegistry()
-	natsconn.Register(r)
-	amqpconn.Register(r)
-	kafkaconn.Register(r)
-	return r
-}
+// Registry returns the connectors linked into the binary (bridge.Default):
+// the binary imports the connector packages it ships, and each registers
+// itself, so the assembly depends on no connector.
+func Registry() *bridge.Registry { return bridge.Default() }
 
 // Check validates a loaded config including every connector's options,
 // without connecting to anything.

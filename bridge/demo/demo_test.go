@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,31 +10,6 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 )
-
-func TestRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an embedded JetStream")
-	}
-	var buf bytes.Buffer
-	if err := Run(context.Background(), Options{Out: &buf, PerPartner: 50}); err != nil {
-		t.Fatalf("demo: %v\n%s", err, buf.String())
-	}
-	out := buf.String()
-	// One event in ten is invalid on purpose, one of each reason per
-	// partner; the three type_not_allowed ones are replayed after the
-	// operator allows the type and then reach the ERP too.
-	for _, want := range []string{
-		"summary: sent 150", "dead-lettered 15, arrived at ERP 138",
-		"type_not_allowed 3", "replayed 3 after", "12 left in the dead-letter stream", `"iban": "****`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Fatalf("demo summary wrong:\n%s", out)
-	}
-}
 
 // TestEvents: every tenth event of a partner is invalid, cycling through
 // the reasons, and each invalid one is broken the way its reason says.

@@ -16,6 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge/config"
+
+	// The connectors this binary ships: each registers itself.
+	_ "github.com/dmzbridge/dmzbridge/connectors/amqp"
+	_ "github.com/dmzbridge/dmzbridge/connectors/kafka"
+	_ "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
 // Exit codes scripts can rely on.

@@ -10,3 +10,7 @@ func Register(r *bridge.Registry) {
 	r.RegisterSink(Name, NewSink)
 	r.RegisterSource(Name, NewSource)
 }
+
+// init adds the connector to bridge.Default, so importing this package is
+// what links it into a binary.
+func init() { Register(bridge.Default()) }

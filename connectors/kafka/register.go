@@ -9,3 +9,7 @@ const Name = "kafka"
 func Register(r *bridge.Registry) {
 	r.RegisterSource(Name, NewSource)
 }
+
+// init adds the connector to bridge.Default, so importing this package is
+// what links it into a binary.
+func init() { Register(bridge.Default()) }

@@ -12,3 +12,7 @@ func Register(r *bridge.Registry) {
 	r.RegisterSource(Name, NewSource)
 	r.RegisterSink(Name, NewSink)
 }
+
+// init adds the connector to bridge.Default, so importing this package is
+// what links it into a binary.
+func init() { Register(bridge.Default()) }
