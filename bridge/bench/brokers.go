@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/spf13/cobra"
 )
 
 // The partner's and the ERP's sides stand for systems outside the bridge,
@@ -24,7 +23,7 @@ import (
 // NATS server and publishers, the ERP's NATS server and the subscriber
 // that counts what arrives. The CPU time and peak RSS the bench reports
 // are then the bridge's alone. The child is this binary with the hidden
-// command "bench-brokers"; it speaks a line protocol on stdin/stdout, one
+// command "bench-brokers" (ServeBrokers); it speaks a line protocol on stdin/stdout, one
 // reply line per command line.
 
 const (
@@ -46,25 +45,9 @@ type brokersHello struct {
 	ERP     string `json:"erp"`
 }
 
-func newBenchBrokersCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:    "bench-brokers",
-		Short:  "Partner and ERP NATS servers for dmzbridge bench (internal)",
-		Hidden: true,
-		Args:   usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serveBenchBrokers(cmd.InOrStdin(), cmd.OutOrStdout(), dir)
-		},
-	}
-	cmd.Flags().StringVar(&dir, "dir", "", "store directory of the partner's JetStream")
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
-}
-
-// serveBenchBrokers runs both sides until stdin ends, answering one line
-// per command.
-func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
+// ServeBrokers is the child process of a bench run: it runs the partners'
+// and the ERP's sides until in ends, answering one line per command.
+func ServeBrokers(in io.Reader, out io.Writer, dir string) error {
 	partner, err := startPlainNATS(dir)
 	if err != nil {
 		return fmt.Errorf("partner server: %w", err)
@@ -130,12 +113,15 @@ type benchBrokers struct {
 	brokersHello
 }
 
-func startBenchBrokers(ctx context.Context, dir string) (*benchBrokers, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("bench brokers: %w", err)
+func startBenchBrokers(ctx context.Context, command []string, dir string) (*benchBrokers, error) {
+	if len(command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench brokers: %w", err)
+		}
+		command = []string{exe, "bench-brokers"}
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench-brokers", "--dir", dir)
+	cmd := exec.CommandContext(ctx, command[0], append(command[1:], "--dir", dir)...)
 	// The child must not outlive a bench that is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -22,7 +22,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/spf13/cobra"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
@@ -31,18 +30,38 @@ import (
 	"github.com/dmzbridge/dmzbridge/schemas"
 )
 
-type benchOpts struct {
-	partners   int
-	events     int
-	size       int
-	modes      []string
-	json       bool
-	dir        string
-	halfFor    time.Duration
-	backlog    int
-	rawAsync   int
-	cpuProfile string
-	memProfile string
+// Options select what a bench run measures.
+type Options struct {
+	Partners   int
+	Events     int // per partner
+	Size       int // approximate event size in bytes
+	Modes      []string
+	JSON       bool
+	Dir        string // stores; empty: a temporary directory, removed afterwards
+	HalfFor    time.Duration
+	Backlog    int
+	RawAsync   int
+	CPUProfile string
+	MemProfile string
+	// BrokersCommand starts the child process that runs the partners' and
+	// the ERP's sides; empty means this executable with "bench-brokers".
+	BrokersCommand []string
+}
+
+// Validate names the first option a run cannot use.
+func (o Options) Validate() error {
+	if len(o.Modes) == 0 {
+		return fmt.Errorf("--durability: no mode given")
+	}
+	for _, m := range o.Modes {
+		if m != config.DurabilityFsync && m != config.DurabilityRelaxed {
+			return fmt.Errorf("--durability: %q is not fsync or relaxed (replicated needs a cluster)", m)
+		}
+	}
+	if o.Partners < 1 || o.Events < 1 || o.Size < 200 {
+		return fmt.Errorf("need --partners ≥ 1, --events ≥ 1, --size ≥ 200")
+	}
+	return nil
 }
 
 // benchResult is one durability mode's figures.
@@ -81,60 +100,17 @@ type benchResult struct {
 	BatchesCommited int64   `json:"-"`
 }
 
-func newBenchCmd() *cobra.Command {
-	o := benchOpts{}
-	var modes string
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure the full pipeline against raw JetStream, per durability mode",
-		Long: `Run N partners × M events of about --size bytes through the whole bridge
-on this machine: partner NATS JetStream stream in, validation and masking
-(order.created with a masking policy), the embedded JetStream file store,
-the forwarder, and a NATS ERP sink. The same run measures raw JetStream
-publishing on an embedded server with the same durability — atomic
-batches of 1000 (the group-commit ceiling) and asynchronous single
-publishes — and prints bridge/raw.
-
-CPU time and peak RSS are the bridge's process alone: the partners' NATS
-server and publishers and the ERP's NATS server and counting subscriber
-run in a child process, as they would on other machines, and its CPU
-time is printed apart. The two processes share this machine's
-cores, so the rate is what the bridge reaches next to them.`,
-		Example: `  dmzbridge bench
-  dmzbridge bench --partners 4 --events 25000 --durability fsync,relaxed --json
-  dmzbridge bench --durability fsync --backlog 1000000`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, m := range strings.Split(modes, ",") {
-				m = strings.TrimSpace(m)
-				if m != config.DurabilityFsync && m != config.DurabilityRelaxed {
-					return usageError{fmt.Errorf("--durability: %q is not fsync or relaxed (replicated needs a cluster)", m)}
-				}
-				o.modes = append(o.modes, m)
-			}
-			if o.partners < 1 || o.events < 1 || o.size < 200 {
-				return usageError{fmt.Errorf("need --partners ≥ 1, --events ≥ 1, --size ≥ 200")}
-			}
-			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
-		},
+// Run measures each mode of o and prints the figures to stdout; progress
+// goes to stderr.
+func Run(ctx context.Context, stdout, stderr io.Writer, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
-	f := cmd.Flags()
-	f.IntVar(&o.partners, "partners", 4, "partners, each with its own subject and consumer")
-	f.IntVar(&o.events, "events", 25000, "events per partner")
-	f.IntVar(&o.size, "size", 1024, "approximate event size in bytes")
-	f.StringVar(&modes, "durability", "fsync,relaxed", "durability modes to run, comma-separated")
-	f.BoolVar(&o.json, "json", false, "print results as JSON")
-	f.StringVar(&o.dir, "dir", "", "directory for the stores (default: a temporary directory, removed afterwards)")
-	f.DurationVar(&o.halfFor, "half-rate-for", 5*time.Second, "how long to run at half the maximum rate for latency (0 skips)")
-	f.IntVar(&o.backlog, "backlog", 0, "also measure peak RSS while this many events wait in JetStream with the ERP down")
-	f.IntVar(&o.rawAsync, "raw-async-events", 20000, "events for the raw asynchronous publish figure")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each mode's pipeline run (not the raw reference) to this file; with several modes, the mode goes before the extension")
-	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the backlog (or, without one, the last run) peaks")
-	return cmd
+	return runBench(ctx, stdout, stderr, o)
 }
 
-func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOpts) error {
-	base := o.dir
+func runBench(ctx context.Context, stdout, stderr io.Writer, o Options) error {
+	base := o.Dir
 	if base == "" {
 		d, err := os.MkdirTemp("", "dmzbridge-bench-")
 		if err != nil {
@@ -149,14 +125,14 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOpts) error 
 	}
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var results []benchResult
-	for _, mode := range o.modes {
+	for _, mode := range o.Modes {
 		r, err := benchMode(ctx, filepath.Join(base, mode), schemaDir, mode, o, progress)
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", mode, err)
 		}
 		results = append(results, r)
 	}
-	if o.json {
+	if o.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{
@@ -209,8 +185,8 @@ func writeSchemas(dir string) error {
 	})
 }
 
-func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, progress func(string, ...any)) (benchResult, error) {
-	r := benchResult{Durability: mode, Partners: o.partners, Events: o.partners * o.events, EventBytes: o.size}
+func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, progress func(string, ...any)) (benchResult, error) {
+	r := benchResult{Durability: mode, Partners: o.Partners, Events: o.Partners * o.Events, EventBytes: o.Size}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return r, err
 	}
@@ -223,7 +199,7 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	runtime.GC()
 	resetPeakRSS()
 
-	brokers, err := startBenchBrokers(ctx, filepath.Join(dir, "partner"))
+	brokers, err := startBenchBrokers(ctx, o.BrokersCommand, filepath.Join(dir, "partner"))
 	if err != nil {
 		return r, err
 	}
@@ -251,9 +227,9 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		b.Close()
 	}()
 
-	r.EventBytes = len(benchPayloads(o.size)[0])
-	progress("[%s] full pipeline: %d partners × %d events of %d bytes", mode, o.partners, o.events, r.EventBytes)
-	stopProfile, err := startCPUProfile(profilePath(o.cpuProfile, mode, len(o.modes)))
+	r.EventBytes = len(benchPayloads(o.Size)[0])
+	progress("[%s] full pipeline: %d partners × %d events of %d bytes", mode, o.Partners, o.Events, r.EventBytes)
+	stopProfile, err := startCPUProfile(profilePath(o.CPUProfile, mode, len(o.Modes)))
 	if err != nil {
 		return r, err
 	}
@@ -264,8 +240,8 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 		return r, err
 	}
 	start := time.Now()
-	pub := inBackground(func() error { return brokers.publish(o.partners, o.events, 0, "m", o.size) })
-	total := int64(o.partners * o.events)
+	pub := inBackground(func() error { return brokers.publish(o.Partners, o.Events, 0, "m", o.Size) })
+	total := int64(o.Partners * o.Events)
 	if err := waitCount(ctx, &obs.forwarded, total, 10*time.Minute, pub); err != nil {
 		return r, err
 	}
@@ -290,25 +266,25 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 	}
 	progress("[%s] %.0f events/s (raw %s %.0f, ratio %.2f), p99 %.1f ms", mode, r.EventsPerS, r.RawReference, r.rawRef(), r.Ratio, r.P99Ms)
 
-	if o.halfFor > 0 {
+	if o.HalfFor > 0 {
 		rate := r.EventsPerS / 2
-		n := int(rate * o.halfFor.Seconds() / float64(o.partners))
-		progress("[%s] half rate: %.0f events/s for %v", mode, rate, o.halfFor)
+		n := int(rate * o.HalfFor.Seconds() / float64(o.Partners))
+		progress("[%s] half rate: %.0f events/s for %v", mode, rate, o.HalfFor)
 		obs.reset()
 		before := obs.forwarded.Load()
 		hs := time.Now()
-		pub := inBackground(func() error { return brokers.publish(o.partners, n, rate, "h", o.size) })
-		if err := waitCount(ctx, &obs.forwarded, before+int64(n*o.partners), 5*time.Minute, pub); err != nil {
+		pub := inBackground(func() error { return brokers.publish(o.Partners, n, rate, "h", o.Size) })
+		if err := waitCount(ctx, &obs.forwarded, before+int64(n*o.Partners), 5*time.Minute, pub); err != nil {
 			return r, err
 		}
-		r.HalfRatePerS = float64(n*o.partners) / time.Since(hs).Seconds()
+		r.HalfRatePerS = float64(n*o.Partners) / time.Since(hs).Seconds()
 		r.HalfP50Ms, r.HalfP99Ms, r.HalfP999Ms = obs.percentiles()
 	}
-	if o.backlog > 0 {
+	if o.Backlog > 0 {
 		if err := benchBacklog(ctx, &r, o, brokers, obs, progress); err != nil {
 			return r, err
 		}
-	} else if err := writeHeapProfile(o.memProfile); err != nil {
+	} else if err := writeHeapProfile(o.MemProfile); err != nil {
 		return r, err
 	}
 	if err := waitERP(brokers, total); err != nil {
@@ -319,8 +295,8 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o benchOpts, pr
 
 // benchBacklog stops the ERP, lets a backlog build up in JetStream and
 // records peak RSS meanwhile.
-func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, brokers *benchBrokers, obs *benchObserver, progress func(string, ...any)) error {
-	progress("[%s] backlog: %d events with the ERP down", r.Durability, o.backlog)
+func benchBacklog(ctx context.Context, r *benchResult, o Options, brokers *benchBrokers, obs *benchObserver, progress func(string, ...any)) error {
+	progress("[%s] backlog: %d events with the ERP down", r.Durability, o.Backlog)
 	if err := brokers.stopERP(); err != nil {
 		return err
 	}
@@ -328,15 +304,15 @@ func benchBacklog(ctx context.Context, r *benchResult, o benchOpts, brokers *ben
 	resetPeakRSS()
 	stored0 := obs.stored.Load()
 	start := time.Now()
-	per := o.backlog / o.partners
-	pub := inBackground(func() error { return brokers.publish(o.partners, per, 0, "b", o.size) })
-	if err := waitCount(ctx, &obs.stored, stored0+int64(per*o.partners), 30*time.Minute, pub); err != nil {
+	per := o.Backlog / o.Partners
+	pub := inBackground(func() error { return brokers.publish(o.Partners, per, 0, "b", o.Size) })
+	if err := waitCount(ctx, &obs.stored, stored0+int64(per*o.Partners), 30*time.Minute, pub); err != nil {
 		return err
 	}
-	r.Backlog = per * o.partners
+	r.Backlog = per * o.Partners
 	r.BacklogSeconds = time.Since(start).Seconds()
 	r.BacklogRSSMB = peakRSSMB()
-	return writeHeapProfile(o.memProfile)
+	return writeHeapProfile(o.MemProfile)
 }
 
 func stderrOf(func(string, ...any)) io.Writer { return os.Stderr }
@@ -415,7 +391,7 @@ func benchPayloads(size int) [][]byte {
 	return out
 }
 
-func benchConfig(storeDir, schemaDir, mode string, o benchOpts, partnerURL, erpURL string) (*config.Config, error) {
+func benchConfig(storeDir, schemaDir, mode string, o Options, partnerURL, erpURL string) (*config.Config, error) {
 	admin, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -441,7 +417,7 @@ erp:
   options: {url: %q, subject: "erp.events.{partner}"}
 partners:
 `, schemaDir, admin, storeDir, listen, mode, erpURL)
-	for p := range o.partners {
+	for p := range o.Partners {
 		fmt.Fprintf(&sb, `  - name: p%d
     inbound:
       type: nats
@@ -492,7 +468,7 @@ func startPlainNATS(storeDir string) (*server.Server, error) {
 // stream on an embedded server with the mode's sync setting: atomic
 // batches of 1000 (one publisher, one batch at a time) and asynchronous
 // single publishes.
-func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, async float64, err error) {
+func rawJetStream(ctx context.Context, dir, mode string, o Options) (batched, async float64, err error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return 0, 0, err
@@ -518,8 +494,8 @@ func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, 
 			return 0, 0, err
 		}
 	}
-	data := benchPayloads(o.size)[0]
-	total := o.partners * o.events
+	data := benchPayloads(o.Size)[0]
+	total := o.Partners * o.Events
 	start := time.Now()
 	for sent := 0; sent < total; {
 		n := min(config.ServerMaxBatch, total-sent)
@@ -546,7 +522,7 @@ func rawJetStream(ctx context.Context, dir, mode string, o benchOpts) (batched, 
 	}
 	batched = float64(total) / time.Since(start).Seconds()
 
-	na := min(o.rawAsync, total)
+	na := min(o.RawAsync, total)
 	start = time.Now()
 	for range na {
 		m := nats.NewMsg("rawa.x")
