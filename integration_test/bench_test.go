@@ -10,7 +10,8 @@ import (
 
 // TestBenchCommandSmall runs `dmzbridge bench` as operators do, on a few
 // hundred events in both modes: every event reaches the ERP (the command
-// fails otherwise), the figures are filled in, and the partner's and ERP's
+// fails otherwise), the figures are filled in (the four raw legs give the
+// composed limit L, which no leg's own rate can be below), and the partner's and ERP's
 // servers ran in the child process (their CPU time is reported apart).
 // Speed is not asserted: the figures are for reading, not for a timed test.
 func TestBenchCommandSmall(t *testing.T) {
@@ -41,6 +42,11 @@ func TestBenchCommandSmall(t *testing.T) {
 			BrokersCPU  float64 `json:"brokers_cpu_s"`
 			PeakRSSMB   float64 `json:"peak_rss_mb"`
 			Ratio       float64 `json:"ratio"`
+			Limit       float64 `json:"limit_per_s"`
+			CPUPerEvent float64 `json:"cpu_us_per_event"`
+			PartnerCons float64 `json:"raw_partner_consume_per_s"`
+			IngestCons  float64 `json:"raw_ingest_consume_per_s"`
+			HalfP99Ms   float64 `json:"half_p99_ms"`
 			HalfRatePer float64 `json:"half_rate_per_s"`
 		} `json:"results"`
 	}
@@ -53,6 +59,12 @@ func TestBenchCommandSmall(t *testing.T) {
 	for _, r := range res.Results {
 		if r.Events != 600 || r.EventsPerS <= 0 || r.Ratio <= 0 || r.HalfRatePer <= 0 {
 			t.Errorf("%s: events %d, %.0f/s, ratio %.2f, half rate %.0f/s", r.Durability, r.Events, r.EventsPerS, r.Ratio, r.HalfRatePer)
+		}
+		if r.PartnerCons <= 0 || r.IngestCons <= 0 || r.Limit <= 0 || r.Limit > r.PartnerCons || r.Limit > r.IngestCons {
+			t.Errorf("%s: L %.0f/s from partner consume %.0f/s and ingest consume %.0f/s", r.Durability, r.Limit, r.PartnerCons, r.IngestCons)
+		}
+		if r.CPUPerEvent <= 0 || r.HalfP99Ms <= 0 {
+			t.Errorf("%s: %.1f CPU µs/event, half-rate p99 %.2f ms", r.Durability, r.CPUPerEvent, r.HalfP99Ms)
 		}
 		if r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
 			t.Errorf("%s: p50 %.2f ms, p99 %.2f ms", r.Durability, r.P50Ms, r.P99Ms)

@@ -20,13 +20,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/bridge/store"
 	"github.com/dmzbridge/dmzbridge/schemas"
 )
 
@@ -83,11 +80,21 @@ type benchResult struct {
 	CPUSeconds        float64 `json:"cpu_s"`
 	BrokersCPUSeconds float64 `json:"brokers_cpu_s"`
 	PeakRSSMB         float64 `json:"peak_rss_mb"`
-	// Raw JetStream on the same server settings, without the bridge.
-	RawBatchedPerS float64 `json:"raw_batched_per_s"`
-	RawAsyncPerS   float64 `json:"raw_async_per_s"`
-	RawReference   string  `json:"raw_reference"`
-	Ratio          float64 `json:"ratio"`
+	CPUMicrosPerEvent float64 `json:"cpu_us_per_event"`
+	// Raw JetStream on the same server settings, without the bridge: the
+	// four operations every event needs, each alone.
+	RawPartnerConsumePerS float64 `json:"raw_partner_consume_per_s"`
+	RawBatchedPerS        float64 `json:"raw_batched_per_s"`
+	RawAsyncPerS          float64 `json:"raw_async_per_s"`
+	RawIngestConsumePerS  float64 `json:"raw_ingest_consume_per_s"`
+	// RawStore names the store leg of this mode: "batched" (fsync, group
+	// commit) or "async" (relaxed).
+	RawStore string `json:"raw_store"`
+	// Limit is L = 1/Σ(1/r_i) over the four legs: what the bridge could
+	// reach if each ran at its raw rate one after another; Ratio is the
+	// bridge's rate over it.
+	Limit float64 `json:"limit_per_s"`
+	Ratio float64 `json:"ratio"`
 	// The same pipeline paced at half the rate reached above.
 	HalfRatePerS float64 `json:"half_rate_per_s,omitempty"`
 	HalfP50Ms    float64 `json:"half_p50_ms,omitempty"`
@@ -146,15 +153,16 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o Options) error {
 
 func printBench(w io.Writer, rs []benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "durability\tevents\tevents/s\tMB/s\tp50 ms\tp99 ms\tp99.9 ms\tCPU s\tbrokers CPU s\tpeak RSS MB\traw ev/s\tratio\thalf-rate ev/s\tp99 ms @half\t")
+	fmt.Fprintln(tw, "durability\tpartners\tevents\tevents/s\tL ev/s\tratio\tCPU µs/ev\tp50 ms\tp99 ms\thalf-rate ev/s\tp50 ms @half\tp99 ms @half\tpeak RSS MB\tbrokers CPU s\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f (%s)\t%.2f\t%.0f\t%.1f\t\n",
-			r.Durability, r.Events, r.EventsPerS, r.MBPerS, r.P50Ms, r.P99Ms, r.P999Ms, r.CPUSeconds, r.BrokersCPUSeconds, r.PeakRSSMB,
-			r.rawRef(), r.RawReference, r.Ratio, r.HalfRatePerS, r.HalfP99Ms)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%.0f\t%.1f\t%.1f\t%.0f\t%.1f\t\n",
+			r.Durability, r.Partners, r.Events, r.EventsPerS, r.Limit, r.Ratio, r.CPUMicrosPerEvent, r.P50Ms, r.P99Ms,
+			r.HalfRatePerS, r.HalfP50Ms, r.HalfP99Ms, r.PeakRSSMB, r.BrokersCPUSeconds)
 	}
 	tw.Flush()
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s: raw JetStream batched %.0f ev/s, async %.0f ev/s; group commit %v", r.Durability, r.RawBatchedPerS, r.RawAsyncPerS, r.GroupCommit)
+		fmt.Fprintf(w, "%s: raw JetStream ev/s: partner consume %.0f, ingest store %.0f (%s), ingest consume %.0f, ERP publish %.0f; group commit %v",
+			r.Durability, r.RawPartnerConsumePerS, r.storeRate(), r.RawStore, r.RawIngestConsumePerS, r.RawAsyncPerS, r.GroupCommit)
 		if r.Backlog > 0 {
 			fmt.Fprintf(w, "; backlog of %d events: peak RSS %.0f MB", r.Backlog, r.BacklogRSSMB)
 		}
@@ -162,11 +170,30 @@ func printBench(w io.Writer, rs []benchResult) {
 	}
 }
 
-func (r benchResult) rawRef() float64 {
-	if r.RawReference == "batched" {
+// storeRate is the raw rate of this mode's store leg.
+func (r benchResult) storeRate() float64 {
+	if r.RawStore == "batched" {
 		return r.RawBatchedPerS
 	}
 	return r.RawAsyncPerS
+}
+
+// limit composes the four legs: partner consume, ingest store, ingest
+// consume, ERP publish (an asynchronous publish, like the relaxed store).
+func (r benchResult) limit() float64 {
+	return composedLimit(r.RawPartnerConsumePerS, r.storeRate(), r.RawIngestConsumePerS, r.RawAsyncPerS)
+}
+
+// composedLimit is 1/Σ(1/r_i); zero when any rate is unknown.
+func composedLimit(rates ...float64) float64 {
+	var sum float64
+	for _, r := range rates {
+		if r <= 0 {
+			return 0
+		}
+		sum += 1 / r
+	}
+	return 1 / sum
 }
 
 func writeSchemas(dir string) error {
@@ -191,11 +218,16 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, prog
 		return r, err
 	}
 	progress("[%s] raw JetStream publish", mode)
-	var err error
-	r.RawBatchedPerS, r.RawAsyncPerS, err = rawJetStream(ctx, filepath.Join(dir, "raw"), mode, o)
+	raw, err := rawJetStream(ctx, filepath.Join(dir, "raw"), mode, o)
 	if err != nil {
 		return r, fmt.Errorf("raw: %w", err)
 	}
+	r.RawPartnerConsumePerS, r.RawBatchedPerS, r.RawAsyncPerS, r.RawIngestConsumePerS = raw.partnerConsume, raw.batched, raw.async, raw.ingestConsume
+	r.RawStore = "async"
+	if mode != config.DurabilityRelaxed {
+		r.RawStore = "batched"
+	}
+	r.Limit = r.limit()
 	runtime.GC()
 	resetPeakRSS()
 
@@ -257,14 +289,11 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, prog
 	r.MBPerS = r.EventsPerS * float64(r.EventBytes) / 1e6
 	r.P50Ms, r.P99Ms, r.P999Ms = obs.percentiles()
 	r.PeakRSSMB = peakRSSMB()
-	r.RawReference = "async"
-	if mode != config.DurabilityRelaxed {
-		r.RawReference = "batched"
+	r.CPUMicrosPerEvent = r.CPUSeconds * 1e6 / float64(total)
+	if r.Limit > 0 {
+		r.Ratio = r.EventsPerS / r.Limit
 	}
-	if ref := r.rawRef(); ref > 0 {
-		r.Ratio = r.EventsPerS / ref
-	}
-	progress("[%s] %.0f events/s (raw %s %.0f, ratio %.2f), p99 %.1f ms", mode, r.EventsPerS, r.RawReference, r.rawRef(), r.Ratio, r.P99Ms)
+	progress("[%s] %.0f events/s (L %.0f, ratio %.2f), %.0f CPU µs/event, p99 %.1f ms", mode, r.EventsPerS, r.Limit, r.Ratio, r.CPUMicrosPerEvent, r.P99Ms)
 
 	if o.HalfFor > 0 {
 		rate := r.EventsPerS / 2
@@ -462,82 +491,6 @@ func startPlainNATS(storeDir string) (*server.Server, error) {
 		return nil, fmt.Errorf("nats-server not ready")
 	}
 	return srv, nil
-}
-
-// rawJetStream measures publishing ~size-byte messages straight into a file
-// stream on an embedded server with the mode's sync setting: atomic
-// batches of 1000 (one publisher, one batch at a time) and asynchronous
-// single publishes.
-func rawJetStream(ctx context.Context, dir, mode string, o Options) (batched, async float64, err error) {
-	listen, err := freeAddr()
-	if err != nil {
-		return 0, 0, err
-	}
-	emb, err := store.StartEmbedded(config.JetStream{Listen: listen, StoreDir: dir, Durability: mode}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer emb.Shutdown()
-	nc, err := nats.Connect(emb.URL())
-	if err != nil {
-		return 0, 0, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, name := range []string{"RAWB", "RAWA"} {
-		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name: name, Subjects: []string{strings.ToLower(name) + ".>"}, Storage: jetstream.FileStorage, AllowAtomicPublish: true,
-		}); err != nil {
-			return 0, 0, err
-		}
-	}
-	data := benchPayloads(o.Size)[0]
-	total := o.Partners * o.Events
-	start := time.Now()
-	for sent := 0; sent < total; {
-		n := min(config.ServerMaxBatch, total-sent)
-		id := nats.NewInbox()[7:]
-		for i := range n {
-			m := nats.NewMsg("rawb.x")
-			m.Data = data
-			m.Header.Set(bridge.HeaderBatchID, id)
-			m.Header.Set(bridge.HeaderBatchSeq, strconv.Itoa(i+1))
-			if i == n-1 {
-				m.Header.Set(bridge.HeaderBatchCommit, "1")
-				resp, err := nc.RequestMsg(m, 30*time.Second)
-				if err != nil {
-					return 0, 0, fmt.Errorf("raw batch commit: %w", err)
-				}
-				if !strings.Contains(string(resp.Data), `"batch"`) {
-					return 0, 0, fmt.Errorf("raw batch commit refused: %s", resp.Data)
-				}
-			} else if err := nc.PublishMsg(m); err != nil {
-				return 0, 0, err
-			}
-		}
-		sent += n
-	}
-	batched = float64(total) / time.Since(start).Seconds()
-
-	na := min(o.RawAsync, total)
-	start = time.Now()
-	for range na {
-		m := nats.NewMsg("rawa.x")
-		m.Data = data
-		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
-			return 0, 0, fmt.Errorf("raw async: %w", err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		return 0, 0, fmt.Errorf("raw async publishes not acknowledged")
-	}
-	async = float64(na) / time.Since(start).Seconds()
-	return batched, async, nil
 }
 
 // benchObserver counts events and records intake-to-ERP latencies.

@@ -18,10 +18,13 @@ func newBenchCmd() *cobra.Command {
 		Long: `Run N partners × M events of about --size bytes through the whole bridge
 on this machine: partner NATS JetStream stream in, validation and masking
 (order.created with a masking policy), the embedded JetStream file store,
-the forwarder, and a NATS ERP sink. The same run measures raw JetStream
-publishing on an embedded server with the same durability — atomic
-batches of 1000 (the group-commit ceiling) and asynchronous single
-publishes — and prints bridge/raw.
+the forwarder, and a NATS ERP sink. The same run measures, on an embedded
+server with the same durability, the four JetStream operations every event
+needs — a consume with one ack per message from a partner-like stream, a
+store into the ingest stream (atomic batches of 1000 under fsync,
+asynchronous publishes under relaxed), a consume from the ingest stream,
+and an asynchronous publish to the ERP — and prints the composed limit
+L = 1/Σ(1/r_i) and the bridge's ratio to it.
 
 CPU time and peak RSS are the bridge's process alone: the partners' NATS
 server and publishers and the ERP's NATS server and counting subscriber
@@ -51,7 +54,7 @@ cores, so the rate is what the bridge reaches next to them.`,
 	f.StringVar(&o.Dir, "dir", "", "directory for the stores (default: a temporary directory, removed afterwards)")
 	f.DurationVar(&o.HalfFor, "half-rate-for", 5*time.Second, "how long to run at half the maximum rate for latency (0 skips)")
 	f.IntVar(&o.Backlog, "backlog", 0, "also measure peak RSS while this many events wait in JetStream with the ERP down")
-	f.IntVar(&o.RawAsync, "raw-async-events", 20000, "events for the raw asynchronous publish figure")
+	f.IntVar(&o.RawAsync, "raw-async-events", 20000, "events for each raw asynchronous figure (publish and consume legs)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each mode's pipeline run (not the raw reference) to this file; with several modes, the mode goes before the extension")
 	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to this file when the backlog (or, without one, the last run) peaks")
 	return cmd
