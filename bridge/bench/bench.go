@@ -87,6 +87,7 @@ type benchResult struct {
 	RawBatchedPerS        float64 `json:"raw_batched_per_s"`
 	RawAsyncPerS          float64 `json:"raw_async_per_s"`
 	RawIngestConsumePerS  float64 `json:"raw_ingest_consume_per_s"`
+	RawERPPublishPerS     float64 `json:"raw_erp_publish_per_s"`
 	// RawStore names the store leg of this mode: "batched" (fsync, group
 	// commit) or "async" (relaxed).
 	RawStore string `json:"raw_store"`
@@ -162,7 +163,7 @@ func printBench(w io.Writer, rs []benchResult) {
 	tw.Flush()
 	for _, r := range rs {
 		fmt.Fprintf(w, "%s: raw JetStream ev/s: partner consume %.0f, ingest store %.0f (%s), ingest consume %.0f, ERP publish %.0f; group commit %v",
-			r.Durability, r.RawPartnerConsumePerS, r.storeRate(), r.RawStore, r.RawIngestConsumePerS, r.RawAsyncPerS, r.GroupCommit)
+			r.Durability, r.RawPartnerConsumePerS, r.storeRate(), r.RawStore, r.RawIngestConsumePerS, r.RawERPPublishPerS, r.GroupCommit)
 		if r.Backlog > 0 {
 			fmt.Fprintf(w, "; backlog of %d events: peak RSS %.0f MB", r.Backlog, r.BacklogRSSMB)
 		}
@@ -179,9 +180,9 @@ func (r benchResult) storeRate() float64 {
 }
 
 // limit composes the four legs: partner consume, ingest store, ingest
-// consume, ERP publish (an asynchronous publish, like the relaxed store).
+// consume, ERP publish.
 func (r benchResult) limit() float64 {
-	return composedLimit(r.RawPartnerConsumePerS, r.storeRate(), r.RawIngestConsumePerS, r.RawAsyncPerS)
+	return composedLimit(r.RawPartnerConsumePerS, r.storeRate(), r.RawIngestConsumePerS, r.RawERPPublishPerS)
 }
 
 // composedLimit is 1/Σ(1/r_i); zero when any rate is unknown.
@@ -222,7 +223,7 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, prog
 	if err != nil {
 		return r, fmt.Errorf("raw: %w", err)
 	}
-	r.RawPartnerConsumePerS, r.RawBatchedPerS, r.RawAsyncPerS, r.RawIngestConsumePerS = raw.partnerConsume, raw.batched, raw.async, raw.ingestConsume
+	r.RawPartnerConsumePerS, r.RawBatchedPerS, r.RawAsyncPerS, r.RawIngestConsumePerS, r.RawERPPublishPerS = raw.partnerConsume, raw.batched, raw.async, raw.ingestConsume, raw.erpPublish
 	r.RawStore = "async"
 	if mode != config.DurabilityRelaxed {
 		r.RawStore = "batched"

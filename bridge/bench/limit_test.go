@@ -28,7 +28,7 @@ func TestComposedLimit(t *testing.T) {
 }
 
 func TestResultLimitUsesTheModesStoreLeg(t *testing.T) {
-	r := benchResult{RawPartnerConsumePerS: 100, RawBatchedPerS: 50, RawAsyncPerS: 100, RawIngestConsumePerS: 100}
+	r := benchResult{RawPartnerConsumePerS: 100, RawBatchedPerS: 50, RawAsyncPerS: 100, RawIngestConsumePerS: 100, RawERPPublishPerS: 100}
 	r.RawStore = "batched"
 	if got, want := r.limit(), composedLimit(100, 50, 100, 100); got != want {
 		t.Fatalf("fsync limit %.2f, want %.2f", got, want)

@@ -22,8 +22,12 @@ import (
 type rawFigures struct {
 	partnerConsume float64 // durable pull consume, one ack each, from a partner-like stream
 	batched        float64 // atomic batches of 1000 into a file stream (fsync's store)
-	async          float64 // asynchronous single publishes into a file stream (relaxed's store, the ERP publish)
+	async          float64 // asynchronous single publishes into a file stream under the mode (relaxed's store)
 	ingestConsume  float64 // durable pull consume, one ack each, from the ingest-like file stream
+	// erpPublish is asynchronous publishing into a file stream on a
+	// server of the ERP's own, with JetStream's default sync: the ERP's
+	// durability is the ERP's, not the bridge's mode.
+	erpPublish float64
 }
 
 // rawJetStream measures the four operations with ~size-byte messages on an
@@ -80,7 +84,44 @@ func rawJetStream(ctx context.Context, dir, mode string, o Options) (rawFigures,
 	if f.ingestConsume, err = rawConsume(ctx, js, "RAWA", na); err != nil {
 		return f, fmt.Errorf("ingest-like consume: %w", err)
 	}
+	f.erpPublish = f.async
+	if mode != config.DurabilityRelaxed {
+		if f.erpPublish, err = rawERPPublish(ctx, dir+"-erp", data, na); err != nil {
+			return f, fmt.Errorf("ERP-like publish: %w", err)
+		}
+	}
 	return f, nil
+}
+
+// rawERPPublish measures asynchronous publishing of n messages into a
+// file stream on a server with JetStream's default sync.
+func rawERPPublish(ctx context.Context, dir string, data []byte, n int) (float64, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	emb, err := store.StartEmbedded(config.JetStream{Listen: listen, StoreDir: dir, Durability: config.DurabilityRelaxed}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, err
+	}
+	defer emb.Shutdown()
+	nc, err := nats.Connect(emb.URL())
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "RAWE", Subjects: []string{"rawe.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := rawAsyncPublish(js, "rawe.x", data, n); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // rawBatched publishes total messages in atomic batches of

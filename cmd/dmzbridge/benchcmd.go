@@ -23,7 +23,8 @@ server with the same durability, the four JetStream operations every event
 needs — a consume with one ack per message from a partner-like stream, a
 store into the ingest stream (atomic batches of 1000 under fsync,
 asynchronous publishes under relaxed), a consume from the ingest stream,
-and an asynchronous publish to the ERP — and prints the composed limit
+and an asynchronous publish to the ERP (on a server of its own with
+JetStream's default sync) — and prints the composed limit
 L = 1/Σ(1/r_i) and the bridge's ratio to it.
 
 CPU time and peak RSS are the bridge's process alone: the partners' NATS
