@@ -149,6 +149,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	ApplyMemoryLimit(log)
 	reg := opts.Registry
 	if reg == nil {
 		reg = Registry()
