@@ -31,6 +31,10 @@ type Options struct {
 	RawAsync   int
 	CPUProfile string
 	MemProfile string
+	// PartnerKind is the partners' transport: nats (a JetStream stream,
+	// the default) or amqp (quorum queues on the RabbitMQ at AMQPURL).
+	PartnerKind string
+	AMQPURL     string
 	// BrokersCommand starts the child process that runs the partners' and
 	// the ERP's sides; empty means this executable with "bench-brokers".
 	BrokersCommand []string
@@ -46,6 +50,9 @@ func (o Options) Validate() error {
 			return fmt.Errorf("--durability: %q is not fsync or relaxed (replicated needs a cluster)", m)
 		}
 	}
+	if k := o.kind(); k != KindNATS && k != KindAMQP {
+		return fmt.Errorf("--partner-kind: %q is not nats or amqp", k)
+	}
 	if o.Partners < 1 || o.Events < 1 || o.Size < 200 {
 		return fmt.Errorf("need --partners ≥ 1, --events ≥ 1, --size ≥ 200")
 	}
@@ -56,6 +63,7 @@ func (o Options) Validate() error {
 type benchResult struct {
 	Durability  string  `json:"durability"`
 	GroupCommit bool    `json:"group_commit"`
+	PartnerKind string  `json:"partner_kind"`
 	Partners    int     `json:"partners"`
 	Events      int     `json:"events"`
 	EventBytes  int     `json:"event_bytes"`
@@ -189,7 +197,7 @@ func composedLimit(rates ...float64) float64 {
 }
 
 func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, progress func(string, ...any)) (benchResult, error) {
-	r := benchResult{Durability: mode, Partners: o.Partners, Events: o.Partners * o.Events, EventBytes: o.Size}
+	r := benchResult{Durability: mode, PartnerKind: o.kind(), Partners: o.Partners, Events: o.Partners * o.Events, EventBytes: o.Size}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return r, err
 	}
@@ -199,6 +207,13 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, prog
 		return r, fmt.Errorf("raw: %w", err)
 	}
 	r.RawPartnerConsumePerS, r.RawBatchedPerS, r.RawAsyncPerS, r.RawIngestConsumePerS, r.RawERPPublishPerS = raw.partnerConsume, raw.batched, raw.async, raw.ingestConsume, raw.erpPublish
+	if o.kind() == KindAMQP {
+		// The partner leg is the partner's own transport.
+		progress("[%s] raw AMQP consume", mode)
+		if r.RawPartnerConsumePerS, err = rawAMQPConsume(ctx, o, benchPayloads(o.Size)[0]); err != nil {
+			return r, fmt.Errorf("raw AMQP: %w", err)
+		}
+	}
 	r.RawStore = "async"
 	if mode != config.DurabilityRelaxed {
 		r.RawStore = "batched"
@@ -207,7 +222,7 @@ func benchMode(ctx context.Context, dir, schemaDir, mode string, o Options, prog
 	runtime.GC()
 	resetPeakRSS()
 
-	brokers, err := startBenchBrokers(ctx, o.BrokersCommand, filepath.Join(dir, "partner"))
+	brokers, err := startBenchBrokers(ctx, o.BrokersCommand, filepath.Join(dir, "partner"), o)
 	if err != nil {
 		return r, err
 	}

@@ -45,9 +45,18 @@ type brokersHello struct {
 	ERP     string `json:"erp"`
 }
 
+// BrokersOptions configure the child process.
+type BrokersOptions struct {
+	Dir         string // store directory of the partners' JetStream
+	PartnerKind string // nats (default) or amqp
+	AMQPURL     string // the RabbitMQ partners publish to, for amqp
+	AMQPPrefix  string // names of the bench's exchanges and queues, for amqp
+}
+
 // ServeBrokers is the child process of a bench run: it runs the partners'
 // and the ERP's sides until in ends, answering one line per command.
-func ServeBrokers(in io.Reader, out io.Writer, dir string) error {
+func ServeBrokers(in io.Reader, out io.Writer, o BrokersOptions) error {
+	dir := o.Dir
 	partner, err := startPlainNATS(dir)
 	if err != nil {
 		return fmt.Errorf("partner server: %w", err)
@@ -60,7 +69,12 @@ func ServeBrokers(in io.Reader, out io.Writer, dir string) error {
 	defer erp.Shutdown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pub, err := newBenchPublisher(ctx, partner.ClientURL())
+	var pub partnerPublisher
+	if o.PartnerKind == KindAMQP {
+		pub, err = newAMQPPublisher(o.AMQPURL, o.AMQPPrefix)
+	} else {
+		pub, err = newBenchPublisher(ctx, partner.ClientURL())
+	}
 	if err != nil {
 		return err
 	}
@@ -92,7 +106,7 @@ func ServeBrokers(in io.Reader, out io.Writer, dir string) error {
 		case len(f) == 1 && f[0] == brokersCmdERPCount:
 			reply = strconv.FormatInt(atERP.Load(), 10)
 		case len(f) == 6 && f[0] == brokersCmdPublish:
-			if err := pub.publishCommand(ctx, f[1:]); err != nil {
+			if err := publishCommand(ctx, pub, f[1:]); err != nil {
 				reply = "error: " + err.Error()
 			}
 		default:
@@ -113,7 +127,7 @@ type benchBrokers struct {
 	brokersHello
 }
 
-func startBenchBrokers(ctx context.Context, command []string, dir string) (*benchBrokers, error) {
+func startBenchBrokers(ctx context.Context, command []string, dir string, o Options) (*benchBrokers, error) {
 	if len(command) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
@@ -121,7 +135,7 @@ func startBenchBrokers(ctx context.Context, command []string, dir string) (*benc
 		}
 		command = []string{exe, "bench-brokers"}
 	}
-	cmd := exec.CommandContext(ctx, command[0], append(command[1:], "--dir", dir)...)
+	cmd := exec.CommandContext(ctx, command[0], append(command[1:], "--dir", dir, "--partner-kind", o.kind(), "--amqp-url", o.AMQPURL, "--amqp-prefix", o.amqpPrefix())...)
 	// The child must not outlive a bench that is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr

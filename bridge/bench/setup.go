@@ -72,12 +72,22 @@ erp:
 partners:
 `, schemaDir, admin, storeDir, listen, mode, erpURL)
 	for p := range o.Partners {
-		fmt.Fprintf(&sb, `  - name: p%d
+		if o.kind() == KindAMQP {
+			// The event type comes from the AMQP type property.
+			fmt.Fprintf(&sb, `  - name: p%d
+    inbound:
+      type: amqp
+      options: {url: %q, exchange: %q, queue: %q}
+`, p, o.AMQPURL, amqpExchange(o.amqpPrefix(), p), amqpQueue(o.amqpPrefix(), p))
+		} else {
+			fmt.Fprintf(&sb, `  - name: p%d
     inbound:
       type: nats
       options: {url: %q, subject: "bench.p%d.>", stream: BENCH_IN, max_in_flight: 2048}
     event_type: {subject_from_token: 2}
-    allowed_types: [order.created]
+`, p, partnerURL, p)
+		}
+		fmt.Fprintf(&sb, `    allowed_types: [order.created]
     max_message_bytes: 65536
     masking:
       policies:
@@ -85,7 +95,7 @@ partners:
             - {path: customer.email, action: redact}
             - {path: customer.phone, action: last4}
             - {path: payment.iban, action: last4}
-`, p, partnerURL, p)
+`)
 	}
 	return config.Parse([]byte(sb.String()))
 }

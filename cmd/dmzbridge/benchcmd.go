@@ -25,7 +25,10 @@ store into the ingest stream (atomic batches of 1000 under fsync,
 asynchronous publishes under relaxed), a consume from the ingest stream,
 and an asynchronous publish to the ERP (on a server of its own with
 JetStream's default sync) — and prints the composed limit
-L = 1/Σ(1/r_i) and the bridge's ratio to it.
+L = 1/Σ(1/r_i) and the bridge's ratio to it. With --partner-kind amqp the
+partners publish (with confirms) to exchanges of their own on RabbitMQ,
+the bridge consumes quorum queues, and the partner leg of L is RabbitMQ's
+own consume rate (one ack each) on a quorum queue.
 
 CPU time and peak RSS are the bridge's process alone: the partners' NATS
 server and publishers and the ERP's NATS server and counting subscriber
@@ -47,6 +50,8 @@ cores, so the rate is what the bridge reaches next to them.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.PartnerKind, "partner-kind", bench.KindNATS, "partners' transport: nats (a JetStream stream) or amqp (quorum queues on --amqp-url)")
+	f.StringVar(&o.AMQPURL, "amqp-url", bench.DefaultAMQPURL, "RabbitMQ for --partner-kind amqp")
 	f.IntVar(&o.Partners, "partners", 4, "partners, each with its own subject and consumer")
 	f.IntVar(&o.Events, "events", 25000, "events per partner")
 	f.IntVar(&o.Size, "size", 1024, "approximate event size in bytes")
@@ -64,17 +69,20 @@ cores, so the rate is what the bridge reaches next to them.`,
 // newBenchBrokersCmd is the child process of bench: the partners' and
 // the ERP's servers, apart from the bridge's process.
 func newBenchBrokersCmd() *cobra.Command {
-	var dir string
+	var o bench.BrokersOptions
 	cmd := &cobra.Command{
 		Use:    "bench-brokers",
 		Short:  "Partner and ERP NATS servers for dmzbridge bench (internal)",
 		Hidden: true,
 		Args:   usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return bench.ServeBrokers(cmd.InOrStdin(), cmd.OutOrStdout(), dir)
+			return bench.ServeBrokers(cmd.InOrStdin(), cmd.OutOrStdout(), o)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "store directory of the partner's JetStream")
+	cmd.Flags().StringVar(&o.Dir, "dir", "", "store directory of the partner's JetStream")
+	cmd.Flags().StringVar(&o.PartnerKind, "partner-kind", bench.KindNATS, "partners' transport")
+	cmd.Flags().StringVar(&o.AMQPURL, "amqp-url", bench.DefaultAMQPURL, "RabbitMQ for amqp partners")
+	cmd.Flags().StringVar(&o.AMQPPrefix, "amqp-prefix", "dmzbench", "names of the run's exchanges and queues")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
