@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
 
 // TestBenchCommandSmall runs `dmzbridge bench` as operators do, on a few
@@ -15,13 +17,25 @@ import (
 // servers ran in the child process (their CPU time is reported apart).
 // Speed is not asserted: the figures are for reading, not for a timed test.
 func TestBenchCommandSmall(t *testing.T) {
+	runBenchSmall(t, "nats")
+}
+
+// TestBenchCommandAMQPSmall is the same with the partners on the local
+// RabbitMQ: the bridge consumes quorum queues and the partner leg of L is
+// RabbitMQ's own consume rate.
+func TestBenchCommandAMQPSmall(t *testing.T) {
+	amqptest.Require(t)
+	runBenchSmall(t, "amqp")
+}
+
+func runBenchSmall(t *testing.T, kind string) {
 	bin, err := bridgeBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--partners", "2", "--events", "300",
+	cmd := exec.CommandContext(ctx, bin, "bench", "--partner-kind", kind, "--amqp-url", amqptest.URL, "--partners", "2", "--events", "300",
 		"--half-rate-for", "1s", "--raw-async-events", "500", "--dir", t.TempDir(), "--json")
 	out, err := cmd.Output()
 	if err != nil {
@@ -34,6 +48,7 @@ func TestBenchCommandSmall(t *testing.T) {
 	var res struct {
 		Results []struct {
 			Durability  string  `json:"durability"`
+			PartnerKind string  `json:"partner_kind"`
 			Events      int     `json:"events"`
 			EventsPerS  float64 `json:"events_per_s"`
 			P50Ms       float64 `json:"p50_ms"`
@@ -57,6 +72,9 @@ func TestBenchCommandSmall(t *testing.T) {
 		t.Fatalf("want fsync and relaxed results, got %s", out)
 	}
 	for _, r := range res.Results {
+		if r.PartnerKind != kind {
+			t.Errorf("%s: partner kind %q, want %q", r.Durability, r.PartnerKind, kind)
+		}
 		if r.Events != 600 || r.EventsPerS <= 0 || r.Ratio <= 0 || r.HalfRatePer <= 0 {
 			t.Errorf("%s: events %d, %.0f/s, ratio %.2f, half rate %.0f/s", r.Durability, r.Events, r.EventsPerS, r.Ratio, r.HalfRatePer)
 		}
