@@ -15,6 +15,17 @@ type SourceSpec struct {
 	Partner     string
 	Environment string
 	Logger      *slog.Logger
+	// StoreBatch is the most events one group commit stores (0: events are
+	// stored one at a time). A source whose deliveries are acknowledged
+	// only after their commit sizes its default window from it, so the
+	// window does not cap the batch.
+	StoreBatch int
+}
+
+// Describer is implemented by a source that can say, in a few words,
+// the effective settings an operator should see in config check.
+type Describer interface {
+	Describe() string
 }
 
 // SinkSpec is what a sink factory learns about the bridge.

@@ -42,7 +42,7 @@ func Check(cfg *config.Config, reg *bridge.Registry) error {
 			continue
 		}
 		_, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
-			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log})
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log, StoreBatch: storeBatch(cfg)})
 		errs.Merge("", err)
 	}
 	if cfg.ERP.Sink.Type != "" {
@@ -54,12 +54,43 @@ func Check(cfg *config.Config, reg *bridge.Registry) error {
 	return errs.Err()
 }
 
+// storeBatch is the most events one group commit stores under cfg, 0
+// when events are stored one at a time.
+func storeBatch(cfg *config.Config) int {
+	if !cfg.JetStream.Batch.Enabled(cfg.JetStream.Durability) {
+		return 0
+	}
+	return cfg.JetStream.Batch.MaxMessages
+}
+
+// DescribeSources builds each valid partner's source (without connecting)
+// and returns, by partner name, what the sources that implement
+// bridge.Describer say of their effective settings.
+func DescribeSources(cfg *config.Config, reg *bridge.Registry) map[string]string {
+	out := map[string]string{}
+	log := slog.New(slog.DiscardHandler)
+	for i, p := range cfg.Partners {
+		if p.Inbound.Type == "" {
+			continue
+		}
+		src, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log, StoreBatch: storeBatch(cfg)})
+		if err != nil {
+			continue
+		}
+		if d, ok := src.(bridge.Describer); ok {
+			out[p.Name] = d.Describe()
+		}
+	}
+	return out
+}
+
 func buildConnectors(cfg *config.Config, reg *bridge.Registry, log *slog.Logger) (map[string]bridge.Source, bridge.Sink, error) {
 	var errs config.FieldErrors
 	sources := map[string]bridge.Source{}
 	for i, p := range cfg.Partners {
 		src, err := reg.NewSource("partners["+strconv.Itoa(i)+"].inbound", p.Inbound,
-			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log})
+			bridge.SourceSpec{Partner: p.Name, Environment: p.Environment, Logger: log, StoreBatch: storeBatch(cfg)})
 		if err != nil {
 			errs.Merge("", err)
 			continue
@@ -127,6 +158,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Bridge, erro
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	ApplyMemoryLimit(log)
 	reg := opts.Registry
 	if reg == nil {
 		reg = Registry()

@@ -45,14 +45,19 @@ redacted) is printed after the check.`,
 					cfg := rep.Config
 					fmt.Fprintf(out, "%s: ok (environment %s, %d partners, erp %s, durability %s)\n",
 						f, cfg.Environment, len(cfg.Partners), cfg.ERP.Sink.Type, cfg.JetStream.Durability)
+					inbound := app.DescribeSources(cfg, app.Registry())
 					for _, p := range cfg.Partners {
+						var in string
+						if d := inbound[p.Name]; d != "" {
+							in = "; inbound: " + d
+						}
 						if len(p.AllowedTypes) == 0 && !p.Identity.Enabled() {
-							fmt.Fprintf(out, "  partner %s: payload not read (no allowed_types, no identity rule)\n", p.Name)
+							fmt.Fprintf(out, "  partner %s: payload not read (no allowed_types, no identity rule)%s\n", p.Name, in)
 							continue
 						}
 						l := p.Limits.Effective(cfg.Limits)
-						fmt.Fprintf(out, "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B\n",
-							p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes)
+						fmt.Fprintf(out, "  partner %s: %s; limits: depth %d, string %d B, number %d B, name %d B%s\n",
+							p.Name, p.Identity.Describe(), l.MaxDepth, l.MaxStringBytes, l.MaxNumberBytes, l.MaxNameBytes, in)
 					}
 				}
 				for _, n := range rep.Notes {

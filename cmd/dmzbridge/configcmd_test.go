@@ -42,6 +42,15 @@ partners:
   - name: carrier-d
     inbound: {type: nats, options: {url: "nats://p:4222", subject: "carrier.>"}}
     identity: {field: /header/sender, required: true}
+  - name: bank-e
+    inbound: {type: amqp, options: {url: "amqp://rabbit:5672/", exchange: bank-e.events}}
+`)
+	relaxed := writeFile(t, "relaxed.yaml", `environment: test
+jetstream: {embedded: true, store_dir: /tmp/x, durability: relaxed}
+erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}
+partners:
+  - name: bank-e
+    inbound: {type: amqp, options: {url: "amqp://rabbit:5672/", exchange: bank-e.events}}
 `)
 	bad := writeFile(t, "bad.yaml", `environment: test
 jetstream: {embedded: true}
@@ -61,7 +70,11 @@ partners:
 		{"valid file", []string{"config", "check", good}, exitOK, []string{"good.yaml: ok", "durability fsync",
 			`partner bank-a: identity /partner is one of "P-0036" when present; limits: depth 16, string 65536 B, number 100 B, name 256 B`,
 			"partner dealer-c: payload not read (no allowed_types, no identity rule)",
-			`partner carrier-d: identity /header/sender is one of "carrier-d" (required); limits: depth 64,`}},
+			`partner carrier-d: identity /header/sender is one of "carrier-d" (required); limits: depth 64,`,
+			// Group commit of 1000 under fsync: the window holds two batches.
+			"partner bank-e: payload not read (no allowed_types, no identity rule); inbound: amqp prefetch 2000"}},
+		{"relaxed keeps the small window", []string{"config", "check", relaxed}, exitOK, []string{
+			"partner bank-e: payload not read (no allowed_types, no identity rule); inbound: amqp prefetch 256"}},
 		{"a bad identity pointer is a field error", []string{"config", "check", writeFile(t, "badid.yaml", `environment: test
 jetstream: {embedded: true, store_dir: /tmp/x}
 erp: {type: nats, options: {url: "nats://erp:4222", subject: erp.events}}

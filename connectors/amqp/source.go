@@ -41,6 +41,9 @@ type SourceOptions struct {
 	Passive bool `yaml:"passive"`
 	// Prefetch is the QoS window: deliveries handed out but not yet
 	// acknowledged. It is the backpressure towards the partner's broker.
+	// A delivery is acknowledged only after its group commit, so the
+	// default is twice the commit's batch (at least 256): one batch
+	// commits while the next fills.
 	Prefetch int `yaml:"prefetch"`
 	// IDHeader names a header holding the partner's message id, used when
 	// the AMQP message-id property is absent.
@@ -73,7 +76,7 @@ type Source struct {
 // NewSource decodes and validates options; it does not connect.
 func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	var o SourceOptions
-	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec.Partner) }, o.validate); err != nil {
+	if err := connkit.DecodeOptions(node, &o, func() { o.defaults(spec) }, o.validate); err != nil {
 		return nil, err
 	}
 	return &Source{
@@ -84,7 +87,14 @@ func NewSource(node *yaml.Node, spec bridge.SourceSpec) (bridge.Source, error) {
 	}, nil
 }
 
-func (o *SourceOptions) defaults(partner string) {
+// DefaultPrefetch is the QoS window used when prefetch is unset, for a
+// group commit of storeBatch events (0: no group commit).
+func DefaultPrefetch(storeBatch int) int {
+	return min(65535, max(256, 2*storeBatch))
+}
+
+func (o *SourceOptions) defaults(spec bridge.SourceSpec) {
+	partner := spec.Partner
 	connkit.Default(&o.ExchangeType, "topic")
 	connkit.Default(&o.Queue, "dmzbridge."+partner)
 	connkit.Default(&o.QueueType, "quorum")
@@ -94,7 +104,7 @@ func (o *SourceOptions) defaults(partner string) {
 	if o.ExchangeType == "fanout" {
 		o.BindingKeys = []string{""}
 	}
-	connkit.Default(&o.Prefetch, 256)
+	connkit.Default(&o.Prefetch, DefaultPrefetch(spec.StoreBatch))
 	connkit.Default(&o.ConnectionName, "dmzbridge-in-"+partner)
 	connkit.Default(&o.Heartbeat, 10*time.Second)
 	connkit.Default(&o.ConnectTimeout, 10*time.Second)
@@ -130,6 +140,11 @@ func (o *SourceOptions) validate() error {
 	connkit.ValidateBackoff(&errs, "reconnect_initial", "reconnect_max", o.ReconnectInitial, o.ReconnectMax)
 	errs.Merge("tls", o.TLS.Validate())
 	return errs.Err()
+}
+
+// Describe implements bridge.Describer: the effective QoS window.
+func (s *Source) Describe() string {
+	return fmt.Sprintf("amqp prefetch %d", s.opts.Prefetch)
 }
 
 // State implements bridge.StateReporter: up only while a session

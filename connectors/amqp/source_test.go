@@ -274,3 +274,39 @@ func TestClassicQueueCountsDeliveries(t *testing.T) {
 		t.Fatal("count not reset after the message was stored")
 	}
 }
+
+// TestDefaultPrefetchFollowsTheStoreBatch: a delivery is acknowledged
+// only after its group commit, so the default window must hold more than
+// one batch; a prefetch that is set wins.
+func TestDefaultPrefetchFollowsTheStoreBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		doc        string
+		storeBatch int
+		want       int
+	}{
+		{"no group commit", "url: amqp://h/\nexchange: x\n", 0, 256},
+		{"small batch keeps the floor", "url: amqp://h/\nexchange: x\n", 64, 256},
+		{"default batch of 1000", "url: amqp://h/\nexchange: x\n", 1000, 2000},
+		{"capped at the AMQP limit", "url: amqp://h/\nexchange: x\n", 40000, 65535},
+		{"set prefetch wins", "url: amqp://h/\nexchange: x\nprefetch: 300\n", 1000, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(tc.doc), &node); err != nil {
+				t.Fatal(err)
+			}
+			src, err := NewSource(node.Content[0], bridge.SourceSpec{Partner: "bank-a", Logger: testLog(), StoreBatch: tc.storeBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := src.(*Source)
+			if s.opts.Prefetch != tc.want {
+				t.Fatalf("prefetch %d, want %d", s.opts.Prefetch, tc.want)
+			}
+			if got, want := s.Describe(), fmt.Sprintf("amqp prefetch %d", tc.want); got != want {
+				t.Fatalf("Describe() = %q, want %q", got, want)
+			}
+		})
+	}
+}

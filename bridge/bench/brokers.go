@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/spf13/cobra"
 )
 
 // The partner's and the ERP's sides stand for systems outside the bridge,
@@ -24,7 +23,7 @@ import (
 // NATS server and publishers, the ERP's NATS server and the subscriber
 // that counts what arrives. The CPU time and peak RSS the bench reports
 // are then the bridge's alone. The child is this binary with the hidden
-// command "bench-brokers"; it speaks a line protocol on stdin/stdout, one
+// command "bench-brokers" (ServeBrokers); it speaks a line protocol on stdin/stdout, one
 // reply line per command line.
 
 const (
@@ -46,25 +45,18 @@ type brokersHello struct {
 	ERP     string `json:"erp"`
 }
 
-func newBenchBrokersCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:    "bench-brokers",
-		Short:  "Partner and ERP NATS servers for dmzbridge bench (internal)",
-		Hidden: true,
-		Args:   usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serveBenchBrokers(cmd.InOrStdin(), cmd.OutOrStdout(), dir)
-		},
-	}
-	cmd.Flags().StringVar(&dir, "dir", "", "store directory of the partner's JetStream")
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
+// BrokersOptions configure the child process.
+type BrokersOptions struct {
+	Dir         string // store directory of the partners' JetStream
+	PartnerKind string // nats (default) or amqp
+	AMQPURL     string // the RabbitMQ partners publish to, for amqp
+	AMQPPrefix  string // names of the bench's exchanges and queues, for amqp
 }
 
-// serveBenchBrokers runs both sides until stdin ends, answering one line
-// per command.
-func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
+// ServeBrokers is the child process of a bench run: it runs the partners'
+// and the ERP's sides until in ends, answering one line per command.
+func ServeBrokers(in io.Reader, out io.Writer, o BrokersOptions) error {
+	dir := o.Dir
 	partner, err := startPlainNATS(dir)
 	if err != nil {
 		return fmt.Errorf("partner server: %w", err)
@@ -77,7 +69,12 @@ func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
 	defer erp.Shutdown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pub, err := newBenchPublisher(ctx, partner.ClientURL())
+	var pub partnerPublisher
+	if o.PartnerKind == KindAMQP {
+		pub, err = newAMQPPublisher(o.AMQPURL, o.AMQPPrefix)
+	} else {
+		pub, err = newBenchPublisher(ctx, partner.ClientURL())
+	}
 	if err != nil {
 		return err
 	}
@@ -109,7 +106,7 @@ func serveBenchBrokers(in io.Reader, out io.Writer, dir string) error {
 		case len(f) == 1 && f[0] == brokersCmdERPCount:
 			reply = strconv.FormatInt(atERP.Load(), 10)
 		case len(f) == 6 && f[0] == brokersCmdPublish:
-			if err := pub.publishCommand(ctx, f[1:]); err != nil {
+			if err := publishCommand(ctx, pub, f[1:]); err != nil {
 				reply = "error: " + err.Error()
 			}
 		default:
@@ -130,12 +127,15 @@ type benchBrokers struct {
 	brokersHello
 }
 
-func startBenchBrokers(ctx context.Context, dir string) (*benchBrokers, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("bench brokers: %w", err)
+func startBenchBrokers(ctx context.Context, command []string, dir string, o Options) (*benchBrokers, error) {
+	if len(command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench brokers: %w", err)
+		}
+		command = []string{exe, "bench-brokers"}
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench-brokers", "--dir", dir)
+	cmd := exec.CommandContext(ctx, command[0], append(command[1:], "--dir", dir, "--partner-kind", o.kind(), "--amqp-url", o.AMQPURL, "--amqp-prefix", o.amqpPrefix())...)
 	// The child must not outlive a bench that is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -42,8 +42,14 @@ func newBenchPublisher(ctx context.Context, url string) (*benchPublisher, error)
 
 func (p *benchPublisher) close() { p.nc.Close() }
 
+// partnerPublisher is the partners' side on one kind of transport.
+type partnerPublisher interface {
+	publish(ctx context.Context, partners, n int, rate float64, tag string, payloads [][]byte) error
+	close()
+}
+
 // publishCommand reads the publish command's arguments.
-func (p *benchPublisher) publishCommand(ctx context.Context, args []string) error {
+func publishCommand(ctx context.Context, p partnerPublisher, args []string) error {
 	partners, err1 := strconv.Atoi(args[0])
 	n, err2 := strconv.Atoi(args[1])
 	rate, err3 := strconv.ParseFloat(args[2], 64)
