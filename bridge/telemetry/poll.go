@@ -218,15 +218,20 @@ func (p *Poller) Poll(ctx context.Context) {
 }
 
 func (p *Poller) backlog(ctx context.Context, partner string) (int64, error) {
-	cons, err := p.JS.Consumer(ctx, p.Topology.IngestStream(), p.Topology.ForwarderConsumer(partner))
-	if err != nil {
-		return 0, err
-	}
-	info, err := cons.Info(ctx)
+	info, err := p.forwarderInfo(ctx, partner)
 	if err != nil {
 		return 0, err
 	}
 	return int64(info.NumPending) + int64(info.NumAckPending), nil
+}
+
+// forwarderInfo reads the state of the partner's forwarder consumer.
+func (p *Poller) forwarderInfo(ctx context.Context, partner string) (*jetstream.ConsumerInfo, error) {
+	cons, err := p.JS.Consumer(ctx, p.Topology.IngestStream(), p.Topology.ForwarderConsumer(partner))
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
 }
 
 func (p *Poller) deadLetters(ctx context.Context) (map[string]int64, error) {
