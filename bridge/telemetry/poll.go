@@ -2,8 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -76,23 +74,15 @@ func ReadCertExpiry(c CertFile) CertExpiry {
 		ce.Err = err.Error()
 		return ce
 	}
-	for {
-		var blk *pem.Block
-		blk, raw = pem.Decode(raw)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			ce.Err = fmt.Sprintf("parse certificate: %v", err)
-			return ce
-		}
+	certs, err := config.PEMCertificates(raw)
+	for _, cert := range certs {
 		if ce.NotAfter.IsZero() || cert.NotAfter.Before(ce.NotAfter) {
 			ce.NotAfter = cert.NotAfter
 		}
+	}
+	if err != nil {
+		ce.Err = fmt.Sprintf("parse certificate: %v", err)
+		return ce
 	}
 	if ce.NotAfter.IsZero() {
 		ce.Err = "no PEM certificate in file"
