@@ -77,32 +77,29 @@ func (r *Registry) SinkTypes() []string { return sortedKeys(r.sinks) }
 
 // NewSource builds a source; errors are located under path.
 func (r *Registry) NewSource(path string, c config.Connector, spec SourceSpec) (Source, error) {
-	f, ok := r.sources[c.Type]
-	if !ok {
-		return nil, config.FieldErrors{{Path: path + ".type", Msg: fmt.Sprintf("unknown inbound connector %q (known: %v)", c.Type, r.SourceTypes())}}
-	}
-	src, err := f(&c.Options, spec)
-	if err != nil {
-		var errs config.FieldErrors
-		errs.Merge(path+".options", err)
-		return nil, errs
-	}
-	return src, nil
+	return build(r.sources, "inbound connector", path, c, spec)
 }
 
 // NewSink builds the ERP sink; errors are located under path.
 func (r *Registry) NewSink(path string, c config.Connector, spec SinkSpec) (Sink, error) {
-	f, ok := r.sinks[c.Type]
+	return build(r.sinks, "ERP sink", path, c, spec)
+}
+
+// build runs the factory registered for c.Type; kind names the connector
+// in the error when there is none.
+func build[S, T any, F ~func(*yaml.Node, S) (T, error)](factories map[string]F, kind, path string, c config.Connector, spec S) (T, error) {
+	var zero T
+	f, ok := factories[c.Type]
 	if !ok {
-		return nil, config.FieldErrors{{Path: path + ".type", Msg: fmt.Sprintf("unknown ERP sink %q (known: %v)", c.Type, r.SinkTypes())}}
+		return zero, config.FieldErrors{{Path: path + ".type", Msg: fmt.Sprintf("unknown %s %q (known: %v)", kind, c.Type, sortedKeys(factories))}}
 	}
-	sink, err := f(&c.Options, spec)
+	v, err := f(&c.Options, spec)
 	if err != nil {
 		var errs config.FieldErrors
 		errs.Merge(path+".options", err)
-		return nil, errs
+		return zero, errs
 	}
-	return sink, nil
+	return v, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -181,26 +181,36 @@ func readCerts(name string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, unwrapPathError(err))
 	}
+	certs, err := PEMCertificates(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: certificate %d does not parse: %v", name, len(certs)+1, err)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", name)
+	}
+	return certs, nil
+}
+
+// PEMCertificates parses the CERTIFICATE blocks of raw, skipping other
+// blocks. On one that does not parse it returns those before it and the
+// parser's error.
+func PEMCertificates(raw []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var b *pem.Block
 		b, raw = pem.Decode(raw)
 		if b == nil {
-			break
+			return certs, nil
 		}
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d does not parse: %v", name, len(certs)+1, err)
+			return certs, err
 		}
 		certs = append(certs, c)
 	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", name)
-	}
-	return certs, nil
 }
 
 // expiry notes when a certificate stops being valid; an expired or not

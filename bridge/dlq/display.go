@@ -61,20 +61,6 @@ func maskTree(v any) any {
 	case mask.Masked:
 		// Already masked by the partner's policy (e.g. last4): kept.
 		return x
-	case map[string]any:
-		for k, e := range x {
-			if sensitiveKey.MatchString(k) {
-				x[k] = redactAll(e)
-			} else {
-				x[k] = maskTree(e)
-			}
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = maskTree(e)
-		}
-		return x
 	case string:
 		return MaskText(x)
 	case json.Number:
@@ -82,30 +68,44 @@ func maskTree(v any) any {
 			return m
 		}
 		return x
-	default:
-		return v
 	}
+	eachChild(v, func(k string, e any) any {
+		if sensitiveKey.MatchString(k) {
+			return redactAll(e)
+		}
+		return maskTree(e)
+	}, maskTree)
+	return v
 }
 
 func redactAll(v any) any {
+	switch v.(type) {
+	case mask.Masked, nil:
+		return v
+	}
+	if eachChild(v, func(_ string, e any) any { return redactAll(e) }, redactAll) {
+		return v
+	}
+	return Redacted
+}
+
+// eachChild replaces each member of a JSON object by member(key, value) and
+// each element of an array by elem(value), in place, and reports whether v
+// is an object or an array.
+func eachChild(v any, member func(string, any) any, elem func(any) any) bool {
 	switch x := v.(type) {
-	case mask.Masked:
-		return x
 	case map[string]any:
 		for k, e := range x {
-			x[k] = redactAll(e)
+			x[k] = member(k, e)
 		}
-		return x
 	case []any:
 		for i, e := range x {
-			x[i] = redactAll(e)
+			x[i] = elem(e)
 		}
-		return x
-	case nil:
-		return nil
 	default:
-		return Redacted
+		return false
 	}
+	return true
 }
 
 // Payload returns the payload for display: indented JSON, masked unless

@@ -106,25 +106,8 @@ func findCards(dst [][2]int, s string) [][2]int {
 			i = wordEnd(s, i) - 1
 			continue
 		}
-		j, digits := i, 0
 		var endsBuf [19 - 13 + 1]int // one per length a card may have
-		ends := endsBuf[:0]
-		for j < len(s) && digits < 19 {
-			c := s[j]
-			if isDigit(c) {
-				digits++
-				j++
-				if digits >= 13 && (j == len(s) || !isAlnum(s[j])) {
-					ends = append(ends, j)
-				}
-				continue
-			}
-			if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) {
-				j++
-				continue
-			}
-			break
-		}
+		j, digits, ends := groupedRun(s, i, 13, 19, classDigit, true, endsBuf[:0])
 		if digits < 13 {
 			// The run ended short; a start further into it ends at the
 			// same place with fewer digits.
@@ -134,6 +117,31 @@ func findCards(dst [][2]int, s string) [][2]int {
 		i = longestValid(&out, s, i, ends, luhn)
 	}
 	return out
+}
+
+// groupedRun reads the run at start of at most maxLen bytes of class, in
+// groups joined by single spaces (or dashes, with dash), and returns where
+// it stopped, how many class bytes it read, and the candidate ends: after
+// each of the minLen-th and later class bytes that ends a word.
+func groupedRun(s string, start, minLen, maxLen int, class uint8, dash bool, ends []int) (int, int, []int) {
+	j, n := start, 0
+	for j < len(s) && n < maxLen {
+		c := s[j]
+		if byteClass[c]&class != 0 {
+			n++
+			j++
+			if n >= minLen && (j == len(s) || !isAlnum(s[j])) {
+				ends = append(ends, j)
+			}
+			continue
+		}
+		if (c == ' ' || (dash && c == '-')) && j+1 < len(s) && byteClass[s[j+1]]&class != 0 {
+			j++
+			continue
+		}
+		break
+	}
+	return j, n, ends
 }
 
 // longestValid appends the longest candidate s[start:end] for which valid
@@ -200,26 +208,8 @@ func findIBANs(dst [][2]int, s string) [][2]int {
 			i = wordEnd(s, i) - 1
 			continue
 		}
-		// Candidate ends: after each alphanumeric at a group boundary.
-		j, n := i, 0
 		var endsBuf [34 - 15 + 1]int // one per length an IBAN may have
-		ends := endsBuf[:0]
-		for j < len(s) && n < 34 {
-			c := s[j]
-			if isUpper(c) || isDigit(c) {
-				n++
-				j++
-				if n >= 15 && (j == len(s) || !isAlnum(s[j])) {
-					ends = append(ends, j)
-				}
-				continue
-			}
-			if c == ' ' && j+1 < len(s) && (isUpper(s[j+1]) || isDigit(s[j+1])) {
-				j++
-				continue
-			}
-			break
-		}
+		j, n, ends := groupedRun(s, i, 15, 34, classUpper|classDigit, false, endsBuf[:0])
 		if n < 15 {
 			i = j - 1 // as in findCards: no later start in this run is longer
 			continue

@@ -179,21 +179,17 @@ func num(m map[string]any, k string) (float64, bool) {
 
 // lower: the new lower bound must not be above the old one.
 func (c *cmp) lower(ptr, kw string, om, nm map[string]any) {
-	n, ok := num(nm, kw)
-	if !ok {
-		return
-	}
-	o, ok := num(om, kw)
-	switch {
-	case !ok:
-		c.add(ptr+"/"+kw, "bound-narrowed", "the new version adds %s %v", kw, n)
-	case n > o:
-		c.add(ptr+"/"+kw, "bound-narrowed", "%s raised from %v to %v", kw, o, n)
-	}
+	c.narrowing(ptr, kw, om, nm, "raised", func(o, n float64) bool { return n > o })
 }
 
 // upper: the new upper bound must not be below the old one.
 func (c *cmp) upper(ptr, kw string, om, nm map[string]any) {
+	c.narrowing(ptr, kw, om, nm, "lowered", func(o, n float64) bool { return n < o })
+}
+
+// narrowing reports a numeric keyword the new version adds, or moves the way
+// narrowed says (named by moved).
+func (c *cmp) narrowing(ptr, kw string, om, nm map[string]any, moved string, narrowed func(o, n float64) bool) {
 	n, ok := num(nm, kw)
 	if !ok {
 		return
@@ -202,8 +198,8 @@ func (c *cmp) upper(ptr, kw string, om, nm map[string]any) {
 	switch {
 	case !ok:
 		c.add(ptr+"/"+kw, "bound-narrowed", "the new version adds %s %v", kw, n)
-	case n < o:
-		c.add(ptr+"/"+kw, "bound-narrowed", "%s lowered from %v to %v", kw, o, n)
+	case narrowed(o, n):
+		c.add(ptr+"/"+kw, "bound-narrowed", "%s %s from %v to %v", kw, moved, o, n)
 	}
 }
 

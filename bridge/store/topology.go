@@ -62,37 +62,30 @@ func (t Topology) ForwarderConsumer(partner string) string { return "erp-" + par
 // Bridge replicas still share each partner's durable consumer as a work
 // queue.
 func (t Topology) IngestConfig(js config.JetStream) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        t.IngestStream(),
-		Description: "dmzbridge: partner events waiting for the ERP",
-		Subjects:    []string{t.subjectRoot() + ".ingest.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    js.Replicas,
-		Duplicates:  js.DuplicateWindow,
-		MaxAge:      js.Ingest.MaxAge,
-		MaxBytes:    orUnlimited(js.Ingest.MaxBytes),
-		Discard:     jetstream.DiscardNew,
-		// Group commit (atomic batch publish); servers before 2.12 ignore it
-		// and the bridge then publishes one message at a time.
-		AllowAtomicPublish: true,
-	}
+	return t.stream(js, t.IngestStream(), "dmzbridge: partner events waiting for the ERP", ".ingest.>", js.Ingest)
 }
 
 // DeadLetterConfig is the dead-letter stream definition.
 func (t Topology) DeadLetterConfig(js config.JetStream) jetstream.StreamConfig {
+	return t.stream(js, t.DeadLetterStream(), "dmzbridge: events that could not be delivered, with the reason", ".dlq.>", js.DeadLetter)
+}
+
+// stream is the shape the ingest and dead-letter streams share. Refusing
+// new messages when full keeps the oldest events and evidence and makes the
+// condition visible instead of silently dropping them. Group commit (atomic
+// batch publish) is allowed; servers before 2.12 ignore it and the bridge
+// then publishes one message at a time.
+func (t Topology) stream(js config.JetStream, name, description, subjects string, r config.Retention) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        t.DeadLetterStream(),
-		Description: "dmzbridge: events that could not be delivered, with the reason",
-		Subjects:    []string{t.subjectRoot() + ".dlq.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    js.Replicas,
-		Duplicates:  js.DuplicateWindow,
-		MaxAge:      js.DeadLetter.MaxAge,
-		MaxBytes:    orUnlimited(js.DeadLetter.MaxBytes),
-		// Refusing new entries when full keeps the oldest evidence and makes
-		// the condition visible instead of silently dropping old failures.
+		Name:               name,
+		Description:        description,
+		Subjects:           []string{t.subjectRoot() + subjects},
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		Replicas:           js.Replicas,
+		Duplicates:         js.DuplicateWindow,
+		MaxAge:             r.MaxAge,
+		MaxBytes:           orUnlimited(r.MaxBytes),
 		Discard:            jetstream.DiscardNew,
 		AllowAtomicPublish: true,
 	}

@@ -200,60 +200,34 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 }
 
 func (m *Metrics) registerGauges(meter metric.Meter) error {
-	backlog, err := meter.Int64ObservableGauge("dmzbridge.ingest.backlog",
-		metric.WithDescription("Stored events not yet confirmed by the ERP, per partner."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	dlq, err := meter.Int64ObservableGauge("dmzbridge.dead_letter.depth",
-		metric.WithDescription("Entries in the dead-letter stream, per partner."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	up, err := meter.Int64ObservableGauge("dmzbridge.connector.up",
-		metric.WithDescription("1 when the connector's link is up, else 0."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	certs, err := meter.Float64ObservableGauge("dmzbridge.certificate.expiry.timestamp", metric.WithUnit("s"),
-		metric.WithDescription("NotAfter of the earliest-expiring certificate in each configured file, as a Unix time."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
+	gb := gauges{meter: meter}
+	backlog := gb.int64("dmzbridge.ingest.backlog", "",
+		"Stored events not yet confirmed by the ERP, per partner.")
+	dlq := gb.int64("dmzbridge.dead_letter.depth", "",
+		"Entries in the dead-letter stream, per partner.")
+	up := gb.int64("dmzbridge.connector.up", "",
+		"1 when the connector's link is up, else 0.")
+	certs := gb.float64("dmzbridge.certificate.expiry.timestamp", "s",
+		"NotAfter of the earliest-expiring certificate in each configured file, as a Unix time.")
 	// A gauge rather than a log line: an alert on level < 1 catches a
 	// bridge deployed with relaxed durability, which loses acknowledged
 	// events to a power cut.
-	durability, err := meter.Int64ObservableGauge("dmzbridge.durability.level",
-		metric.WithDescription("JetStream durability mode: 0 relaxed, 1 fsync, 2 replicated (label mode)."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
+	durability := gb.int64("dmzbridge.durability.level", "",
+		"JetStream durability mode: 0 relaxed, 1 fsync, 2 replicated (label mode).")
+	oldest := gb.float64("dmzbridge.ingest.oldest.age", "s",
+		"Age of the oldest stored event not yet confirmed by the ERP, per partner; 0 when none waits.")
+	streamUsed := gb.int64("dmzbridge.jetstream.stream.used", "By",
+		"Bytes stored in the bridge's ingest and dead-letter streams.")
+	streamLimit := gb.int64("dmzbridge.jetstream.stream.limit", "By",
+		"The stream's max_bytes; no series when the stream is unlimited.")
+	accountUsed := gb.int64("dmzbridge.jetstream.account.used", "By",
+		"File storage the JetStream account uses, all streams together.")
+	accountLimit := gb.int64("dmzbridge.jetstream.account.limit", "By",
+		"The JetStream account's file storage limit; no series when the account has none.")
+	if gb.err != nil {
+		return gb.err
 	}
-	oldest, err := meter.Float64ObservableGauge("dmzbridge.ingest.oldest.age", metric.WithUnit("s"),
-		metric.WithDescription("Age of the oldest stored event not yet confirmed by the ERP, per partner; 0 when none waits."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	streamUsed, err := meter.Int64ObservableGauge("dmzbridge.jetstream.stream.used", metric.WithUnit("By"),
-		metric.WithDescription("Bytes stored in the bridge's ingest and dead-letter streams."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	streamLimit, err := meter.Int64ObservableGauge("dmzbridge.jetstream.stream.limit", metric.WithUnit("By"),
-		metric.WithDescription("The stream's max_bytes; no series when the stream is unlimited."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	accountUsed, err := meter.Int64ObservableGauge("dmzbridge.jetstream.account.used", metric.WithUnit("By"),
-		metric.WithDescription("File storage the JetStream account uses, all streams together."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	accountLimit, err := meter.Int64ObservableGauge("dmzbridge.jetstream.account.limit", metric.WithUnit("By"),
-		metric.WithDescription("The JetStream account's file storage limit; no series when the account has none."))
-	if err != nil {
-		return fmt.Errorf("gauge: %w", err)
-	}
-	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if mode := m.Durability(); mode != "" {
 			o.ObserveInt64(durability, int64(config.DurabilityLevel(mode)), metric.WithAttributes(attribute.String("mode", mode)))
 		}
@@ -435,4 +409,37 @@ func (m *Metrics) Forwarded(env *bridge.Envelope, latency time.Duration) {
 // ForwardFailed implements bridge.Observer.
 func (m *Metrics) ForwardFailed(env *bridge.Envelope, _ error) {
 	m.retried.Add(context.Background(), 1, m.attrs(env))
+}
+
+// gauges creates observable gauges and keeps the first error, so that
+// registerGauges reads as a list of names and descriptions.
+type gauges struct {
+	meter metric.Meter
+	err   error
+}
+
+func (g *gauges) int64(name, unit, desc string) metric.Int64ObservableGauge {
+	opts := []metric.Int64ObservableGaugeOption{metric.WithDescription(desc)}
+	if unit != "" {
+		opts = append(opts, metric.WithUnit(unit))
+	}
+	x, err := g.meter.Int64ObservableGauge(name, opts...)
+	g.keep(err)
+	return x
+}
+
+func (g *gauges) float64(name, unit, desc string) metric.Float64ObservableGauge {
+	opts := []metric.Float64ObservableGaugeOption{metric.WithDescription(desc)}
+	if unit != "" {
+		opts = append(opts, metric.WithUnit(unit))
+	}
+	x, err := g.meter.Float64ObservableGauge(name, opts...)
+	g.keep(err)
+	return x
+}
+
+func (g *gauges) keep(err error) {
+	if err != nil && g.err == nil {
+		g.err = fmt.Errorf("gauge: %w", err)
+	}
 }

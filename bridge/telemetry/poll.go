@@ -2,8 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -77,23 +75,15 @@ func ReadCertExpiry(c CertFile) CertExpiry {
 		ce.Err = err.Error()
 		return ce
 	}
-	for {
-		var blk *pem.Block
-		blk, raw = pem.Decode(raw)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			ce.Err = fmt.Sprintf("parse certificate: %v", err)
-			return ce
-		}
+	certs, err := config.PEMCertificates(raw)
+	for _, cert := range certs {
 		if ce.NotAfter.IsZero() || cert.NotAfter.Before(ce.NotAfter) {
 			ce.NotAfter = cert.NotAfter
 		}
+	}
+	if err != nil {
+		ce.Err = fmt.Sprintf("parse certificate: %v", err)
+		return ce
 	}
 	if ce.NotAfter.IsZero() {
 		ce.Err = "no PEM certificate in file"
@@ -233,15 +223,20 @@ func (p *Poller) Poll(ctx context.Context) {
 }
 
 func (p *Poller) backlog(ctx context.Context, partner string) (int64, error) {
-	cons, err := p.JS.Consumer(ctx, p.Topology.IngestStream(), p.Topology.ForwarderConsumer(partner))
-	if err != nil {
-		return 0, err
-	}
-	info, err := cons.Info(ctx)
+	info, err := p.forwarderInfo(ctx, partner)
 	if err != nil {
 		return 0, err
 	}
 	return int64(info.NumPending) + int64(info.NumAckPending), nil
+}
+
+// forwarderInfo reads the state of the partner's forwarder consumer.
+func (p *Poller) forwarderInfo(ctx context.Context, partner string) (*jetstream.ConsumerInfo, error) {
+	cons, err := p.JS.Consumer(ctx, p.Topology.IngestStream(), p.Topology.ForwarderConsumer(partner))
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
 }
 
 func (p *Poller) deadLetters(ctx context.Context) (map[string]int64, error) {

@@ -14,11 +14,7 @@ import (
 // the forwarder consumer's ack floor. A backlog that only grows slowly can
 // still hold an event stuck for hours; its age is what an SLO is about.
 func (p *Poller) oldestAge(ctx context.Context, partner string, now time.Time) (time.Duration, error) {
-	cons, err := p.JS.Consumer(ctx, p.Topology.IngestStream(), p.Topology.ForwarderConsumer(partner))
-	if err != nil {
-		return 0, err
-	}
-	info, err := cons.Info(ctx)
+	info, err := p.forwarderInfo(ctx, partner)
 	if err != nil {
 		return 0, err
 	}

@@ -128,6 +128,16 @@ func (c *dlqConn) open(ctx context.Context, deps dlqDeps) (*dlq.Session, error) 
 	return dlq.Connect(ctx, t)
 }
 
+// with opens a session, runs fn on it and closes it.
+func (c *dlqConn) with(ctx context.Context, deps dlqDeps, fn func(*dlq.Session) error) error {
+	s, err := c.open(ctx, deps)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
 func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 	var ff filterFlags
 	var asJSON bool
@@ -144,16 +154,13 @@ func newDlqListCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := conn.open(cmd.Context(), deps)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			entries, err := s.Store.ListHeaders(cmd.Context(), f, limit)
-			if err != nil {
-				return err
-			}
-			return dlq.WriteList(cmd.OutOrStdout(), entries, asJSON)
+			return conn.with(cmd.Context(), deps, func(s *dlq.Session) error {
+				entries, err := s.Store.ListHeaders(cmd.Context(), f, limit)
+				if err != nil {
+					return err
+				}
+				return dlq.WriteList(cmd.OutOrStdout(), entries, asJSON)
+			})
 		},
 	}
 	ff.register(cmd, false)
@@ -229,16 +236,13 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := conn.open(cmd.Context(), deps)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			total, counts, err := s.Store.Count(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			return dlq.WriteStats(cmd.OutOrStdout(), total, counts, asJSON)
+			return conn.with(cmd.Context(), deps, func(s *dlq.Session) error {
+				total, counts, err := s.Store.Count(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				return dlq.WriteStats(cmd.OutOrStdout(), total, counts, asJSON)
+			})
 		},
 	}
 	ff.register(cmd, false)
@@ -247,10 +251,8 @@ func newDlqStatsCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
 }
 
 func newDlqReplayCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
-	var ff filterFlags
-	var all, dryRun, asJSON bool
+	var ef engineFlags
 	var perSecond float64
-	var operator string
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Put dead-lettered events back into the pipeline",
@@ -273,7 +275,7 @@ the audit trail with the operator.`,
   dmzbridge dlq replay --config bridge.yaml --all --rate 100 --operator alice`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := selection(&ff, all, deps.now())
+			f, err := selection(&ef.filterFlags, ef.all, deps.now())
 			if err != nil {
 				return err
 			}
@@ -284,50 +286,39 @@ the audit trail with the operator.`,
 				return usageError{errors.New("replay needs --config: events run today's validation and masking from the bridge configuration")}
 			}
 			ctx := cmd.Context()
-			s, err := conn.open(ctx, deps)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			chain, err := deps.stages(s.Config)
-			if err != nil {
-				return err
-			}
-			if err := s.NeedKey(); err != nil {
-				return err
-			}
-			r := &dlq.Replayer{Store: s.Store, Stages: chain.Intake, Stored: chain.Stored, DryRun: dryRun, Partners: map[string]bool{}}
-			for _, p := range s.Config.Partners {
-				r.Partners[p.Name] = true
-			}
-			if perSecond > 0 {
-				r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
-			}
-			if !dryRun && deps.recorder != nil {
-				if r.Recorder, err = deps.openRecorder(ctx, s, operator); err != nil {
+			return conn.with(ctx, deps, func(s *dlq.Session) error {
+				chain, err := deps.stages(s.Config)
+				if err != nil {
 					return err
 				}
-			}
-			return runEngine(cmd, deps, f, asJSON, action("replay", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
-				eng.JetStream = s.Config.JetStream
-				return r.Run(ctx, f, eng)
+				if err := s.NeedKey(); err != nil {
+					return err
+				}
+				r := &dlq.Replayer{Store: s.Store, Stages: chain.Intake, Stored: chain.Stored, DryRun: ef.dryRun, Partners: map[string]bool{}}
+				for _, p := range s.Config.Partners {
+					r.Partners[p.Name] = true
+				}
+				if perSecond > 0 {
+					r.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
+				}
+				if r.Recorder, err = ef.recorder(ctx, deps, s); err != nil {
+					return err
+				}
+				return runEngine(cmd, deps, f, ef.asJSON, action("replay", ef.dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
+					eng.JetStream = s.Config.JetStream
+					return r.Run(ctx, f, eng)
+				})
 			})
 		},
 	}
-	ff.register(cmd, true)
-	fl := cmd.Flags()
-	fl.BoolVar(&all, "all", false, "replay every entry")
-	fl.BoolVar(&dryRun, "dry-run", false, "run the stages and report what would happen; change nothing")
-	fl.Float64Var(&perSecond, "rate", 0, "at most this many events per second (0: unlimited)")
-	fl.StringVar(&operator, "operator", "", "who replays, for the audit trail (default $USER)")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON result per entry and a summary")
+	ef.register(cmd, "replay", "run the stages and report what would happen; change nothing")
+	cmd.Flags().Float64Var(&perSecond, "rate", 0, "at most this many events per second (0: unlimited)")
 	return cmd
 }
 
 func newDlqPurgeCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
-	var ff filterFlags
-	var all, yes, dryRun, asJSON bool
-	var operator string
+	var ef engineFlags
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "purge",
 		Short: "Delete dead-lettered events for good",
@@ -339,47 +330,35 @@ recorded in the audit trail with the operator.`,
   dmzbridge dlq purge --config bridge.yaml --until 2026-11-01 --yes --operator alice`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := selection(&ff, all, deps.now())
+			f, err := selection(&ef.filterFlags, ef.all, deps.now())
 			if err != nil {
 				return err
 			}
-			if !yes && !dryRun {
+			if !yes && !ef.dryRun {
 				return usageError{errors.New("purge deletes entries for good: add --yes (or --dry-run to see what it would delete)")}
 			}
 			ctx := cmd.Context()
-			s, err := conn.open(ctx, deps)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var rec dlq.Recorder
-			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
+			return conn.with(ctx, deps, func(s *dlq.Session) error {
+				rec, err := ef.recorder(ctx, deps, s)
+				if err != nil {
 					return err
 				}
-			}
-			return runEngine(cmd, deps, f, asJSON, action("purge", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
-				if s.Config != nil {
-					eng.JetStream = s.Config.JetStream
-				}
-				return dlq.Purge(ctx, s.Store, rec, dryRun, f, eng)
+				return runEngine(cmd, deps, f, ef.asJSON, action("purge", ef.dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
+					if s.Config != nil {
+						eng.JetStream = s.Config.JetStream
+					}
+					return dlq.Purge(ctx, s.Store, rec, ef.dryRun, f, eng)
+				})
 			})
 		},
 	}
-	ff.register(cmd, true)
-	fl := cmd.Flags()
-	fl.BoolVar(&all, "all", false, "purge every entry")
-	fl.BoolVar(&yes, "yes", false, "really delete")
-	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; change nothing")
-	fl.StringVar(&operator, "operator", "", "who purges, for the audit trail (default $USER)")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON result per entry and a summary")
+	ef.register(cmd, "purge", "list what would be deleted; change nothing")
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
 	return cmd
 }
 
 func newDlqResealCmd(conn *dlqConn, deps dlqDeps) *cobra.Command {
-	var ff filterFlags
-	var all, dryRun, asJSON bool
-	var operator string
+	var ef engineFlags
 	cmd := &cobra.Command{
 		Use:   "reseal",
 		Short: "Rewrite dead-letter entries under the current sealing key",
@@ -395,7 +374,7 @@ old_keys.`,
   dmzbridge dlq reseal --config bridge.yaml --all --operator alice`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := selection(&ff, all, deps.now())
+			f, err := selection(&ef.filterFlags, ef.all, deps.now())
 			if err != nil {
 				return err
 			}
@@ -403,35 +382,25 @@ old_keys.`,
 				return usageError{errors.New("reseal needs --config: the sealing keys are named in the bridge configuration")}
 			}
 			ctx := cmd.Context()
-			s, err := conn.open(ctx, deps)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.NeedKey(); err != nil {
-				return err
-			}
-			if s.Store.Keys == nil {
-				return errors.New("no sealing key is configured: set dead_letter.seal_key_env or seal_key_file")
-			}
-			var rec dlq.Recorder
-			if !dryRun && deps.recorder != nil {
-				if rec, err = deps.openRecorder(ctx, s, operator); err != nil {
+			return conn.with(ctx, deps, func(s *dlq.Session) error {
+				if err := s.NeedKey(); err != nil {
 					return err
 				}
-			}
-			return runEngine(cmd, deps, f, asJSON, action("reseal", dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
-				eng.JetStream = s.Config.JetStream
-				return dlq.Reseal(ctx, s.Store, rec, dryRun, f, eng)
+				if s.Store.Keys == nil {
+					return errors.New("no sealing key is configured: set dead_letter.seal_key_env or seal_key_file")
+				}
+				rec, err := ef.recorder(ctx, deps, s)
+				if err != nil {
+					return err
+				}
+				return runEngine(cmd, deps, f, ef.asJSON, action("reseal", ef.dryRun), func(eng dlq.Engine) (dlq.Summary, error) {
+					eng.JetStream = s.Config.JetStream
+					return dlq.Reseal(ctx, s.Store, rec, ef.dryRun, f, eng)
+				})
 			})
 		},
 	}
-	ff.register(cmd, true)
-	fl := cmd.Flags()
-	fl.BoolVar(&all, "all", false, "reseal every entry")
-	fl.BoolVar(&dryRun, "dry-run", false, "check every selected entry opens and count what would be rewritten; change nothing")
-	fl.StringVar(&operator, "operator", "", "who reseals, for the audit trail (default $USER)")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON result per entry and a summary")
+	ef.register(cmd, "reseal", "check every selected entry opens and count what would be rewritten; change nothing")
 	return cmd
 }
 

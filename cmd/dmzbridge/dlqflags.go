@@ -73,3 +73,30 @@ func operatorName(flag string) string {
 	}
 	return "unknown"
 }
+
+// engineFlags are the flags replay, purge and reseal share.
+type engineFlags struct {
+	filterFlags
+	all, dryRun, asJSON bool
+	operator            string
+}
+
+// register adds the shared flags; verb names the command in their help
+// ("replay"), dryRunHelp says what --dry-run does for it.
+func (e *engineFlags) register(cmd *cobra.Command, verb, dryRunHelp string) {
+	e.filterFlags.register(cmd, true)
+	fl := cmd.Flags()
+	fl.BoolVar(&e.all, "all", false, verb+" every entry")
+	fl.BoolVar(&e.dryRun, "dry-run", false, dryRunHelp)
+	fl.StringVar(&e.operator, "operator", "", "who "+verb+"s, for the audit trail (default $USER)")
+	fl.BoolVar(&e.asJSON, "json", false, "print one JSON result per entry and a summary")
+}
+
+// recorder opens the audit recorder of a run that changes entries; a dry
+// run records nothing.
+func (e *engineFlags) recorder(ctx context.Context, deps dlqDeps, s *dlq.Session) (dlq.Recorder, error) {
+	if e.dryRun || deps.recorder == nil {
+		return nil, nil
+	}
+	return deps.openRecorder(ctx, s, e.operator)
+}
