@@ -11,13 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
-	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
-	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
 )
 
 // hostileShutdownTimeout is shutdown_timeout in the SIGTERM tests: short,
@@ -35,57 +32,17 @@ const hostileShutdownTimeout = 2 * time.Second
 // valid one reaches the ERP and each hostile one is dead-lettered with
 // its reason.
 func TestHostileShutdownNATS(t *testing.T) {
-	partner := startNATS(t, "")
-	_, pjs := partner.js(t)
-	createStream(t, pjs, "HOSTILE_SD_IN", "hostilesd.>")
-	runHostileShutdown(t, hostilePartner{
-		// ack_wait is short: the held event's delivery is redelivered
-		// only once it expires.
-		block: fmt.Sprintf(`  - name: bank-a
-    inbound:
-      type: nats
-      options: {url: %s, subject: "hostilesd.>", stream: HOSTILE_SD_IN, durable: hostile-sd-bank, ack_wait: 2s}`, partner.url()) + hostileChecks(),
-		publish: func(t *testing.T, id, body string) {
-			m := nats.NewMsg("hostilesd.in")
-			m.Data = []byte(body)
-			m.Header.Set(nats.MsgIdHdr, id)
-			m.Header.Set("Event-Type", "payment.received")
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if _, err := pjs.PublishMsg(ctx, m); err != nil {
-				t.Fatalf("publish %s (%d bytes): %v", id, len(body), err)
-			}
-		},
-	})
+	// ack_wait is short: the held event's delivery is redelivered only
+	// once it expires.
+	runHostileShutdown(t, hostileNATSPartner(t, "hostilesd", ", ack_wait: 2s"))
 }
 
 func TestHostileShutdownAMQP(t *testing.T) {
-	conn := requireRabbit(t)
-	p := newAMQPPartner(t, "bank-a", "topic", "payment.received")
-	pub := amqptest.NewPublisher(t, rabbitURL)
-	runHostileShutdown(t, hostilePartner{
-		block: p.yaml(rabbitURL) + hostileChecks(),
-		publish: func(t *testing.T, id, body string) {
-			p.waitDeclaredOnce(t, conn)
-			pub.Publish(p.exchange, p.routingKey, []amqp.Publishing{{
-				MessageId: id, ContentType: "application/json", Type: "payment.received",
-				Headers: amqp.Table{"Event-Type": "payment.received"}, Body: []byte(body),
-			}})
-		},
-	})
+	runHostileShutdown(t, hostileAMQPPartner(t))
 }
 
 func TestHostileShutdownKafka(t *testing.T) {
-	const topic = "hostile.shutdown"
-	kc := startKfake(t, topic)
-	pub := kafkatest.NewPublisher(t, kc.Brokers, topic, nil)
-	runHostileShutdown(t, hostilePartner{
-		block: kafkaPartnerYAML("bank-a", kc.Brokers, topic, "id_header: Msg-Id") + hostileChecks(),
-		publish: func(t *testing.T, id, body string) {
-			pub.Publish(t, []kafkatest.Record{{Partition: 0, Key: id, Value: []byte(body),
-				Headers: map[string]string{"Msg-Id": id, "Event-Type": "payment.received"}}})
-		},
-	})
+	runHostileShutdown(t, hostileKafkaPartner(t, "hostile.shutdown"))
 }
 
 // heldID is the message id of the event the holding stage keeps.

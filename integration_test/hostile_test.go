@@ -92,16 +92,31 @@ func hostileChecks() string {
 // dead-lettered with its reason and its original bytes, and the valid
 // ones reach the ERP within seconds.
 func TestHostileNATS(t *testing.T) {
+	runHostile(t, hostileNATSPartner(t, "hostile", ""))
+}
+
+func TestHostileAMQP(t *testing.T) {
+	runHostile(t, hostileAMQPPartner(t))
+}
+
+func TestHostileKafka(t *testing.T) {
+	runHostile(t, hostileKafkaPartner(t, "hostile.events"))
+}
+
+// hostileNATSPartner is bank-a on a JetStream stream of its own NATS
+// server; subject names the stream's subjects, extra adds consumer options.
+func hostileNATSPartner(t *testing.T, subject, extra string) hostilePartner {
 	partner := startNATS(t, "")
 	_, pjs := partner.js(t)
-	createStream(t, pjs, "HOSTILE_IN", "hostile.>")
-	runHostile(t, hostilePartner{
+	stream := strings.ToUpper(subject) + "_IN"
+	createStream(t, pjs, stream, subject+".>")
+	return hostilePartner{
 		block: fmt.Sprintf(`  - name: bank-a
     inbound:
       type: nats
-      options: {url: %s, subject: "hostile.>", stream: HOSTILE_IN, durable: hostile-bank}`, partner.url()) + hostileChecks(),
+      options: {url: %s, subject: "%s.>", stream: %s, durable: %s-bank%s}`, partner.url(), subject, stream, subject, extra) + hostileChecks(),
 		publish: func(t *testing.T, id, body string) {
-			m := nats.NewMsg("hostile.in")
+			m := nats.NewMsg(subject + ".in")
 			m.Data = []byte(body)
 			m.Header.Set(nats.MsgIdHdr, id)
 			m.Header.Set("Event-Type", "payment.received")
@@ -111,14 +126,15 @@ func TestHostileNATS(t *testing.T) {
 				t.Fatalf("publish %s (%d bytes): %v", id, len(body), err)
 			}
 		},
-	})
+	}
 }
 
-func TestHostileAMQP(t *testing.T) {
+// hostileAMQPPartner is bank-a on its own exchange of the shared RabbitMQ.
+func hostileAMQPPartner(t *testing.T) hostilePartner {
 	conn := requireRabbit(t)
 	p := newAMQPPartner(t, "bank-a", "topic", "payment.received")
 	pub := amqptest.NewPublisher(t, rabbitURL)
-	runHostile(t, hostilePartner{
+	return hostilePartner{
 		block: p.yaml(rabbitURL) + hostileChecks(),
 		publish: func(t *testing.T, id, body string) {
 			p.waitDeclaredOnce(t, conn)
@@ -127,20 +143,20 @@ func TestHostileAMQP(t *testing.T) {
 				Headers: amqp.Table{"Event-Type": "payment.received"}, Body: []byte(body),
 			}})
 		},
-	})
+	}
 }
 
-func TestHostileKafka(t *testing.T) {
-	const topic = "hostile.events"
+// hostileKafkaPartner is bank-a on a topic of its own kfake cluster.
+func hostileKafkaPartner(t *testing.T, topic string) hostilePartner {
 	kc := startKfake(t, topic)
 	pub := kafkatest.NewPublisher(t, kc.Brokers, topic, nil)
-	runHostile(t, hostilePartner{
+	return hostilePartner{
 		block: kafkaPartnerYAML("bank-a", kc.Brokers, topic, "id_header: Msg-Id") + hostileChecks(),
 		publish: func(t *testing.T, id, body string) {
 			pub.Publish(t, []kafkatest.Record{{Partition: 0, Key: id, Value: []byte(body),
 				Headers: map[string]string{"Msg-Id": id, "Event-Type": "payment.received"}}})
 		},
-	})
+	}
 }
 
 func runHostile(t *testing.T, partner hostilePartner) {
