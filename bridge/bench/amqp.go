@@ -104,22 +104,9 @@ func (p *amqpPublisher) depth(part int) (int, error) {
 }
 
 func (p *amqpPublisher) publish(ctx context.Context, partners, n int, rate float64, tag string, payloads [][]byte) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, partners)
-	for part := range partners {
-		wg.Go(func() {
-			if err := p.publishPartner(ctx, part, partners, n, rate, tag, payloads); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return eachPartner(partners, func(part int) error {
+		return p.publishPartner(ctx, part, partners, n, rate, tag, payloads)
+	})
 }
 
 // publishPartner publishes with publisher confirms, at most confirmWindow

@@ -60,20 +60,14 @@ func publishCommand(ctx context.Context, p partnerPublisher, args []string) erro
 	return p.publish(ctx, partners, n, rate, args[3], benchPayloads(size))
 }
 
-// aheadLimit bounds what the partners' stream holds that the bridge has
-// not taken yet, so a backlog run keeps its events in the bridge's store
-// rather than in the partners' memory.
-const aheadLimit = 20000
-
-// publish sends n events per partner, each partner on its own subject
-// from its own goroutine, paced to rate overall when rate > 0, and
-// returns once the server has stored every one.
-func (p *benchPublisher) publish(ctx context.Context, partners, n int, rate float64, tag string, payloads [][]byte) error {
+// eachPartner runs f for every partner at once, each in its own
+// goroutine, and returns one of their errors once all are done.
+func eachPartner(partners int, f func(part int) error) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, partners)
 	for part := range partners {
 		wg.Go(func() {
-			if err := p.publishPartner(ctx, part, partners, n, rate, tag, payloads); err != nil {
+			if err := f(part); err != nil {
 				errs <- err
 			}
 		})
@@ -83,6 +77,24 @@ func (p *benchPublisher) publish(ctx context.Context, partners, n int, rate floa
 	case err := <-errs:
 		return err
 	default:
+		return nil
+	}
+}
+
+// aheadLimit bounds what the partners' stream holds that the bridge has
+// not taken yet, so a backlog run keeps its events in the bridge's store
+// rather than in the partners' memory.
+const aheadLimit = 20000
+
+// publish sends n events per partner, each partner on its own subject
+// from its own goroutine, paced to rate overall when rate > 0, and
+// returns once the server has stored every one.
+func (p *benchPublisher) publish(ctx context.Context, partners, n int, rate float64, tag string, payloads [][]byte) error {
+	err := eachPartner(partners, func(part int) error {
+		return p.publishPartner(ctx, part, partners, n, rate, tag, payloads)
+	})
+	if err != nil {
+		return err
 	}
 	select {
 	case <-p.js.PublishAsyncComplete():
