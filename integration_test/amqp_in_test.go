@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
@@ -261,7 +262,7 @@ func TestAMQPInThreePartnersTenThousand(t *testing.T) {
 	for i, p := range partners {
 		blocks[i] = p.yaml(rabbitURL)
 	}
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, blocks...), app.Options{})
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, blocks...), app.Options{})
 	counts := []int{3334, 3333, 3333}
 	want := map[string][]string{}
 	start := time.Now()
@@ -293,7 +294,7 @@ func TestAMQPInForcedCloseMidStream(t *testing.T) {
 	p := newAMQPPartner(t, "bank-f", "topic", "payment.received")
 	const total = 3000
 	gate := newIntakeGate(0)
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(rabbitURL)), gate.options())
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, p.yaml(rabbitURL)), gate.options())
 	p.waitDeclared(t, conn)
 	ids := p.ids(total)
 	p.publish(amqptest.NewPublisher(t, rabbitURL), ids)
@@ -353,7 +354,7 @@ func TestAMQPInBrokerRestartMidStream(t *testing.T) {
 	p := namedAMQPPartner("bank-r", "topic", "payment.received")
 	const total, first = 4000, 3000
 	gate := newIntakeGate(300)
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(node.URL())), gate.options())
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, p.yaml(node.URL())), gate.options())
 	p.waitDeclared(t, conn)
 	conn.Close()
 	ids := p.ids(total)
@@ -391,7 +392,7 @@ func TestAMQPInMutualTLS(t *testing.T) {
 	// never get through.
 	rogue := newAMQPPartner(t, "rogue-t", "topic", "payment.received")
 	rogue.extra = fmt.Sprintf("\n        tls: {ca: %s, server_name: %s}", pki.CA, pki.ServerName)
-	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(url), rogue.yaml(url)), app.Options{})
+	startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, p.yaml(url), rogue.yaml(url)), app.Options{})
 	p.waitDeclared(t, conn)
 	ids := p.ids(200)
 	p.publish(amqptest.NewPublisher(t, rabbitURL), ids)
@@ -435,7 +436,7 @@ func TestAMQPInDeadLetters(t *testing.T) {
 		}
 		return nil
 	}}
-	rb := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, p.yaml(rabbitURL)),
+	rb := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, p.yaml(rabbitURL)),
 		app.Options{Stages: []bridge.Stage{failing}})
 	p.waitDeclared(t, conn)
 	good := p.ids(100)

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 )
@@ -35,7 +36,7 @@ func startJSCluster(t *testing.T, size int) *jsCluster {
 	clientPorts, routePorts := make([]int, size), make([]int, size)
 	routes := make([]string, size)
 	for i := range size {
-		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
+		clientPorts[i], routePorts[i] = bridgetest.FreePort(t), bridgetest.FreePort(t)
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i])
 	}
 	c := &jsCluster{}
@@ -158,7 +159,7 @@ erp:
 partners:
 %sadmin:
   listen: 127.0.0.1:%d
-`, clusterURL, erpURL, instance, ps.String(), freePort(t))
+`, clusterURL, erpURL, instance, ps.String(), bridgetest.FreePort(t))
 }
 
 func partnerStream(p string) string { return "P_" + strings.ToUpper(strings.ReplaceAll(p, "-", "_")) }
@@ -455,7 +456,7 @@ partners:
 %s
 admin:
   listen: 127.0.0.1:%d
-`, js.url(), erp.url(), instance, p.yaml(rabbitURL), freePort(t))
+`, js.url(), erp.url(), instance, p.yaml(rabbitURL), bridgetest.FreePort(t))
 	}
 	child := startChildBridge(t, cfg("b"))
 	p.waitDeclared(t, conn)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // bridgeBinary builds cmd/dmzbridge once per test run, so tests can kill a
@@ -127,7 +129,7 @@ func TestCrashPowerLossAfterAck(t *testing.T) {
         subject: crash.>
         stream: PARTNER_CRASH
         max_in_flight: 4096`, partner.url())
-			port := freePort(t)
+			port := bridgetest.FreePort(t)
 			cfg := func(storeDir string) string {
 				y := bridgeYAML(storeDir, port, erpYAML, partnerYAML)
 				return replaceOnce(y, "  embedded: true\n", "  embedded: true\n  max_store: 1073741824\n  durability: "+mode+"\n")

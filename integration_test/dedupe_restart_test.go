@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // TestDuplicateDroppedAfterRestart: a byte-identical copy of an event,
@@ -21,7 +22,7 @@ import (
 func TestDuplicateDroppedAfterRestart(t *testing.T) {
 	partner := startDLQPartner(t, "DEDUP_IN", "dedup.>")
 	erp := natsERP(t)
-	cfg := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml,
+	cfg := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml,
 		fmt.Sprintf(`  - name: bank-a
     inbound:
       type: nats

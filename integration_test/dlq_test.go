@@ -20,6 +20,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
@@ -188,7 +189,7 @@ func TestRetryERPDownThenRecovers(t *testing.T) {
 	erp := natsERP(t)
 	sink := newFlakySink()
 	sink.setFail(func(*bridge.ERPMessage) error { return errERPDown })
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
 		partner.block("bank-a", "retry.>", "RETRY_IN", "    retry: {initial_delay: 50ms, max_delay: 400ms, max_attempts: 40}"))
 	rb := startBridge(t, yaml, app.Options{Registry: flakyRegistry(sink)})
 	ids := partner.publish(t, "retry.payment", "retry", 100, nil, func(i int) string { return fmt.Sprintf(`{"n":%d}`, i) })
@@ -230,7 +231,7 @@ func TestRetryMaxAttemptsDeadLetters(t *testing.T) {
 	erp := natsERP(t)
 	sink := newFlakySink()
 	sink.setFail(func(*bridge.ERPMessage) error { return errERPDown })
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
 		partner.block("bank-a", "maxatt.>", "MAXATT_IN", "    retry: {initial_delay: 20ms, max_delay: 100ms, max_attempts: 4}"))
 	rb := startBridge(t, yaml, app.Options{Registry: flakyRegistry(sink)})
 	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -318,7 +319,7 @@ func TestRetryNoHeadOfLineAcrossPartners(t *testing.T) {
 		return nil
 	})
 	retry := "    retry: {initial_delay: 50ms, max_delay: 200ms, max_attempts: -1}"
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
 		partner.block("bank-a", "hol.bank.>", "HOL_IN", retry),
 		partner.block("dealer-c", "hol.dealer.>", "HOL_IN", retry))
 	rb := startBridge(t, yaml, app.Options{Registry: flakyRegistry(sink)})
@@ -404,7 +405,7 @@ func TestReplayAfterSchemaFix(t *testing.T) {
 	schema(`"red","blue"`)
 	partner := startDLQPartner(t, "FIX_IN", "fix.>")
 	erp := natsERP(t)
-	cfgYAML := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml,
+	cfgYAML := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml,
 		partner.block("maker-w", "fix.>", "FIX_IN", "    allowed_types: [widget.made]")) + "schemas_dir: " + schemas + "\n"
 	cfgPath := filepath.Join(t.TempDir(), "bridge.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
@@ -482,7 +483,7 @@ func TestReplayKilledAndRerun(t *testing.T) {
 		}
 		return nil
 	})
-	cfgYAML := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
+	cfgYAML := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), strings.Replace(erp.yaml, "type: nats", "type: flaky-nats", 1),
 		partner.block("bank-a", "kill.>", "KILL_IN", "    retry: {max_attempts: 1}"))
 	cfgPath := filepath.Join(t.TempDir(), "bridge.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {

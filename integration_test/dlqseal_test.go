@@ -21,6 +21,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/store"
 )
 
@@ -80,7 +81,7 @@ func TestDeadLettersSealedAtRest(t *testing.T) {
 	partner := startDLQPartner(t, "SEAL_IN", "seal.>")
 	erp := natsERP(t)
 	storeDir := filepath.Join(t.TempDir(), "js")
-	cfgYAML := bridgeYAML(storeDir, freePort(t), erp.yaml,
+	cfgYAML := bridgeYAML(storeDir, bridgetest.FreePort(t), erp.yaml,
 		partner.block("maker-s", "seal.>", "SEAL_IN", "    allowed_types: [widget.made]")) +
 		"schemas_dir: " + schemas + "\ndead_letter: {seal_key_env: DMZ_TEST_DLQ_KEY}\n"
 	cfgPath := filepath.Join(t.TempDir(), "bridge.yaml")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // TestFaultSIGKILLFiveTimes runs 50,000 events through a bridge process
@@ -22,7 +24,7 @@ func TestFaultSIGKILLFiveTimes(t *testing.T) {
 	erp := natsERP(t)
 
 	storeDir := filepath.Join(t.TempDir(), "js")
-	yaml := bridgeYAML(storeDir, freePort(t), erp.yaml, fmt.Sprintf(`  - name: bank-k
+	yaml := bridgeYAML(storeDir, bridgetest.FreePort(t), erp.yaml, fmt.Sprintf(`  - name: bank-k
     inbound:
       type: nats
       options:
@@ -91,7 +93,7 @@ func TestFaultStoreFullPausesIntake(t *testing.T) {
 	erp := stoppedNATS(t)
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: nats://127.0.0.1:%d\n  subject: erp.events.{partner}\n  jetstream: true\n", erp.Opts.Port)
 	storeDir := filepath.Join(t.TempDir(), "js")
-	y := bridgeYAML(storeDir, freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-f
+	y := bridgeYAML(storeDir, bridgetest.FreePort(t), erpYAML, fmt.Sprintf(`  - name: bank-f
     inbound:
       type: nats
       options:
@@ -220,7 +222,7 @@ func TestFaultBrokersRestartMidRun(t *testing.T) {
 		t.Fatal("partner publishes not acknowledged")
 	}
 
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML, fmt.Sprintf(`  - name: bank-r
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erpYAML, fmt.Sprintf(`  - name: bank-r
     inbound:
       type: nats
       options:

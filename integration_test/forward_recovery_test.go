@@ -16,6 +16,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	natsconn "github.com/dmzbridge/dmzbridge/connectors/nats"
 )
 
@@ -57,7 +58,7 @@ func TestForwarderRecoversFromDeletedConsumer(t *testing.T) {
 		sink.inner = inner
 		return sink, nil
 	})
-	cfg := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), strings.Replace(erp.yaml, "type: nats", "type: hold-nats", 1),
+	cfg := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), strings.Replace(erp.yaml, "type: nats", "type: hold-nats", 1),
 		partner.block("bank-a", "fwdrec.>", "FWDREC_IN", ""))
 	rb := startBridge(t, cfg, app.Options{Registry: reg})
 	base := rb.b.AdminURL()

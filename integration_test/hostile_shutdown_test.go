@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 )
 
@@ -64,7 +65,7 @@ func runHostileShutdown(t *testing.T, partner hostilePartner) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erpSrv.url())
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML, strings.TrimRight(partner.block, "\n")) +
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erpYAML, strings.TrimRight(partner.block, "\n")) +
 		"schemas_dir: " + schemasDir + "\n" + fmt.Sprintf("shutdown_timeout: %s\n", hostileShutdownTimeout)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {

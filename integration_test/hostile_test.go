@@ -16,6 +16,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/connectors/amqp/amqptest"
 	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
 )
@@ -180,7 +181,7 @@ func runHostile(t *testing.T, partner hostilePartner) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erpSrv.url())
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML, strings.TrimRight(partner.block, "\n")) + "schemas_dir: " + schemasDir + "\n"
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erpYAML, strings.TrimRight(partner.block, "\n")) + "schemas_dir: " + schemasDir + "\n"
 	rb := startBridge(t, yaml, app.Options{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -17,6 +17,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	kafkaconn "github.com/dmzbridge/dmzbridge/connectors/kafka"
 	"github.com/dmzbridge/dmzbridge/connectors/kafka/kafkatest"
 )
@@ -208,7 +209,7 @@ func TestKafkaTenThousandInPartitionOrder(t *testing.T) {
 	const total, topic = 10000, "logistics.shipments"
 	kc := startKfake(t, topic)
 	erp := startKafkaERP(t)
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.sinkYAML("a"),
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.sinkYAML("a"),
 		kafkaPartnerYAML("logistics", kc.Brokers, topic, ""))
 	rb := startBridge(t, yaml, app.Options{})
 
@@ -265,7 +266,7 @@ func TestKafkaBridgeKilledMidStream(t *testing.T) {
 	const total, topic = 10000, "dealer.orders"
 	kc := startKfake(t, topic)
 	erp := startKafkaERP(t)
-	jsPort := freePort(t)
+	jsPort := bridgetest.FreePort(t)
 	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), jsPort, erp.sinkYAML("a"),
 		kafkaPartnerYAML("dealer", kc.Brokers, topic, ""))
 	// What the killed bridge's forwarder held unconfirmed comes again after
@@ -340,8 +341,8 @@ func TestKafkaTwoInstancesShareGroup(t *testing.T) {
 	kc := startKfake(t, topic)
 	erp := startKafkaERP(t)
 	partner := func() string { return kafkaPartnerYAML("bank", kc.Brokers, topic, "id_header: X-Message-Id\n") }
-	a := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "a"), freePort(t), erp.sinkYAML("a"), partner()), app.Options{})
-	b := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "b"), freePort(t), erp.sinkYAML("b"), partner()), app.Options{})
+	a := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "a"), bridgetest.FreePort(t), erp.sinkYAML("a"), partner()), app.Options{})
+	b := startBridge(t, bridgeYAML(filepath.Join(t.TempDir(), "b"), bridgetest.FreePort(t), erp.sinkYAML("b"), partner()), app.Options{})
 	defer a.shutdown()
 
 	// Both members hold partitions before anything is published, so each

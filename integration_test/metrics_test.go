@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // requirePromtool returns promtool's path. Like a missing broker, a
@@ -89,7 +90,7 @@ func TestLiveMetrics(t *testing.T) {
 	// without it) but whose certificate is read: connector_up 0 and the
 	// certificate expiry series exist.
 	caFile := selfSignedPEM(t, time.Now().Add(10*24*time.Hour))
-	yaml := strings.Replace(bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML,
+	yaml := strings.Replace(bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erpYAML,
 		fmt.Sprintf(`  - name: bank-a
     inbound:
       type: nats

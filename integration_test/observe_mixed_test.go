@@ -200,7 +200,7 @@ func TestObservabilityMixedRun(t *testing.T) {
 
 	logs := &lockedBuffer{}
 	spans := tracetest.NewInMemoryExporter()
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, bankBlock, dealerBlock)
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, bankBlock, dealerBlock)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // partnerNATS starts a partner's NATS server with a JetStream stream and
@@ -51,7 +52,7 @@ func partnerNATS(t *testing.T, name, stream, subject string) (string, func(id st
 func TestAuditTrailRecordsEveryDecision(t *testing.T) {
 	block, send := partnerNATS(t, "bank-a", "AUD_BANK", "aud.bank.>")
 	erp := natsERP(t)
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, block)
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, block)
 	rb := startBridge(t, yaml, app.Options{})
 	const n = 20
 	for i := range n {

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // syncBuffer collects a child process's output while the test reads it.
@@ -66,7 +68,7 @@ func TestQuickStartLocalConfig(t *testing.T) {
 	}
 
 	id := fmt.Sprintf("qs%d", time.Now().UnixNano()%1_000_000_000)
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	admin := fmt.Sprintf("127.0.0.1:%d", bridgetest.FreePort(t))
 	env := append(os.Environ(), "DMZ_LOCAL_ID="+id, "DMZ_ADMIN_LISTEN="+admin)
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)

@@ -20,6 +20,7 @@ import (
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
 	"github.com/dmzbridge/dmzbridge/bridge/audit"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
 	"github.com/dmzbridge/dmzbridge/bridge/config"
 	"github.com/dmzbridge/dmzbridge/bridge/telemetry"
@@ -84,7 +85,7 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", e.erp.url())
-	e.base = strings.TrimSuffix(bridgeYAML(filepath.Join(dir, "js"), freePort(t), erpYAML, "%PARTNERS%"), "\n") +
+	e.base = strings.TrimSuffix(bridgeYAML(filepath.Join(dir, "js"), bridgetest.FreePort(t), erpYAML, "%PARTNERS%"), "\n") +
 		"\nschemas_dir: " + e.schemasDir + "\n"
 	return e
 }

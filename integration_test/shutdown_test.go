@@ -9,6 +9,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // TestShutdownWithStuckStage: SIGTERM while a stage holds an event and
@@ -19,7 +20,7 @@ func TestShutdownWithStuckStage(t *testing.T) {
 	block, send := partnerNATS(t, "bank-a", "SD_BANK", "sd.bank.>")
 	block += "\n        ack_wait: 2s"
 	erp := natsERP(t)
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erp.yaml, block) + "shutdown_timeout: 2s\n"
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erp.yaml, block) + "shutdown_timeout: 2s\n"
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // erpCollector records ids in the order the ERP received them.
@@ -152,7 +153,7 @@ func TestSpineTenThousandWithRestart(t *testing.T) {
 			erp := tc.erp(t)
 
 			storeDir := filepath.Join(t.TempDir(), "js")
-			yaml := bridgeYAML(storeDir, freePort(t), erp.yaml, fmt.Sprintf(`  - name: bank-a
+			yaml := bridgeYAML(storeDir, bridgetest.FreePort(t), erp.yaml, fmt.Sprintf(`  - name: bank-a
     inbound:
       type: nats
       options:

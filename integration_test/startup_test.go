@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // These tests run the real dmzbridge binary (startBridgeProc), because what
@@ -169,7 +171,7 @@ func TestServeSIGTERMMidStreamLosesNothing(t *testing.T) {
 	_, pjs := partner.js(t)
 	createStream(t, pjs, "PARTNER_TERM", "term.>")
 	erp := natsERP(t)
-	yaml := bridgeYAML(t.TempDir(), freePort(t), erp.yaml, partnerNATSBlock("term-co", partner.url(), "term.>", "PARTNER_TERM"))
+	yaml := bridgeYAML(t.TempDir(), bridgetest.FreePort(t), erp.yaml, partnerNATSBlock("term-co", partner.url(), "term.>", "PARTNER_TERM"))
 
 	ids := seqIDs("term", 0, total)
 	publishPartner(t, pjs, "term.order.created", ids[:first])

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmzbridge/dmzbridge/bridge"
 	"github.com/dmzbridge/dmzbridge/bridge/app"
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 	"github.com/dmzbridge/dmzbridge/bridge/cloudevents"
 )
 
@@ -61,7 +62,7 @@ func TestValidationMixedStream(t *testing.T) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	erpYAML := fmt.Sprintf("type: nats\noptions:\n  url: %s\n  subject: erp.events.{partner}\n  jetstream: true\n", erpSrv.url())
-	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), freePort(t), erpYAML,
+	yaml := bridgeYAML(filepath.Join(t.TempDir(), "js"), bridgetest.FreePort(t), erpYAML,
 		fmt.Sprintf(`  - name: bank-a
     inbound:
       type: nats

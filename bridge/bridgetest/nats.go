@@ -36,7 +36,7 @@ func NewNATS(t testing.TB, opts *server.Options) *NATS {
 		opts.Host = "127.0.0.1"
 	}
 	if opts.Port == 0 {
-		opts.Port = freePort(t)
+		opts.Port = FreePort(t)
 	}
 	if opts.JetStream && opts.StoreDir == "" {
 		opts.StoreDir = t.TempDir()
@@ -121,7 +121,9 @@ func (n *NATS) JetStream(t testing.TB, opts ...jetstream.JetStreamOpt) (*nats.Co
 	return nc, js
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a loopback TCP port free at the time of the call, for a
+// server a test starts (and may restart on the same port).
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dmzbridge/dmzbridge/bridge/bridgetest"
 )
 
 // Node is a private RabbitMQ node started by one test: its own node name,
@@ -59,8 +61,8 @@ func StartNode(t testing.TB) *Node {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	n := &Node{t: t, dir: dir, name: fmt.Sprintf("dmzt-%d-%s@localhost", os.Getpid(), hex.EncodeToString(suffix))}
-	n.port = freePort(t)
-	dist := freePort(t)
+	n.port = bridgetest.FreePort(t)
+	dist := bridgetest.FreePort(t)
 	// The node and rabbitmqctl find the cookie in HOME; a fresh one per
 	// node means no other node's CLI can reach it, and it never touches
 	// root's or the rabbitmq user's cookie.
@@ -137,16 +139,6 @@ func readInt(path string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the node's AMQP address (guest/guest).
